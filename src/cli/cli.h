@@ -1,0 +1,37 @@
+/*
+ * cli.h — the map of the command-line programs.
+ *
+ * ghostflow_main.c dispatches "ghostflow <command> ..." to one cmd_<name>()
+ * per subcommand (each in cmd_<name>.c, parsing its own flags with
+ * getopt_long). Exit codes are shared by every command: 0 success, 1 runtime
+ * failure, 2 usage error (unknown command or flag, bad value), 3 wrong key.
+ */
+#ifndef GF_CLI_H
+#define GF_CLI_H
+
+#include <stdio.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_WRONG_KEY = 3 };
+
+/* A subcommand: argv[0] is the command name; returns an exit code. */
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+typedef struct cli_command {
+    const char *name;
+    cli_command_fn run;
+    const char *summary;
+} cli_command;
+
+/* Prints "ghostflow <cmd>: <message>" to stderr (printf-style). */
+void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole decimal/float argument or fails with a usage message naming
+ * the flag: returns 0 on success, -1 after printing the error. */
+int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out);
+int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max, double *out);
+
+/* Subcommands (one file each). */
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

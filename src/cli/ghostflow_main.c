@@ -1,0 +1,69 @@
+/*
+ * ghostflow_main.c — entry point of the ghostflow program: global flags
+ * (--help, --version) and dispatch to a subcommand from the table below.
+ * Each subcommand lives in cmd_<name>.c and parses its own flags.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ghostflow.h"
+
+static const cli_command commands[] = {
+    /* name, function, one-line summary — keep alphabetical */
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ghostflow [--help] [--version] <command> [args]\n"
+            "\n"
+            "A local, private LLM: GGUF inference with every exchange stored in an\n"
+            "encrypted database.\n"
+            "\n"
+            "commands:\n");
+    for (const cli_command *c = commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'ghostflow <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    /* '+' stops at the first non-option: the subcommand owns what follows. */
+    int c;
+    while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        case 'V':
+            printf("ghostflow %s (ghostllm %s, zqlite %s)\n", gf_version(), ghost_version(),
+                   zqlite_version());
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    int first = optind;
+    const char *name = argv[first];
+    for (const cli_command *cmd = commands; cmd->name; cmd++) {
+        if (strcmp(cmd->name, name) == 0) {
+            optind = 0; /* GNU getopt: 0 re-initialises the scanner for the subcommand */
+            return cmd->run(argc - first, argv + first);
+        }
+    }
+    cli_error("ghostflow", "unknown command '%s' (see 'ghostflow --help')", name);
+    return CLI_EXIT_USAGE;
+}

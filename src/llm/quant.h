@@ -1,0 +1,93 @@
+/*
+ * quant.h — tensor element types (internal): block layouts, dequantization,
+ * activation quantization and dot products.
+ *
+ * Type ids are ggml's (they appear in GGUF files). Each quantized type stores
+ * a row as blocks of block_size elements in type_size bytes. A matrix-vector
+ * product W·x with a quantized W quantizes x once into W's vec_dot_type (as
+ * llama.cpp does: Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for
+ * the K-quants, F16 for F16, BF16 for BF16, F32 for F32) and then takes
+ * quant_vec_dot of each row against it, so results match llama.cpp's.
+ *
+ * Every operation has a scalar reference (quant.c). SIMD variants live in
+ * quant_avx2.c / quant_avx512.c; quant_kernels_init() picks the best set the
+ * CPU supports once (CPUID) and tests can force any level.
+ */
+#ifndef GHOST_QUANT_H
+#define GHOST_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum ggml_type {
+    GGML_TYPE_F32 = 0,
+    GGML_TYPE_F16 = 1,
+    GGML_TYPE_Q4_0 = 2,
+    GGML_TYPE_Q4_1 = 3,
+    GGML_TYPE_Q5_0 = 6,
+    GGML_TYPE_Q5_1 = 7,
+    GGML_TYPE_Q8_0 = 8,
+    GGML_TYPE_Q8_1 = 9,
+    GGML_TYPE_Q2_K = 10,
+    GGML_TYPE_Q3_K = 11,
+    GGML_TYPE_Q4_K = 12,
+    GGML_TYPE_Q5_K = 13,
+    GGML_TYPE_Q6_K = 14,
+    GGML_TYPE_Q8_K = 15,
+    GGML_TYPE_IQ4_NL = 20,
+    GGML_TYPE_BF16 = 30,
+    GGML_TYPE_MAX_ID = 40
+} ggml_type;
+
+typedef struct quant_type_info {
+    const char *name;       /* "Q4_K" */
+    int64_t block_size;     /* elements per block (1 for F32/F16/BF16) */
+    size_t type_size;       /* bytes per block */
+    ggml_type vec_dot_type; /* layout the activations are quantized to */
+    bool is_weight_type;    /* may appear as a model weight (Q8_1/Q8_K may not) */
+} quant_type_info;
+
+/* Info for a known type id, NULL for an unknown one. */
+const quant_type_info *quant_info(uint32_t type);
+/* Comma-separated names of the supported weight types, for error messages. */
+const char *quant_supported_list(void);
+/* Bytes for a row of n elements; 0 if n is not a multiple of block_size. */
+size_t quant_row_size(ggml_type type, int64_t n);
+
+/* Reference (scalar) conversions, usable for any row length that is a
+ * multiple of the block size. */
+void quant_dequantize_row(ggml_type type, const void *src, float *dst, int64_t n);
+/* Quantize activations (or weights for `ghostflow quantize`) into type. */
+void quant_quantize_row(ggml_type type, const float *src, void *dst, int64_t n);
+
+/* fp16 / bf16 scalar conversions (round to nearest even). */
+float quant_f16_to_f32(uint16_t h);
+uint16_t quant_f32_to_f16(float f);
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_bf16(float f);
+
+/* ---- kernels with run-time dispatch ---------------------------------------- */
+
+typedef enum quant_isa { QUANT_ISA_SCALAR = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX512 = 2 } quant_isa;
+
+/* dot(row of W of `type`, activations already in vec_dot_type), n elements. */
+typedef float (*quant_vec_dot_fn)(int64_t n, const void *w, const void *x);
+typedef void (*quant_quantize_fn)(const float *src, void *dst, int64_t n);
+
+typedef struct quant_kernels {
+    quant_isa isa;
+    quant_vec_dot_fn vec_dot[GGML_TYPE_MAX_ID];       /* indexed by weight type */
+    quant_quantize_fn quantize[GGML_TYPE_MAX_ID];     /* indexed by target type */
+} quant_kernels;
+
+/* The best ISA this CPU (and OS) supports. */
+quant_isa quant_cpu_isa(void);
+const char *quant_isa_name(quant_isa isa);
+/* Kernels for a given ISA (entries an ISA lacks fall back to the scalar
+ * ones); NULL if the CPU lacks the ISA. Thread-safe, never allocates. */
+const quant_kernels *quant_kernels_for(quant_isa isa);
+/* Kernels for quant_cpu_isa(); env GHOST_ISA=scalar|avx2|avx512 may lower it. */
+const quant_kernels *quant_kernels_best(void);
+
+#endif
