@@ -58,7 +58,13 @@ size_t quant_row_size(ggml_type type, int64_t n);
 /* Reference (scalar) conversions, usable for any row length that is a
  * multiple of the block size. */
 void quant_dequantize_row(ggml_type type, const void *src, float *dst, int64_t n);
-/* Quantize activations (or weights for `ghostflow quantize`) into type. */
+/* Quantize activations (or weights for `ghostflow quantize`) into type.
+ * This is ggml's reference quantizer of each type (quantize_row_*_ref, what
+ * llama-quantize writes without an importance matrix); for activations the
+ * model uses quant_kernels.quantize[], which rounds Q8_0/Q8_1 the way
+ * llama.cpp's x86 CPU backend does (d = amax/127, x*(127/amax) rounded to
+ * nearest even) and is otherwise identical. Types without a quantizer (none
+ * today) leave dst untouched. */
 void quant_quantize_row(ggml_type type, const float *src, void *dst, int64_t n);
 
 /* fp16 / bf16 scalar conversions (round to nearest even). */
@@ -74,11 +80,20 @@ typedef enum quant_isa { QUANT_ISA_SCALAR = 0, QUANT_ISA_AVX2 = 1, QUANT_ISA_AVX
 /* dot(row of W of `type`, activations already in vec_dot_type), n elements. */
 typedef float (*quant_vec_dot_fn)(int64_t n, const void *w, const void *x);
 typedef void (*quant_quantize_fn)(const float *src, void *dst, int64_t n);
+/* Batched product for prefill: y[c*ldy + r] = dot(row r of W, column c of X)
+ * for r < nrows, c < ncols; rows of W are w_stride bytes apart, columns of X
+ * (already in vec_dot_type) x_stride bytes apart. Every entry is bit-identical
+ * to vec_dot of the same kernel set, so prefill and decode agree exactly. */
+typedef void (*quant_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t nrows,
+                              const void *x, size_t x_stride, int64_t ncols, float *y,
+                              size_t ldy);
 
 typedef struct quant_kernels {
     quant_isa isa;
     quant_vec_dot_fn vec_dot[GGML_TYPE_MAX_ID];       /* indexed by weight type */
     quant_quantize_fn quantize[GGML_TYPE_MAX_ID];     /* indexed by target type */
+    quant_gemm_fn gemm[GGML_TYPE_MAX_ID];             /* indexed by weight type */
+    bool has_vnni, has_bf16;                          /* AVX-512 extensions in use */
 } quant_kernels;
 
 /* The best ISA this CPU (and OS) supports. */
@@ -89,5 +104,11 @@ const char *quant_isa_name(quant_isa isa);
 const quant_kernels *quant_kernels_for(quant_isa isa);
 /* Kernels for quant_cpu_isa(); env GHOST_ISA=scalar|avx2|avx512 may lower it. */
 const quant_kernels *quant_kernels_best(void);
+
+/* k->gemm[type] for a weight type (NULL entries do not exist for supported
+ * weight types); see quant_gemm_fn. */
+void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void *w,
+                  size_t w_stride, int64_t nrows, const void *x, size_t x_stride, int64_t ncols,
+                  float *y, size_t ldy);
 
 #endif

@@ -1,0 +1,370 @@
+/*
+ * quant_avx2.c — AVX2/FMA/F16C kernels: dot products of weight rows against
+ * quantized activations, their batched (prefill) form, and the activation
+ * quantizers. Compiled with -mavx2 -mfma -mf16c and only called after
+ * quant.c's CPUID check; see quant.c for the numerical contract.
+ *
+ * Each dot product is an always-inline template over NC activation columns:
+ * vec_dot is the NC = 1 instance and gemm runs NC = 4 tiles, so a weight
+ * block is unpacked once per four columns while every column sees exactly
+ * the instructions of vec_dot (the results are bit-identical).
+ *
+ * The int8 products use the sign trick: maddubs multiplies unsigned by
+ * signed bytes, so |w| meets sign(w)*x; pair sums stay within int16 for
+ * every weight range used here.
+ */
+#include <immintrin.h>
+#include <math.h>
+
+#include "quant_internal.h"
+
+
+/* 8 int32 sums of signed w times signed x (w never -128 with x == -128). */
+INLINE __m256i dot_i8(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* unsigned w times signed x */
+INLINE __m256i dot_u8(__m256i w, __m256i x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+}
+
+#include "quant_x86.h"
+
+/* ---- K-quants against Q8_K ------------------------------------------------ */
+
+/* Q4_K and Q5_K share everything but the fifth bit. */
+INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const char *x, size_t xs,
+                    int nc, float *out)
+{
+    const int64_t nb = n / QK_K;
+    __m256 acc[NCMAX];
+    float smin[NCMAX];
+    UNROLL for (int c = 0; c < nc; c++) {
+        acc[c] = _mm256_setzero_ps();
+        smin[c] = 0.0f;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < nb; i++) {
+        /* Q4_K and Q5_K start alike: d, dmin, scales[12]; then Q5_K has qh */
+        const block_q4_K *w4 = (const block_q4_K *)((const char *)vw + (size_t)i * bsize);
+        const uint8_t *qs = five ? ((const block_q5_K *)w4)->qs : w4->qs;
+        __m256i hb = five ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)w4)->qh)
+                          : _mm256_setzero_si256();
+        uint8_t sc[8], mn[8];
+        quant_k4_scales(w4->scales, sc, mn);
+        __m256i isum[NCMAX];
+        UNROLL for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (five) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+                hi = _mm256_or_si256(
+                    hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+                hb = _mm256_srli_epi16(hb, 2);
+            }
+            const __m256i s_lo = _mm256_set1_epi16(sc[2 * j]), s_hi = _mm256_set1_epi16(sc[2 * j + 1]);
+            UNROLL for (int c = 0; c < nc; c++) {
+                const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
+                __m256i yl = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j));
+                __m256i yh = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32));
+                __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, yl), s_lo);
+                __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, yh), s_hi);
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(pl, ph));
+            }
+        }
+        const float d = h2f(w4->d), dmin = h2f(w4->dmin);
+        UNROLL for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+            smin[c] += (dmin * y->d) * (float)k4_mins_dot(mn, y->bsums);
+        }
+    }
+    UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) - smin[c];
+}
+
+INLINE void kern_q4_K(int64_t n, const void *w, const char *x, size_t xs, int nc, float *out)
+{
+    kern_k4(n, w, sizeof(block_q4_K), false, x, xs, nc, out);
+}
+
+INLINE void kern_q5_K(int64_t n, const void *w, const char *x, size_t xs, int nc, float *out)
+{
+    kern_k4(n, w, sizeof(block_q5_K), true, x, xs, nc, out);
+}
+
+/* byte shuffles putting int16 scale 2k in the low lane and 2k+1 in the high */
+static const uint8_t q6_scale_shuffle[4][32] = {
+#define Q6S(a, b) {a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, \
+                   b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1}
+    Q6S(0, 2), Q6S(4, 6), Q6S(8, 10), Q6S(12, 14)
+#undef Q6S
+};
+
+/* Q6_K: quants are used unsigned (0..63) and the -32 offset comes back as
+ * 32 * sum(scale * bsum), exact in int32. */
+INLINE void kern_q6_K(int64_t n, const void *vw, const char *x, size_t xs, int nc, float *out)
+{
+    const block_q6_K *w = vw;
+    const int64_t nb = n / QK_K;
+    __m256 acc[NCMAX];
+    UNROLL for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+    for (int64_t i = 0; i < nb; i++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i isum[NCMAX];
+        UNROLL for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
+            __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            isum[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[i].ql + 64 * h;
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                   _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
+            /* scale 8h+2k for the first 16 elements of q[k], 8h+2k+1 for the rest */
+            const __m128i sc_h = _mm_cvtepi8_epi16(h ? _mm_srli_si128(sc8, 8) : sc8);
+            const __m256i sch = _mm256_broadcastsi128_si256(sc_h);
+            for (int k = 0; k < 4; k++) {
+                const __m256i ctl = _mm256_loadu_si256((const __m256i *)q6_scale_shuffle[k]);
+                const __m256i s = _mm256_shuffle_epi8(sch, ctl);
+                UNROLL for (int c = 0; c < nc; c++) {
+                    const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
+                    __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * k));
+                    isum[c] = _mm256_add_epi32(isum[c],
+                                               _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), s));
+                }
+            }
+        }
+        const float d = h2f(w[i].d);
+        UNROLL for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        }
+    }
+    UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]);
+}
+
+/* ---- float types ------------------------------------------------------------ */
+
+INLINE __m256 load8_f32(const void *p, int64_t i) { return _mm256_loadu_ps((const float *)p + i); }
+
+INLINE __m256 load8_f16(const void *p, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+}
+
+INLINE __m256 load8_bf16(const void *p, int64_t i)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+INLINE float elem_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+INLINE float elem_f16(const void *p, int64_t i) { return _cvtsh_ss(((const uint16_t *)p)[i]); }
+INLINE float elem_bf16(const void *p, int64_t i) { return quant_bf16_to_f32(((const uint16_t *)p)[i]); }
+
+#define DEFINE_FLOAT_KERNEL(name)                                                                 \
+    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,           \
+                            float *out)                                                           \
+    {                                                                                             \
+        __m256 acc[NCMAX][2];                                                                     \
+        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();          \
+        int64_t i = 0;                                                                            \
+        for (; i + 16 <= n; i += 16) {                                                            \
+            const __m256 w0 = load8_##name(w, i), w1 = load8_##name(w, i + 8);                    \
+            UNROLL for (int c = 0; c < nc; c++) {                                                 \
+                const char *xc = x + (size_t)c * xs;                                              \
+                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(xc, i), acc[c][0]);                  \
+                acc[c][1] = _mm256_fmadd_ps(w1, load8_##name(xc, i + 8), acc[c][1]);              \
+            }                                                                                     \
+        }                                                                                         \
+        for (; i + 8 <= n; i += 8) {                                                              \
+            const __m256 w0 = load8_##name(w, i);                                                 \
+            UNROLL for (int c = 0; c < nc; c++)                                                   \
+                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(x + (size_t)c * xs, i), acc[c][0]); \
+        }                                                                                         \
+        UNROLL for (int c = 0; c < nc; c++) {                                                     \
+            const char *xc = x + (size_t)c * xs;                                                  \
+            float s = hsum_ps(_mm256_add_ps(acc[c][0], acc[c][1]));                               \
+            for (int64_t j = i; j < n; j++)                                                       \
+                s += elem_##name(w, j) * elem_##name(xc, j);                                      \
+            out[c] = s;                                                                           \
+        }                                                                                         \
+    }
+
+DEFINE_FLOAT_KERNEL(f32)
+DEFINE_FLOAT_KERNEL(f16)
+DEFINE_FLOAT_KERNEL(bf16)
+
+/* ---- vec_dot and gemm entry points ------------------------------------------ */
+
+DEFINE_ENTRY_POINTS(q4_0)
+DEFINE_ENTRY_POINTS(q8_0)
+DEFINE_ENTRY_POINTS(q5_0)
+DEFINE_ENTRY_POINTS(iq4_nl)
+DEFINE_ENTRY_POINTS(q4_1)
+DEFINE_ENTRY_POINTS(q5_1)
+DEFINE_ENTRY_POINTS(q4_K)
+DEFINE_ENTRY_POINTS(q5_K)
+DEFINE_ENTRY_POINTS(q6_K)
+DEFINE_ENTRY_POINTS(f32)
+DEFINE_ENTRY_POINTS(f16)
+DEFINE_ENTRY_POINTS(bf16)
+
+/* ---- activation quantizers -------------------------------------------------- */
+
+INLINE float absmax32(const float *x, __m256 v[4])
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* v[k] * id rounded to nearest even, packed to 32 int8 in element order;
+ * *sum gets the sum of the 32 integers. */
+INLINE __m256i round_pack32(__m256 v[4], float id, int *sum)
+{
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i i[4];
+    for (int k = 0; k < 4; k++)
+        i[k] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(v[k], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (sum != NULL) {
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        *sum = hsum_epi32_128(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+    }
+    __m256i a = _mm256_packs_epi32(i[0], i[1]), b = _mm256_packs_epi32(i[2], i[3]);
+    __m256i p = _mm256_packs_epi16(a, b);
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void quantize_q8_0(const float *x, void *vy, int64_t n)
+{
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        __m256 v[4];
+        const float amax = absmax32(x, v);
+        y[i].d = quant_f32_to_f16(amax / 127.f);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(v, id, NULL));
+    }
+}
+
+static void quantize_q8_1(const float *x, void *vy, int64_t n)
+{
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        __m256 v[4];
+        const float amax = absmax32(x, v);
+        const float d = amax / 127.f;
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        int sum;
+        y[i].d = quant_f32_to_f16(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(v, id, &sum));
+        y[i].s = quant_f32_to_f16(d * (float)sum);
+    }
+}
+
+static void quantize_q8_K(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax = 0.0f;
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256 v[4];
+            amax = fmaxf(amax, absmax32(x + k, v));
+        }
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        /* the scale's sign follows the first value of largest magnitude */
+        const __m256 sign = _mm256_set1_ps(-0.0f), am = _mm256_set1_ps(amax);
+        int first = 0;
+        for (int k = 0; k < QK_K; k += 8) {
+            __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k));
+            int m = _mm256_movemask_ps(_mm256_cmp_ps(a, am, _CMP_EQ_OQ));
+            if (m != 0) {
+                first = k + __builtin_ctz((unsigned)m);
+                break;
+            }
+        }
+        const float iscale = -127.f / x[first];
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256 v[4];
+            for (int j = 0; j < 4; j++)
+                v[j] = _mm256_loadu_ps(x + k + 8 * j);
+            __m256i q = round_pack32(v, iscale, NULL);
+            q = _mm256_min_epi8(q, _mm256_set1_epi8(127));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + k), q);
+            /* sums of 16: byte pairs, then pairs of pairs, then within lanes */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                                          _mm256_set1_epi16(1));
+            s = _mm256_hadd_epi32(s, s);
+            s = _mm256_hadd_epi32(s, s);
+            y[i].bsums[k / 16] = (int16_t)_mm256_cvtsi256_si32(s);
+            y[i].bsums[k / 16 + 1] = (int16_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void convert_f16(const float *x, void *vy, int64_t n)
+{
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = quant_f32_to_f16(x[i]);
+}
+
+void quant_avx2_fill(quant_kernels *k)
+{
+#define SET(T, name)                                                                              \
+    k->vec_dot[T] = vec_dot_##name;                                                               \
+    k->gemm[T] = gemm_##name;
+    SET(GGML_TYPE_Q4_0, q4_0)
+    SET(GGML_TYPE_Q8_0, q8_0)
+    SET(GGML_TYPE_Q5_0, q5_0)
+    SET(GGML_TYPE_IQ4_NL, iq4_nl)
+    SET(GGML_TYPE_Q4_1, q4_1)
+    SET(GGML_TYPE_Q5_1, q5_1)
+    SET(GGML_TYPE_Q4_K, q4_K)
+    SET(GGML_TYPE_Q5_K, q5_K)
+    SET(GGML_TYPE_Q6_K, q6_K)
+    SET(GGML_TYPE_F32, f32)
+    SET(GGML_TYPE_F16, f16)
+    SET(GGML_TYPE_BF16, bf16)
+#undef SET
+    k->quantize[GGML_TYPE_Q8_0] = quantize_q8_0;
+    k->quantize[GGML_TYPE_Q8_1] = quantize_q8_1;
+    k->quantize[GGML_TYPE_Q8_K] = quantize_q8_K;
+    k->quantize[GGML_TYPE_F16] = convert_f16;
+}
