@@ -41,19 +41,19 @@ extern "C" {
 
 typedef enum zqlite_status {
     ZQLITE_OK = 0,
-    ZQLITE_ERROR = 1,          /* SQL error or missing database */
-    ZQLITE_WRONG_KEY = 2,      /* "wrong key or not a zqlite database" */
-    ZQLITE_CORRUPT = 3,        /* a page failed authentication / bad format */
-    ZQLITE_NOT_ENCRYPTED = 4,  /* a plain SQLite file opened with a key */
-    ZQLITE_KEY_REQUIRED = 5,   /* an encrypted file opened without a key */
+    ZQLITE_ERROR = 1,         /* SQL error or missing database */
+    ZQLITE_WRONG_KEY = 2,     /* "wrong key or not a zqlite database" */
+    ZQLITE_CORRUPT = 3,       /* a page failed authentication / bad format */
+    ZQLITE_NOT_ENCRYPTED = 4, /* a plain SQLite file opened with a key */
+    ZQLITE_KEY_REQUIRED = 5,  /* an encrypted file opened without a key */
     ZQLITE_IO = 6,
     ZQLITE_NOMEM = 7,
     ZQLITE_BUSY = 8,
     ZQLITE_CONSTRAINT = 9,
-    ZQLITE_MISUSE = 10,        /* bad argument, wrong call order */
-    ZQLITE_RANGE = 11,         /* bind/column index out of range */
-    ZQLITE_ROW = 100,          /* zqlite_step: a row is ready */
-    ZQLITE_DONE = 101          /* zqlite_step: finished */
+    ZQLITE_MISUSE = 10, /* bad argument, wrong call order */
+    ZQLITE_RANGE = 11,  /* bind/column index out of range */
+    ZQLITE_ROW = 100,   /* zqlite_step: a row is ready */
+    ZQLITE_DONE = 101   /* zqlite_step: finished */
 } zqlite_status;
 
 /* Column types, numerically equal to SQLite's. */
@@ -77,21 +77,28 @@ ZQLITE_API const char *zqlite_version(void);
 /* ---- open / close -------------------------------------------------------- */
 
 typedef struct zqlite_open_options {
-    int readonly;              /* open read-only */
-    int create;                /* create the file if missing (default 1) */
-    uint64_t kdf_opslimit;     /* Argon2id cost for a new database (0 = default) */
-    size_t kdf_memlimit;       /* bytes (0 = default) */
-    int page_size;             /* new databases only (0 = 4096) */
+    int readonly;          /* open read-only */
+    int create;            /* create the file if missing (default 1) */
+    uint64_t kdf_opslimit; /* Argon2id cost for a new database (0 = default) */
+    size_t kdf_memlimit;   /* bytes (0 = default) */
+    int page_size;         /* new databases only (0 = 4096) */
+    int cache_kib;         /* page cache in KiB (0 = 65536). A miss on an encrypted
+                              database costs a page decryption, so zqlite keeps a
+                              larger cache than SQLite's 2000 KiB; it grows only
+                              as pages are used. */
 } zqlite_open_options;
 
 ZQLITE_API zqlite_open_options zqlite_default_open_options(void);
 
 /* Opens (or creates) an encrypted database. key is a passphrase of key_len
  * bytes, or "x'<64 hex>'" for a raw 256-bit key. path ":memory:" gives an
- * in-memory database (nothing reaches disk; the key is still required to be
- * non-empty for symmetry). key_len 0 / key NULL opens a plain SQLite file.
- * NULL on failure: zqlite_errcode(NULL)/zqlite_errmsg(NULL) say why. The
- * caller may wipe its copy of key right after the call. */
+ * in-memory database (nothing reaches disk). key_len 0 / key NULL opens a
+ * plain SQLite file (ZQLITE_KEY_REQUIRED if it is encrypted). The key is
+ * checked at open: ZQLITE_WRONG_KEY ("wrong key or not a zqlite database"),
+ * ZQLITE_NOT_ENCRYPTED for a plain file, ZQLITE_CORRUPT for a damaged header
+ * or page 1. NULL on failure: zqlite_errcode(NULL)/zqlite_errmsg(NULL) say
+ * why. The library keeps its own copy of the key in locked memory; the caller
+ * may wipe its copy right after the call. */
 ZQLITE_API zqlite_db *zqlite_open_encrypted(const char *path, const char *key, size_t key_len);
 ZQLITE_API zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
                                      const zqlite_open_options *options);
@@ -102,20 +109,20 @@ ZQLITE_API int zqlite_close(zqlite_db *db);
 
 typedef struct zqlite_value {
     zqlite_type type;
-    int64_t i;             /* ZQLITE_INTEGER */
-    double d;              /* ZQLITE_FLOAT */
-    const char *text;      /* ZQLITE_TEXT (NUL-terminated) or ZQLITE_BLOB bytes */
-    size_t len;            /* bytes of text/blob */
+    int64_t i;        /* ZQLITE_INTEGER */
+    double d;         /* ZQLITE_FLOAT */
+    const char *text; /* ZQLITE_TEXT (NUL-terminated) or ZQLITE_BLOB bytes */
+    size_t len;       /* bytes of text/blob */
 } zqlite_value;
 
 typedef struct zqlite_result {
-    int status;            /* ZQLITE_OK or the error */
-    char *error_message;   /* NULL on success */
+    int status;          /* ZQLITE_OK or the error */
+    char *error_message; /* NULL on success */
     size_t row_count;
     size_t column_count;
-    char **column_names;   /* column_count names */
-    zqlite_value *cells;   /* row_count * column_count, row-major */
-    int64_t changes;       /* rows changed by the last statement */
+    char **column_names; /* column_count names */
+    zqlite_value *cells; /* row_count * column_count, row-major */
+    int64_t changes;     /* rows changed by the last statement */
 } zqlite_result;
 
 /* Runs every statement in sql; the rows of the last statement that returned
@@ -128,6 +135,14 @@ ZQLITE_API void zqlite_free_result(zqlite_result *result);
 
 /* NULL on failure (message on db). Free with zqlite_finalize. */
 ZQLITE_API zqlite_stmt *zqlite_prepare_statement(zqlite_db *db, const char *sql);
+/* Prepares the first statement of sql and sets *tail to the text after it,
+ * for running a script statement by statement (the zqlite shell). Returns
+ * NULL with zqlite_errcode(db) == ZQLITE_OK when only whitespace or comments
+ * remain; NULL with an error code on failure (message on db). */
+ZQLITE_API zqlite_stmt *zqlite_prepare_next(zqlite_db *db, const char *sql, const char **tail);
+/* 1 when sql ends with a complete statement (SQLite's sqlite3_complete). */
+ZQLITE_API int zqlite_complete(const char *sql);
+
 /* Parameters are numbered from 1, as in SQLite. Values are copied.
  * len < 0 means text is NUL-terminated. */
 ZQLITE_API int zqlite_bind_text(zqlite_stmt *stmt, int index, const char *text, int64_t len);
@@ -155,14 +170,17 @@ ZQLITE_API int zqlite_busy_timeout(zqlite_db *db, int ms);
 
 /* ---- keys and conversion ------------------------------------------------- */
 
-/* Re-encrypts the database under a new key (and/or new KDF cost); crash-safe:
- * an interruption leaves either the old or the new key working. */
+/* Re-encrypts the database under a new key (and/or the KDF cost in options;
+ * NULL = defaults) by writing a complete copy and rename()ing it over the
+ * file: an interruption leaves either the old or the new key working. Needs
+ * exclusive use (no other connection, no unfinalized statement on db). */
 ZQLITE_API int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
                             const zqlite_open_options *options);
-/* Writes a plain (unencrypted) SQLite copy of db to path. */
+/* Writes a plain (unencrypted) SQLite copy of db to path, which must not
+ * exist (VACUUM INTO; pages keep 28 zeroed reserve bytes). */
 ZQLITE_API int zqlite_export_plain(zqlite_db *db, const char *path);
 /* Copies every table, index, view and trigger of the plain SQLite file at
- * path into db (which should be empty). */
+ * path into db, which must be empty (ZQLITE_MISUSE otherwise). */
 ZQLITE_API int zqlite_import_plain(zqlite_db *db, const char *path);
 
 #ifdef __cplusplus

@@ -1,0 +1,47 @@
+/*
+ * db_internal.h — the zqlite_db / zqlite_stmt structs and the helpers that
+ * zqlite.c (API) and convert.c (rekey, plain copies) share.
+ */
+#ifndef ZQLITE_DB_INTERNAL_H
+#define ZQLITE_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "vfs.h"
+#include "zqlite.h"
+
+struct zqlite_db {
+    sqlite3 *sq;
+    sqlite3_vfs *vfs; /* NULL for a plain or in-memory database */
+    key_ring *ring;   /* NULL for a plain database */
+    char *path;       /* as given to zqlite_open_v2 */
+    int memory;       /* ":memory:" */
+    int readonly;
+    pthread_mutex_t lock; /* errcode/errmsg and the statement list */
+    int errcode;
+    char errmsg[512];
+    zqlite_stmt *stmts;
+};
+
+struct zqlite_stmt {
+    sqlite3_stmt *st;
+    zqlite_db *db;
+    zqlite_stmt *prev, *next;
+};
+
+/* Sets db's error (printf-style); returns code. */
+int db_fail(zqlite_db *db, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Turns an SQLite result into a zqlite status and, on failure, db's message
+ * (the VFS's message when the VFS failed). what prefixes SQLite's message. */
+int db_check(zqlite_db *db, int rc, const char *what);
+/* sqlite3_exec + db_check. */
+int db_exec(zqlite_db *db, sqlite3 *sq, const char *sql);
+/* Opens path on an SQLite connection with the right VFS, URI escaping and
+ * the pragmas zqlite relies on (reserve bytes, temp_store, mmap off). */
+int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags, int page_size,
+               sqlite3 **out);
+/* "file:<path percent-escaped>?vfs=<vfs>" in sqlite3_malloc memory. */
+char *db_uri(const char *path, const char *vfs_name);
+
+#endif

@@ -1,0 +1,520 @@
+/*
+ * test_zqlite_api.c — libzqlite's C API and key handling: round trips over
+ * page sizes, row sizes and journal modes; wrong keys and mismatched files;
+ * one-shot execution and prepared statements; plain <-> encrypted copies;
+ * rekey; key wiping (through the keys.c wipe observer).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "db/vfs.h"
+#include "zq_test.h"
+
+static zqlite_db *open_raw(const char *path)
+{
+    zqlite_db *db = zqlite_open_encrypted(path, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    if (!db)
+        fprintf(stderr, "open %s: %s\n", path, zqlite_errmsg(NULL));
+    return db;
+}
+
+/* Deterministic row payload of n bytes for row i. */
+static void payload(char *buf, size_t n, int i)
+{
+    for (size_t k = 0; k < n; k++)
+        buf[k] = (char)('a' + (i * 7 + k * 13) % 26);
+    buf[n] = '\0';
+}
+
+static void fill_and_verify(const char *path, int page_size, const char *mode, size_t row_len,
+                            int rows)
+{
+    zqlite_open_options o = zq_fast_options();
+    o.page_size = page_size;
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY), &o);
+    assert_non_null(db);
+    char sql[64], *text = malloc(row_len + 1);
+    assert_non_null(text);
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
+    zq_exec(db, sql);
+    zq_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT)");
+    zq_exec(db, "BEGIN");
+    zqlite_stmt *ins = zqlite_prepare_statement(db, "INSERT INTO t VALUES(?1, ?2)");
+    assert_non_null(ins);
+    for (int i = 0; i < rows; i++) {
+        payload(text, row_len, i);
+        assert_int_equal(zqlite_bind_int64(ins, 1, i), ZQLITE_OK);
+        assert_int_equal(zqlite_bind_text(ins, 2, text, (int64_t)row_len), ZQLITE_OK);
+        assert_int_equal(zqlite_step(ins), ZQLITE_DONE);
+        zqlite_reset(ins);
+    }
+    zqlite_finalize(ins);
+    zq_exec(db, "COMMIT");
+    zq_exec(db, "DELETE FROM t WHERE id % 5 = 0"); /* freelist pages, journaled rewrites */
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+
+    db = open_raw(path);
+    assert_non_null(db);
+    assert_int_equal(zq_int(db, "PRAGMA page_size"), page_size);
+    zqlite_result *r = zqlite_execute(db, "PRAGMA integrity_check");
+    assert_string_equal(zqlite_result_cell(r, 0, 0)->text, "ok");
+    zqlite_free_result(r);
+    zqlite_stmt *sel = zqlite_prepare_statement(db, "SELECT id, body FROM t ORDER BY id");
+    int seen = 0;
+    while (zqlite_step(sel) == ZQLITE_ROW) {
+        int id = (int)zqlite_column_int64(sel, 0);
+        assert_true(id % 5 != 0);
+        payload(text, row_len, id);
+        assert_int_equal(zqlite_column_bytes(sel, 1), row_len);
+        assert_memory_equal(zqlite_column_text(sel, 1), text, row_len);
+        seen++;
+    }
+    assert_int_equal(seen, rows - (rows + 4) / 5);
+    zqlite_finalize(sel);
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+    free(text);
+}
+
+static void test_round_trip_every_page_size_row_size_and_journal_mode(void **state)
+{
+    static const size_t row_len[] = {8, 700, 9000}; /* inline, multi-row pages, overflow */
+    const char *path = zq_path("roundtrip.db");
+    for (int ps = 512; ps <= 65536; ps *= 2)
+        for (size_t r = 0; r < 3; r++)
+            for (int wal = 0; wal < 2; wal++)
+                fill_and_verify(path, ps, wal ? "WAL" : "DELETE", row_len[r],
+                                row_len[r] > 1000 ? 12 : 60);
+}
+
+static void test_wrong_key_is_rejected_with_its_own_code_and_message(void **state)
+{
+    const char *path = zq_path("wrongkey.db");
+    zq_remove_db(path);
+    zqlite_db *db = open_raw(path);
+    zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES('secret')");
+    zqlite_close(db);
+    assert_null(zqlite_open_encrypted(path, ZQ_RAW_KEY2, strlen(ZQ_RAW_KEY2)));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_WRONG_KEY);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "wrong key or not a zqlite database"));
+    /* A passphrase on a raw-key file is a wrong key too, not a KDF run. */
+    zqlite_open_options o = zq_fast_options();
+    assert_null(zqlite_open_v2(path, "hunter2", 7, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_WRONG_KEY);
+    assert_null(strstr(zqlite_errmsg(NULL), "hunter2"));
+}
+
+static void test_wrong_passphrase_is_rejected(void **state)
+{
+    const char *path = zq_path("wrongpass.db");
+    zqlite_open_options o = zq_fast_options();
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, "correct horse", 13, &o);
+    assert_non_null(db);
+    zq_exec(db, "CREATE TABLE t(x)");
+    zqlite_close(db);
+    assert_null(zqlite_open_v2(path, "correct horsf", 13, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_WRONG_KEY);
+    assert_null(strstr(zqlite_errmsg(NULL), "correct"));
+    db = zqlite_open_v2(path, "correct horse", 13, &o);
+    assert_non_null(db);
+    zqlite_close(db);
+}
+
+static void test_header_records_kdf_costs_and_format_version(void **state)
+{
+    const char *path = zq_path("header.db");
+    zqlite_open_options o = zq_fast_options();
+    o.kdf_opslimit = 2;
+    o.kdf_memlimit = 16384;
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, "pw", 2, &o);
+    zq_exec(db, "CREATE TABLE t(x)");
+    zqlite_close(db);
+    size_t len;
+    unsigned char *buf = zq_read_file(path, &len);
+    assert_non_null(buf);
+    key_header h;
+    char msg[128];
+    assert_int_equal(key_header_parse(buf, &h, msg, sizeof msg), ZQLITE_OK);
+    assert_int_equal(h.version, 1);
+    assert_int_equal(h.kdf, KEY_KDF_ARGON2ID);
+    assert_int_equal(h.opslimit, 2);
+    assert_int_equal(h.memlimit, 16384);
+    assert_int_equal(h.page_size, 4096);
+    assert_int_equal(len, VFS_HEADER_SIZE + 2 * 4096); /* header + 2 pages */
+    free(buf);
+}
+
+static void test_plain_and_encrypted_files_opened_the_wrong_way_are_named(void **state)
+{
+    const char *plain = zq_path("plain.db"), *enc = zq_path("enc.db");
+    zq_remove_db(plain);
+    zq_remove_db(enc);
+    zqlite_db *db = zqlite_open_encrypted(plain, NULL, 0);
+    assert_non_null(db);
+    zq_exec(db, "CREATE TABLE t(x)");
+    zqlite_close(db);
+    assert_null(open_raw(plain));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_NOT_ENCRYPTED);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "plain SQLite database"));
+
+    db = open_raw(enc);
+    zq_exec(db, "CREATE TABLE t(x)");
+    zqlite_close(db);
+    assert_null(zqlite_open_encrypted(enc, NULL, 0));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_KEY_REQUIRED);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "key is required"));
+}
+
+static void test_truncated_file_gives_clear_error(void **state)
+{
+    const char *path = zq_path("trunc.db");
+    zq_remove_db(path);
+    zqlite_db *db = open_raw(path);
+    zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(randomblob(20000))");
+    zqlite_close(db);
+    size_t len;
+    unsigned char *buf = zq_read_file(path, &len);
+    assert_non_null(buf);
+    /* Inside the header. */
+    assert_int_equal(zq_write_file(path, buf, 1000), 0);
+    assert_null(open_raw(path));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_CORRUPT);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "truncated"));
+    /* Inside the last page. */
+    assert_int_equal(zq_write_file(path, buf, len - 100), 0);
+    db = open_raw(path);
+    assert_non_null(db);
+    zqlite_result *r = zqlite_execute(db, "SELECT hex(x) FROM t");
+    assert_int_equal(r->status, ZQLITE_CORRUPT);
+    assert_non_null(strstr(r->error_message, "truncated"));
+    assert_non_null(strstr(r->error_message, "page"));
+    zqlite_free_result(r);
+    zqlite_close(db);
+    free(buf);
+}
+
+static void test_memory_database_works_with_a_key(void **state)
+{
+    zqlite_db *db = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    assert_non_null(db);
+    zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1),(2),(3)");
+    assert_int_equal(zq_int(db, "SELECT sum(x) FROM t"), 6);
+    assert_int_equal(zqlite_rekey(db, ZQ_RAW_KEY2, strlen(ZQ_RAW_KEY2), NULL), ZQLITE_OK);
+    assert_int_equal(zq_int(db, "SELECT sum(x) FROM t"), 6);
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+}
+
+static void test_execute_returns_types_nulls_and_column_names(void **state)
+{
+    zqlite_db *db = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    zqlite_result *r = zqlite_execute(
+        db,
+        "CREATE TABLE t(i, f, s, b, n); INSERT INTO t VALUES(-7, 2.5, 'h\xc3\xa9', x'00ff', NULL);"
+        "SELECT i, f, s, b, n AS empty FROM t");
+    if (r->status != ZQLITE_OK)
+        fprintf(stderr, "%s\n", r->error_message);
+    assert_int_equal(r->status, ZQLITE_OK);
+    assert_null(r->error_message);
+    assert_int_equal(r->row_count, 1);
+    assert_int_equal(r->column_count, 5);
+    assert_string_equal(r->column_names[0], "i");
+    assert_string_equal(r->column_names[4], "empty");
+    const zqlite_value *v = zqlite_result_cell(r, 0, 0);
+    assert_int_equal(v->type, ZQLITE_INTEGER);
+    assert_int_equal(v->i, -7);
+    v = zqlite_result_cell(r, 0, 1);
+    assert_int_equal(v->type, ZQLITE_FLOAT);
+    assert_true(v->d == 2.5);
+    v = zqlite_result_cell(r, 0, 2);
+    assert_int_equal(v->type, ZQLITE_TEXT);
+    assert_int_equal(v->len, 3);
+    assert_string_equal(v->text, "h\xc3\xa9");
+    v = zqlite_result_cell(r, 0, 3);
+    assert_int_equal(v->type, ZQLITE_BLOB);
+    assert_int_equal(v->len, 2);
+    assert_memory_equal(v->text, "\x00\xff", 2);
+    assert_int_equal(zqlite_result_cell(r, 0, 4)->type, ZQLITE_NULL);
+    assert_null(zqlite_result_cell(r, 1, 0));
+    assert_null(zqlite_result_cell(r, 0, 5));
+    zqlite_free_result(r);
+
+    r = zqlite_execute(db, "UPDATE t SET i = i + 1; SELECT * FROM t WHERE 0; UPDATE t SET f = 0");
+    assert_int_equal(r->status, ZQLITE_OK);
+    assert_int_equal(r->row_count, 0);
+    assert_int_equal(r->column_count, 5); /* the empty SELECT's columns are kept */
+    assert_int_equal(r->changes, 1);
+    zqlite_free_result(r);
+    zqlite_close(db);
+}
+
+static void test_execute_reports_errors_with_code_and_message(void **state)
+{
+    zqlite_db *db = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    zqlite_result *r = zqlite_execute(db, "SELEKT 1");
+    assert_int_equal(r->status, ZQLITE_ERROR);
+    assert_non_null(strstr(r->error_message, "syntax error"));
+    assert_int_equal(zqlite_errcode(db), ZQLITE_ERROR);
+    assert_non_null(strstr(zqlite_errmsg(db), "syntax error"));
+    zqlite_free_result(r);
+    r = zqlite_execute(
+        db, "CREATE TABLE u(x UNIQUE); INSERT INTO u VALUES(1); INSERT INTO u VALUES(1)");
+    assert_int_equal(r->status, ZQLITE_CONSTRAINT);
+    assert_non_null(strstr(r->error_message, "UNIQUE"));
+    zqlite_free_result(r);
+    r = zqlite_execute(db, "SELECT * FROM missing");
+    assert_int_equal(r->status, ZQLITE_ERROR);
+    assert_non_null(strstr(r->error_message, "no such table: missing"));
+    zqlite_free_result(r);
+    r = zqlite_execute(db, NULL);
+    assert_int_equal(r->status, ZQLITE_MISUSE);
+    zqlite_free_result(r);
+    zqlite_close(db);
+}
+
+static void test_prepared_statement_binds_every_type_and_resets(void **state)
+{
+    zqlite_db *db = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    zq_exec(db, "CREATE TABLE t(a, b, c, d, e)");
+    zqlite_stmt *st = zqlite_prepare_statement(db, "INSERT INTO t VALUES(?1, ?2, :c, ?4, ?5)");
+    assert_non_null(st);
+    assert_int_equal(zqlite_bind_parameter_index(st, ":c"), 3);
+    assert_int_equal(zqlite_bind_parameter_index(st, ":nope"), 0);
+    assert_int_equal(zqlite_bind_text(st, 1, "abcdef", 3), ZQLITE_OK);
+    assert_int_equal(zqlite_bind_int64(st, 2, INT64_MIN), ZQLITE_OK);
+    assert_int_equal(zqlite_bind_double(st, 3, -0.25), ZQLITE_OK);
+    assert_int_equal(zqlite_bind_blob(st, 4, "\x01\x00\x02", 3), ZQLITE_OK);
+    assert_int_equal(zqlite_bind_null(st, 5), ZQLITE_OK);
+    assert_int_equal(zqlite_bind_int64(st, 6, 1), ZQLITE_RANGE);
+    assert_int_equal(zqlite_errcode(db), ZQLITE_RANGE);
+    assert_int_equal(zqlite_step(st), ZQLITE_DONE);
+    assert_int_equal(zqlite_reset(st), ZQLITE_OK);
+    assert_int_equal(zqlite_clear_bindings(st), ZQLITE_OK);
+    assert_int_equal(zqlite_step(st), ZQLITE_DONE); /* all NULL now */
+    assert_int_equal(zqlite_changes(db), 1);
+    assert_int_equal(zqlite_finalize(st), ZQLITE_OK);
+
+    st = zqlite_prepare_statement(db, "SELECT a, b, c, d, e FROM t ORDER BY rowid");
+    assert_int_equal(zqlite_column_count(st), 5);
+    assert_string_equal(zqlite_column_name(st, 2), "c");
+    assert_int_equal(zqlite_step(st), ZQLITE_ROW);
+    assert_int_equal(zqlite_column_type(st, 0), ZQLITE_TEXT);
+    assert_string_equal(zqlite_column_text(st, 0), "abc");
+    assert_int_equal(zqlite_column_int64(st, 1), INT64_MIN);
+    assert_true(zqlite_column_double(st, 2) == -0.25);
+    assert_int_equal(zqlite_column_bytes(st, 3), 3);
+    assert_memory_equal(zqlite_column_blob(st, 3), "\x01\x00\x02", 3);
+    assert_int_equal(zqlite_column_type(st, 4), ZQLITE_NULL);
+    assert_null(zqlite_column_text(st, 9));
+    assert_int_equal(zqlite_errcode(db), ZQLITE_RANGE);
+    assert_int_equal(zqlite_step(st), ZQLITE_ROW);
+    assert_int_equal(zqlite_column_type(st, 0), ZQLITE_NULL);
+    assert_int_equal(zqlite_step(st), ZQLITE_DONE);
+    zqlite_finalize(st);
+
+    assert_null(zqlite_prepare_statement(db, "SELECT FROM"));
+    assert_int_equal(zqlite_errcode(db), ZQLITE_ERROR);
+    assert_null(zqlite_prepare_statement(db, "  -- only a comment"));
+    assert_int_equal(zqlite_errcode(db), ZQLITE_MISUSE);
+    /* Statements left open are finalized by close. */
+    assert_non_null(zqlite_prepare_statement(db, "SELECT 1"));
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+}
+
+static void test_plain_database_converts_to_encrypted_and_back(void **state)
+{
+    const char *plain = zq_path("conv-plain.db"), *enc = zq_path("conv-enc.db"),
+               *back = zq_path("conv-back.db");
+    zq_remove_db(plain);
+    zq_remove_db(enc);
+    zq_remove_db(back);
+    zqlite_db *p = zqlite_open_encrypted(plain, NULL, 0);
+    zq_exec(p, "PRAGMA user_version=42; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+               "CREATE INDEX tv ON t(v); CREATE VIEW vv AS SELECT v FROM t;"
+               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<500) "
+               "INSERT INTO t SELECT i, 'row-secret-' || i FROM c");
+    zqlite_close(p);
+
+    zqlite_db *e = open_raw(enc);
+    assert_int_equal(zqlite_import_plain(e, plain), ZQLITE_OK);
+    assert_int_equal(zq_int(e, "SELECT count(*) FROM vv"), 500);
+    assert_int_equal(zq_int(e, "PRAGMA user_version"), 42);
+    assert_int_equal(zqlite_import_plain(e, plain), ZQLITE_MISUSE); /* not empty now */
+    assert_non_null(strstr(zqlite_errmsg(e), "not empty"));
+    zqlite_close(e);
+    assert_false(zq_file_contains(enc, "row-secret-"));
+    e = open_raw(enc);
+    assert_int_equal(zq_int(e, "SELECT count(*) FROM t WHERE v = 'row-secret-77'"), 1);
+    assert_int_equal(zqlite_export_plain(e, back), ZQLITE_OK);
+    assert_int_equal(zqlite_export_plain(e, back), ZQLITE_MISUSE); /* exists */
+    zqlite_close(e);
+    assert_true(zq_file_contains(back, "row-secret-"));
+    p = zqlite_open_encrypted(back, NULL, 0);
+    assert_non_null(p);
+    assert_int_equal(zq_int(p, "SELECT sum(id) FROM t"), 500 * 501 / 2);
+    assert_int_equal(zq_int(p, "PRAGMA user_version"), 42);
+    zqlite_close(p);
+
+    /* Importing an encrypted file as plain is refused with a reason. */
+    zqlite_db *m = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    assert_int_equal(zqlite_import_plain(m, enc), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(m), "encrypted"));
+    assert_int_equal(zqlite_import_plain(m, plain), ZQLITE_OK);
+    assert_int_equal(zq_int(m, "SELECT count(*) FROM t"), 500);
+    zqlite_close(m);
+}
+
+static void rekey_case(const char *mode)
+{
+    const char *path = zq_path("rekey.db");
+    zqlite_open_options o = zq_fast_options();
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, "old pass", 8, &o);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
+    zq_exec(db, sql);
+    zq_exec(db, "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c "
+                "WHERE i<300) INSERT INTO t SELECT i FROM c");
+    zqlite_stmt *st = zqlite_prepare_statement(db, "SELECT 1");
+    assert_int_equal(zqlite_rekey(db, "new pass", 8, &o), ZQLITE_MISUSE); /* open statement */
+    zqlite_finalize(st);
+    o.kdf_opslimit = 2;
+    assert_int_equal(zqlite_rekey(db, "new pass", 8, &o), ZQLITE_OK);
+    assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 300);
+    zq_exec(db, "INSERT INTO t VALUES(301)");
+    zqlite_close(db);
+    o.kdf_opslimit = 1;
+    assert_null(zqlite_open_v2(path, "old pass", 8, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_WRONG_KEY);
+    db = zqlite_open_v2(path, "new pass", 8, &o);
+    assert_non_null(db);
+    assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 301);
+    zqlite_result *r = zqlite_execute(db, "PRAGMA journal_mode");
+    assert_string_equal(zqlite_result_cell(r, 0, 0)->text, mode);
+    zqlite_free_result(r);
+    zqlite_close(db);
+    size_t len;
+    unsigned char *buf = zq_read_file(path, &len);
+    key_header h;
+    char msg[128];
+    assert_int_equal(key_header_parse(buf, &h, msg, sizeof msg), ZQLITE_OK);
+    assert_int_equal(h.opslimit, 2); /* the new KDF cost */
+    free(buf);
+    assert_int_equal(access(zq_path("rekey.db-zqrekey"), F_OK), -1);
+}
+
+static void test_rekey_changes_key_and_cost_and_keeps_data(void **state)
+{
+    rekey_case("delete");
+    rekey_case("wal");
+}
+
+static void test_rekey_refuses_plain_and_bad_keys(void **state)
+{
+    zqlite_db *p = zqlite_open_encrypted(":memory:", NULL, 0);
+    assert_int_equal(zqlite_rekey(p, "k", 1, NULL), ZQLITE_MISUSE);
+    zqlite_close(p);
+    zqlite_db *db = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    assert_int_equal(zqlite_rekey(db, "x'abc'", 6, NULL), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(db), "64 hex"));
+    assert_int_equal(zqlite_rekey(db, NULL, 0, NULL), ZQLITE_MISUSE);
+    zqlite_close(db);
+}
+
+static void test_raw_key_must_be_64_hex_digits(void **state)
+{
+    const char *bad[] = {"x'0011'",
+                         "x'zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'",
+                         "x'000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_null(zqlite_open_encrypted(zq_path("raw.db"), bad[i], strlen(bad[i])));
+        assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+        assert_non_null(strstr(zqlite_errmsg(NULL), "64 hex"));
+    }
+    zqlite_open_options o = zq_fast_options();
+    o.kdf_memlimit = 1; /* below Argon2id's minimum */
+    assert_null(zqlite_open_v2(zq_path("raw.db"), "pw", 2, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+    assert_null(zqlite_open_encrypted("", "pw", 2));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+}
+
+/* ---- key wiping ---------------------------------------------------------- */
+
+typedef struct wipe_log {
+    int buffers;
+    int dirty;
+    size_t bytes;
+} wipe_log;
+
+static void on_wipe(const void *buf, size_t len, void *ctx)
+{
+    wipe_log *log = ctx;
+    const unsigned char *p = buf;
+    log->buffers++;
+    log->bytes += len;
+    for (size_t i = 0; i < len; i++)
+        if (p[i]) {
+            log->dirty++;
+            break;
+        }
+}
+
+static void test_key_buffers_are_wiped_before_they_are_freed(void **state)
+{
+    const char *path = zq_path("wipe.db");
+    zqlite_open_options o = zq_fast_options();
+    wipe_log log = {0};
+    zq_remove_db(path);
+    key_set_wipe_observer(on_wipe, &log);
+    zqlite_db *db = zqlite_open_v2(path, "a passphrase", 12, &o);
+    zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+    assert_int_equal(log.buffers, 0); /* nothing freed while open */
+    zqlite_close(db);
+    /* passphrase copy, Argon2id master key, the file's page/mask keys */
+    assert_true(log.buffers >= 3);
+    assert_int_equal(log.dirty, 0);
+
+    /* Every error path wipes too: wrong key, bad raw key. */
+    memset(&log, 0, sizeof log);
+    assert_null(zqlite_open_v2(path, "wrong passphrase", 16, &o));
+    assert_null(zqlite_open_encrypted(path, "x'00'", 5));
+    assert_true(log.buffers >= 3);
+    assert_int_equal(log.dirty, 0);
+
+    memset(&log, 0, sizeof log);
+    db = zqlite_open_encrypted(path, "a passphrase", 12);
+    assert_non_null(db); /* the costs come from the file, not the options */
+    assert_int_equal(zqlite_rekey(db, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY), NULL), ZQLITE_OK);
+    assert_true(log.buffers >= 3); /* the old ring went at rekey */
+    zqlite_close(db);
+    assert_int_equal(log.dirty, 0);
+    key_set_wipe_observer(NULL, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_every_page_size_row_size_and_journal_mode),
+        cmocka_unit_test(test_wrong_key_is_rejected_with_its_own_code_and_message),
+        cmocka_unit_test(test_wrong_passphrase_is_rejected),
+        cmocka_unit_test(test_header_records_kdf_costs_and_format_version),
+        cmocka_unit_test(test_plain_and_encrypted_files_opened_the_wrong_way_are_named),
+        cmocka_unit_test(test_truncated_file_gives_clear_error),
+        cmocka_unit_test(test_memory_database_works_with_a_key),
+        cmocka_unit_test(test_execute_returns_types_nulls_and_column_names),
+        cmocka_unit_test(test_execute_reports_errors_with_code_and_message),
+        cmocka_unit_test(test_prepared_statement_binds_every_type_and_resets),
+        cmocka_unit_test(test_plain_database_converts_to_encrypted_and_back),
+        cmocka_unit_test(test_rekey_changes_key_and_cost_and_keeps_data),
+        cmocka_unit_test(test_rekey_refuses_plain_and_bad_keys),
+        cmocka_unit_test(test_raw_key_must_be_64_hex_digits),
+        cmocka_unit_test(test_key_buffers_are_wiped_before_they_are_freed),
+    };
+    return cmocka_run_group_tests(tests, NULL, zq_teardown);
+}
