@@ -73,14 +73,18 @@ GHOST_API const char *ghost_version(void);
 
 /* Per-generation settings. Start from ghost_default_gen_params(). */
 typedef struct ghost_gen_params {
-    int32_t max_tokens;     /* tokens to generate at most (default 2048) */
+    int32_t max_tokens;     /* tokens to generate at most (default 2048); -1 = until
+                               the context window is full; 0 = evaluate the prompt
+                               into the KV cache only */
     float temperature;      /* 0 = greedy (default 0.7) */
     int32_t top_k;          /* 0 = off (default 40) */
     float top_p;            /* 1 = off (default 0.95) */
     float min_p;            /* 0 = off (default 0.05) */
     float repeat_penalty;   /* 1 = off (default 1.0) */
-    int32_t repeat_last_n;  /* window for the penalty (default 64) */
-    uint64_t seed;          /* GHOST_SEED_RANDOM = from the OS (default) */
+    int32_t repeat_last_n;  /* window for the penalty, over prompt and answer
+                               (default 64; -1 = everything in the context) */
+    uint64_t seed;          /* GHOST_SEED_RANDOM = from the OS (default); the same
+                               seed, prompt and settings give the same text */
     const char *const *stop;/* stop strings (not included in the output) */
     size_t n_stop;
     bool parse_special;     /* prompt text like "<|im_start|>" maps to special
@@ -92,7 +96,8 @@ typedef struct ghost_gen_params {
 typedef struct ghost_params {
     int32_t n_ctx;          /* context window in tokens; 0 = min(training ctx, 4096) */
     int32_t n_threads;      /* 0 = number of online CPUs */
-    bool kv_f16;            /* keep the KV cache in F16 (half the memory) */
+    bool kv_f16;            /* keep the KV cache in F16 like llama.cpp (default
+                               true; false = F32, twice the memory) */
     ghost_gen_params gen;   /* defaults for ghost_generate() */
 } ghost_params;
 
@@ -201,8 +206,19 @@ typedef void (*ghost_token_callback)(const char *piece);
 
 /* Generates a continuation of prompt with the context's default parameters.
  * The KV cache keeps prompt + answer; a following prompt that starts with the
- * same tokens reuses them. Returns NULL only when out of memory; otherwise
- * check error_code. Free with ghost_free_response. */
+ * same tokens reuses them (cached_tokens says how many). Returns NULL only
+ * when out of memory; otherwise check error_code. Free with ghost_free_response.
+ *
+ * Context window: prompt + answer never exceed n_ctx tokens. A prompt of
+ * n_ctx tokens or more leaves no room for an answer and fails with
+ * GHOST_ERR_CONTEXT_FULL (nothing is evaluated, the cache is kept). An answer
+ * that reaches the end of the window stops there with GHOST_FINISH_LENGTH
+ * (error_code GHOST_OK); nothing is shifted or dropped.
+ *
+ * Cancellation (callback returning non-zero, or ghost_context_cancel): the
+ * response has finish_reason GHOST_FINISH_CANCELLED, error_code
+ * GHOST_ERR_CANCELLED, and text = exactly what the callback received. Stop
+ * strings are cut from the text and never streamed, even in part. */
 GHOST_API ghost_response *ghost_generate(ghost_context *ctx, const char *prompt,
                                          ghost_token_callback callback);
 GHOST_API ghost_response *ghost_generate_ex(ghost_context *ctx, const char *prompt,

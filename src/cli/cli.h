@@ -9,6 +9,8 @@
 #ifndef GF_CLI_H
 #define GF_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_WRONG_KEY = 3 };
@@ -30,8 +32,29 @@ void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(pri
 int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out);
 int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max, double *out);
 
+/* A progress bar on stderr, drawn only when stderr is a terminal
+ * (cli_progress.c). cli_progress_update matches the engine's progress
+ * callbacks: pass it with the cli_progress as user data. */
+typedef struct cli_progress {
+    const char *label;
+    bool enabled, drawn;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *label);
+void cli_progress_update(void *user, uint64_t done, uint64_t total, const char *item);
+/* Erases the bar, leaving the line free for a summary. */
+void cli_progress_done(cli_progress *p);
+
 /* Subcommands (one file each). */
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

@@ -12,6 +12,17 @@
 
 static const cli_command commands[] = {
     /* name, function, one-line summary — keep alphabetical */
+    {"bench", cmd_bench, "measure prompt and generation speed (llama-bench style)"},
+    {"chat", cmd_chat, "interactive chat, every exchange stored encrypted"},
+    {"convert", cmd_convert, "convert a Hugging Face model directory to GGUF"},
+    {"export", cmd_export, "write the history as JSON Lines or Markdown"},
+    {"history", cmd_history, "show stored prompts and answers"},
+    {"info", cmd_info, "print a GGUF model's metadata and tensor table"},
+    {"quantize", cmd_quantize, "rewrite a GGUF model's weights in another type"},
+    {"rekey", cmd_rekey, "re-encrypt the history under a new passphrase"},
+    {"run", cmd_run, "generate text from a prompt with a GGUF model"},
+    {"search", cmd_search, "full-text search of the history"},
+    {"synth", cmd_synth, "write a random-weight GGUF model of a realistic shape"},
     {NULL, NULL, NULL},
 };
 

@@ -91,6 +91,12 @@ ghost_status gguf_open(const char *path, gguf_file **out);
 /* Same over a caller-owned buffer that must outlive the result (tests, fuzzing). */
 ghost_status gguf_open_memory(const void *data, size_t size, gguf_file **out);
 void gguf_close(gguf_file *f);
+/* Asks the kernel to start reading the tensor data section into the page
+ * cache in the background (MADV_WILLNEED). It does not grow resident memory:
+ * pages are mapped only when touched. Worth calling when the weights are
+ * about to be used (model loading), not for metadata-only uses (`info`).
+ * No-op for gguf_open_memory files. */
+void gguf_prefetch(const gguf_file *f);
 
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);

@@ -1,0 +1,301 @@
+/*
+ * exchange.c — one prompt and its answer: gf_process_prompt, and the
+ * recording-only pair gf_log_prompt / gf_log_response for generations that
+ * run outside the service.
+ *
+ * Order matters for "nothing is lost": the prompt is committed before a
+ * context is even requested, and the answer is committed whatever way the
+ * generation ended (stop, length, cancelled, error), with the partial text.
+ * Only a dead process leaves a prompt without an answer.
+ *
+ * A new turn is the conversation's earlier answered turns plus the prompt,
+ * formatted by ghost_chat_format (the model's template, or plain
+ * continuation). When that does not fit the context window with room for the
+ * answer, the oldest turns are left out.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow_internal.h"
+
+/* Template tokens a turn adds around its content, for the first estimate. */
+#define TURN_OVERHEAD_TOKENS 8
+
+static gf_status check_prompt(gf_service *svc, const char *fn, int64_t conversation_id,
+                              const char *prompt, const ghost_gen_params *params, bool draw_seed,
+                              ghost_gen_params *gen)
+{
+    if (conversation_id < 0)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "%s: conversation id %lld", fn,
+                          (long long)conversation_id);
+    if (!prompt)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "%s: prompt is NULL", fn);
+    long bad = flow_utf8_invalid_at(prompt, strlen(prompt));
+    if (bad >= 0)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "%s: prompt is not valid UTF-8 (byte %ld)",
+                          fn, bad);
+    *gen = params ? *params : svc->gen;
+    /* -1 is the engine's "until the window is full"; 0 would only fill the cache. */
+    if (gen->max_tokens < -1 || gen->max_tokens == 0)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT,
+                          "%s: max_tokens %d (want >= 1, or -1 for the whole window)", fn,
+                          gen->max_tokens);
+    if (gen->n_stop && !gen->stop)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "%s: stop is NULL with n_stop %zu", fn,
+                          gen->n_stop);
+    /* A stored exchange must be replayable: make "random" a concrete seed. */
+    while (draw_seed && gen->seed == GHOST_SEED_RANDOM)
+        randombytes_buf(&gen->seed, sizeof gen->seed);
+    return GF_OK;
+}
+
+/* ---- prompt formatting ----------------------------------------------------- */
+
+static size_t count_tokens(const gf_service *svc, const char *text, bool special)
+{
+    int32_t dummy;
+    size_t n = 0;
+    ghost_status gs = ghost_tokenize(svc->model, text, strlen(text), special, special, &dummy, 0, &n);
+    /* Unknown (a tokenizer failure): count bytes, an upper bound for every
+     * tokenizer with byte fallback — the window check then errs on "too long". */
+    return gs == GHOST_OK || gs == GHOST_ERR_BUFFER_TOO_SMALL ? n : strlen(text);
+}
+
+/* Plain continuation for models without a chat template: each answer
+ * follows its prompt directly — exactly the text the context generated, so
+ * the KV cache still holds it — and turns are separated by a newline. */
+static gf_status format_plain(gf_service *svc, const flow_turns *t, size_t first, const char *prompt,
+                              char **out)
+{
+    size_t len = strlen(prompt) + 1;
+    for (size_t i = first; i < t->n; i++)
+        len += strlen(t->user[i]) + strlen(t->assistant[i]) + 1;
+    char *s = malloc(len), *o = s;
+    if (!s)
+        return flow_error(svc, GF_ERR_NOMEM, "formatting the conversation: out of memory");
+    for (size_t i = first; i < t->n; i++)
+        o += sprintf(o, "%s%s\n", t->user[i], t->assistant[i]);
+    strcpy(o, prompt);
+    *out = s;
+    return GF_OK;
+}
+
+static gf_status format_turns(gf_service *svc, const flow_turns *t, size_t first, const char *prompt,
+                              char **out)
+{
+    if (!svc->has_template)
+        return format_plain(svc, t, first, prompt, out);
+    size_t n = 2 * (t->n - first) + 1, k = 0;
+    ghost_chat_message *msgs = malloc(n * sizeof *msgs);
+    if (!msgs)
+        return flow_error(svc, GF_ERR_NOMEM, "formatting the conversation: out of memory");
+    for (size_t i = first; i < t->n; i++) {
+        msgs[k++] = (ghost_chat_message){"user", t->user[i]};
+        msgs[k++] = (ghost_chat_message){"assistant", t->assistant[i]};
+    }
+    msgs[k++] = (ghost_chat_message){"user", prompt};
+    char *formatted = NULL;
+    ghost_status gs = ghost_chat_format(svc->model, msgs, k, true, &formatted);
+    free(msgs);
+    if (gs != GHOST_OK)
+        return flow_error(svc, GF_ERR_MODEL, "formatting the conversation: %s", ghost_errmsg(NULL));
+    /* One owner convention for both formats: the caller frees with free(). */
+    *out = strdup(formatted);
+    ghost_free(formatted);
+    if (!*out)
+        return flow_error(svc, GF_ERR_NOMEM, "formatting the conversation: out of memory");
+    return GF_OK;
+}
+
+/* The formatted conversation: as many of the latest turns as fit in the
+ * window with `reserve` tokens left for the answer. */
+static gf_status build_input(gf_service *svc, const flow_turns *t, const char *prompt,
+                             int32_t reserve, char **out)
+{
+    size_t budget = svc->n_ctx > reserve ? (size_t)(svc->n_ctx - reserve) : 1;
+    bool special = svc->has_template;
+    /* First estimate from per-message counts: one tokenization of each
+     * message instead of re-tokenizing ever shorter conversations. */
+    size_t first = t->n, sum = count_tokens(svc, prompt, false) + TURN_OVERHEAD_TOKENS;
+    while (first > 0) {
+        size_t c = count_tokens(svc, t->user[first - 1], false) +
+                   count_tokens(svc, t->assistant[first - 1], false) + 2 * TURN_OVERHEAD_TOKENS;
+        if (sum + c > budget)
+            break;
+        sum += c;
+        first--;
+    }
+    for (;;) {
+        gf_status rc = format_turns(svc, t, first, prompt, out);
+        if (rc != GF_OK)
+            return rc;
+        /* The prompt alone may still be too long: the engine then reports
+         * GHOST_ERR_CONTEXT_FULL, which is stored as the answer's error. */
+        if (first == t->n || count_tokens(svc, *out, special) <= budget)
+            return GF_OK;
+        free(*out);
+        *out = NULL;
+        first++;
+    }
+}
+
+/* ---- gf_process_prompt ----------------------------------------------------- */
+
+static void answer_from_response(flow_answer *a, const ghost_response *r)
+{
+    memset(a, 0, sizeof *a);
+    a->text = r->text ? r->text : "";
+    a->finish = r->finish_reason;
+    a->error = r->finish_reason == GHOST_FINISH_ERROR
+                   ? (r->error_message ? r->error_message : ghost_strerror(r->error_code))
+                   : NULL;
+    a->prompt_tokens = r->prompt_tokens;
+    a->completion_tokens = r->completion_tokens;
+    a->cached_tokens = r->cached_tokens;
+    a->prompt_ms = r->prompt_ms;
+    a->generation_ms = r->generation_ms;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Copies the stored answer into the caller's result; false when out of memory. */
+static bool fill_result(gf_result *res, const flow_answer *a)
+{
+    res->text = strdup(a->text ? a->text : "");
+    res->error_message = dup_or_null(a->error);
+    res->finish_reason = a->finish;
+    res->prompt_tokens = a->prompt_tokens;
+    res->completion_tokens = a->completion_tokens;
+    res->cached_tokens = a->cached_tokens;
+    res->prompt_ms = a->prompt_ms;
+    res->generation_ms = a->generation_ms;
+    return res->text && (!a->error || res->error_message);
+}
+
+gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
+                            const ghost_gen_params *params, gf_stream_fn callback, void *user_data,
+                            gf_result **result)
+{
+    if (!result)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_process_prompt: result is NULL");
+    *result = NULL;
+    if (!svc)
+        return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "gf_process_prompt: svc is NULL");
+    if (svc->n_slots == 0)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT,
+                          "gf_process_prompt: the service has no model contexts (n_contexts 0%s)",
+                          svc->model ? "" : ", no model");
+    ghost_gen_params gen;
+    gf_status rc = check_prompt(svc, "gf_process_prompt", conversation_id, prompt, params, true, &gen);
+    if (rc != GF_OK)
+        return rc;
+    gf_result *res = calloc(1, sizeof *res);
+    if (!res)
+        return flow_error(svc, GF_ERR_NOMEM, "gf_process_prompt: out of memory");
+
+    flow_turns turns = {0};
+    double t0 = flow_now_ms();
+    rc = flow_store_prompt(svc, conversation_id, prompt, &gen, &res->conversation_id,
+                           &res->prompt_id, &turns);
+    res->store_ms = flow_now_ms() - t0;
+    if (rc != GF_OK) {
+        free(res);
+        return rc;
+    }
+
+    /* From here on the prompt is stored: every path stores an answer. */
+    ghost_response *resp = NULL;
+    char *input = NULL;
+    flow_answer ans;
+    int32_t reserve = gen.max_tokens > 0 && gen.max_tokens < svc->n_ctx / 4 ? gen.max_tokens
+                                                                             : svc->n_ctx / 4;
+    gf_status grc = build_input(svc, &turns, prompt, reserve, &input);
+    flow_turns_free(&turns);
+    if (grc == GF_OK) {
+        double q0 = flow_now_ms();
+        int32_t slot = flow_pool_acquire(svc, res->conversation_id);
+        res->queue_ms = flow_now_ms() - q0;
+        /* Template text carries special-token markup that must be parsed as such. */
+        gen.parse_special = svc->has_template;
+        resp = ghost_generate_ex(svc->slots[slot].ctx, input, &gen, callback, user_data);
+        flow_pool_release(svc, slot);
+        if (resp) {
+            answer_from_response(&ans, resp);
+            grc = resp->finish_reason == GHOST_FINISH_STOP || resp->finish_reason == GHOST_FINISH_LENGTH
+                      ? GF_OK
+                  : resp->finish_reason == GHOST_FINISH_CANCELLED
+                      ? flow_error(svc, GF_ERR_CANCELLED, "prompt %lld: generation cancelled",
+                                   (long long)res->prompt_id)
+                      : flow_error(svc, GF_ERR_MODEL, "prompt %lld: %s", (long long)res->prompt_id,
+                                   ans.error);
+        } else {
+            grc = flow_error(svc, GF_ERR_NOMEM, "prompt %lld: out of memory in the engine",
+                             (long long)res->prompt_id);
+        }
+    }
+    if (!resp) {
+        /* Formatting failed or the engine returned nothing: record why. */
+        memset(&ans, 0, sizeof ans);
+        ans.finish = GHOST_FINISH_ERROR;
+        ans.error = gf_errmsg(svc);
+    }
+    bool filled = fill_result(res, &ans);
+    t0 = flow_now_ms();
+    gf_status src = flow_store_answer(svc, res->prompt_id, &ans, &res->response_id);
+    res->store_ms += flow_now_ms() - t0;
+    free(input);
+    ghost_free_response(resp);
+    if (!filled) {
+        gf_free_result(res);
+        return flow_error(svc, GF_ERR_NOMEM, "gf_process_prompt: out of memory");
+    }
+    *result = res;
+    /* A storage failure outranks the generation's own outcome: the caller
+     * must learn that the answer is not in the history. */
+    return src != GF_OK ? src : grc;
+}
+
+void gf_free_result(gf_result *result)
+{
+    if (!result)
+        return;
+    free(result->text);
+    free(result->error_message);
+    free(result);
+}
+
+/* ---- recording generations made elsewhere ---------------------------------- */
+
+gf_status gf_log_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
+                        const ghost_gen_params *params, int64_t *conversation_out,
+                        int64_t *prompt_id)
+{
+    if (!svc || !conversation_out || !prompt_id)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_log_prompt: %s is NULL",
+                          !svc ? "svc" : !conversation_out ? "conversation_out" : "prompt_id");
+    *conversation_out = 0;
+    *prompt_id = 0;
+    ghost_gen_params gen;
+    gf_status rc = check_prompt(svc, "gf_log_prompt", conversation_id, prompt, params, false, &gen);
+    if (rc != GF_OK)
+        return rc;
+    return flow_store_prompt(svc, conversation_id, prompt, &gen, conversation_out, prompt_id, NULL);
+}
+
+gf_status gf_log_response(gf_service *svc, int64_t prompt_id, const ghost_response *response)
+{
+    if (!svc || !response)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_log_response: %s is NULL",
+                          !svc ? "svc" : "response");
+    if (prompt_id <= 0)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_log_response: prompt id %lld",
+                          (long long)prompt_id);
+    if ((unsigned)response->finish_reason > GHOST_FINISH_ERROR)
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_log_response: finish reason %d",
+                          (int)response->finish_reason);
+    flow_answer a;
+    answer_from_response(&a, response);
+    return flow_store_answer(svc, prompt_id, &a, NULL);
+}

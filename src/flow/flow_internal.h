@@ -1,0 +1,159 @@
+/*
+ * flow_internal.h — the map of libghostflow: the service struct and the
+ * prototypes of its modules.
+ *
+ *   errors.c    status strings, version, per-thread error messages
+ *   paths.c     default database path, private directory creation
+ *   store.c     the encrypted database: schema and migrations, FTS, the
+ *               serialised write path (prompt, answer) with retries
+ *   query.c     reading it back: history, search, conversations, checks
+ *   model.c     model hashing (cached in the database), loading, the
+ *               context pool with conversation affinity
+ *   service.c   gf_open / gf_close and the small accessors
+ *   exchange.c  gf_process_prompt: store prompt → format → generate → store answer
+ *
+ * Locks: db_mu guards the connection and every cached statement (one
+ * connection: a per-connection Argon2id derivation makes more too costly);
+ * pool_mu guards the slot table. No code holds both at once.
+ */
+#ifndef GF_FLOW_INTERNAL_H
+#define GF_FLOW_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "ghostflow.h"
+
+/* Latest schema version (PRAGMA user_version); store.c holds the migrations. */
+#define FLOW_SCHEMA_VERSION 1
+/* Bytes of a conversation title taken from its first prompt. */
+#define FLOW_TITLE_MAX 80
+#define FLOW_LABEL_MAX 256
+/* Most recent exchanges of a conversation considered for a new turn. */
+#define FLOW_HISTORY_TURNS 256
+
+/* Cached statements, prepared once at open (the hot path allocates no SQL). */
+enum flow_stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_CONV_INSERT,
+    ST_CONV_EXISTS,
+    ST_CONV_TITLE,
+    ST_CONV_BY_LABEL,
+    ST_PROMPT_INSERT,
+    ST_STOP_INSERT,
+    ST_TURNS,
+    ST_RESPONSE_INSERT,
+    ST_COUNT
+};
+
+typedef struct flow_slot {
+    ghost_context *ctx;
+    int64_t conversation_id;  /* last served: its prefix is in the KV cache */
+    uint64_t last_used;       /* pool tick, for least-recently-used choice */
+    bool busy;
+} flow_slot;
+
+struct gf_service {
+    /* store */
+    zqlite_db *db;
+    pthread_mutex_t db_mu;
+    zqlite_stmt *st[ST_COUNT];
+    bool has_fts;
+    uint64_t kdf_opslimit;
+    size_t kdf_memlimit;
+
+    /* model */
+    ghost_model *owned_model;
+    const ghost_model *model;
+    char *model_name;
+    char model_hash[65];
+    int64_t model_id;         /* row in models, 0 without a model */
+    bool has_template;
+    int32_t n_ctx;            /* window of every pooled context */
+
+    /* pool */
+    flow_slot *slots;
+    int32_t n_slots;
+    uint64_t tick;
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+
+    ghost_gen_params gen;
+};
+
+/* ---- errors.c ------------------------------------------------------------ */
+
+/* Records the calling thread's failure on svc (NULL for gf_open) and returns code. */
+gf_status flow_error(const gf_service *svc, gf_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Set while a listing callback runs: calls back into that service are refused
+ * instead of deadlocking on db_mu. */
+bool flow_in_callback(const gf_service *svc);
+void flow_set_in_callback(const gf_service *svc);
+double flow_now_ms(void);       /* monotonic */
+int64_t flow_unix_ms(void);     /* wall clock */
+/* Byte offset of the first invalid UTF-8 sequence in s, or -1 if valid. */
+long flow_utf8_invalid_at(const char *s, size_t len);
+
+/* ---- paths.c ------------------------------------------------------------- */
+
+/* Creates the missing parent directories of path with mode 0700. */
+gf_status flow_make_parent_dirs(const char *path);
+
+/* ---- store.c ------------------------------------------------------------- */
+
+gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *path);
+void flow_store_close(gf_service *svc);
+/* Maps the connection's last error to a gf_status with "what: message". */
+gf_status flow_db_error(gf_service *svc, int zrc, const char *what);
+/* Takes db_mu, refusing calls from inside a listing callback. */
+gf_status flow_db_lock(gf_service *svc);
+void flow_db_unlock(gf_service *svc);
+/* One-statement helpers on the locked connection. */
+gf_status flow_exec(gf_service *svc, const char *sql);
+gf_status flow_query_int(gf_service *svc, const char *sql, int64_t *out);
+
+/* Previous turns of a conversation, oldest first. */
+typedef struct flow_turns {
+    char **user, **assistant;
+    size_t n;
+} flow_turns;
+void flow_turns_free(flow_turns *t);
+
+/* Stores a prompt in its own transaction (creating the conversation when
+ * conversation_id is GF_NEW_CONVERSATION). turns: when non-NULL, receives the
+ * conversation's earlier answered turns, read in the same transaction. */
+gf_status flow_store_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
+                            const ghost_gen_params *gen, int64_t *conversation_out,
+                            int64_t *prompt_id, flow_turns *turns);
+
+typedef struct flow_answer {
+    const char *text;
+    ghost_finish_reason finish;
+    const char *error;
+    int32_t prompt_tokens, completion_tokens, cached_tokens;
+    double prompt_ms, generation_ms;
+} flow_answer;
+gf_status flow_store_answer(gf_service *svc, int64_t prompt_id, const flow_answer *a,
+                            int64_t *response_id);
+
+/* Indexes the exchanges stored since the last catch-up (db_mu held). */
+gf_status flow_fts_catch_up(gf_service *svc);
+
+/* Model row for (name, hash), with the hash cache keyed by the file's
+ * path, size, mtime and inode: sets svc->model_hash and svc->model_id. */
+gf_status flow_store_model(gf_service *svc, const char *path);
+
+/* ---- model.c ------------------------------------------------------------- */
+
+/* Hex BLAKE2b-256 of the file at path into hex[65]. */
+gf_status flow_hash_file(const char *path, char hex[65]);
+gf_status flow_model_open(gf_service *svc, const gf_config *cfg);
+void flow_model_close(gf_service *svc);
+/* Takes a free context, preferring the one that served conversation_id last. */
+int32_t flow_pool_acquire(gf_service *svc, int64_t conversation_id);
+void flow_pool_release(gf_service *svc, int32_t slot);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * test_flow_cli.c — the history commands of the ghostflow program, run as a
+ * user would: history (text and JSON) shows exchanges with answers in order,
+ * search and export find and write them, a wrong key exits with code 3 and
+ * the agreed message, rekey switches keys, --key warns, and `chat` driven
+ * through a pseudo-terminal answers two turns, survives Ctrl-C at the prompt
+ * and leaves on /quit with both exchanges stored in one conversation.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "flow_test.h"
+
+static const char *ghostflow_bin(void)
+{
+    static char path[512];
+    const char *dir = getenv("GF_BUILD_DIR");
+    assert_non_null(dir); /* set by ctest (gf_test) */
+    snprintf(path, sizeof path, "%s/ghostflow", dir);
+    return path;
+}
+
+/* Runs "ghostflow ARGS" through the shell with GHOSTFLOW_KEY=key (unset when
+ * NULL); stdout into out, stderr into err; returns the exit status. */
+static int run_gf(const char *key, const char *args, char *out, size_t out_cap, char *err,
+                  size_t err_cap)
+{
+    char errfile[600], cmd[2048];
+    snprintf(errfile, sizeof errfile, "%s", ft_path("stderr.txt"));
+    if (key)
+        setenv("GHOSTFLOW_KEY", key, 1);
+    else
+        unsetenv("GHOSTFLOW_KEY");
+    snprintf(cmd, sizeof cmd, "%s %s 2>'%s' </dev/null", ghostflow_bin(), args, errfile);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, out_cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    unsetenv("GHOSTFLOW_KEY");
+    size_t elen = 0;
+    unsigned char *e = ft_read_file(errfile, &elen);
+    if (err) {
+        size_t k = elen < err_cap - 1 ? elen : err_cap - 1;
+        memcpy(err, e ? (char *)e : "", k);
+        err[k] = '\0';
+    }
+    free(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *const prompts[3] = {"Once upon a time", "The cat sat", "A big red ball"};
+static char answers[3][2048];
+static char db_path[512];
+
+/* One database with three exchanges, made through the library (cheap KDF). */
+static int setup_db(void **state)
+{
+    snprintf(db_path, sizeof db_path, "%s", ft_path("cli.db"));
+    gf_service *svc = ft_open(db_path, true);
+    int64_t conv = GF_NEW_CONVERSATION;
+    for (int i = 0; i < 3; i++) {
+        gf_result *res = NULL;
+        if (gf_process_prompt(svc, conv, prompts[i], NULL, NULL, NULL, &res) != GF_OK)
+            fail_msg("prompt %d: %s", i, gf_errmsg(svc));
+        conv = res->conversation_id;
+        snprintf(answers[i], sizeof answers[i], "%s", res->text);
+        gf_free_result(res);
+    }
+    gf_close(svc);
+    return 0;
+}
+
+static void test_history_json_lists_three_prompts_with_answers_in_order(void **state)
+{
+    static char out[1 << 16], err[4096];
+    char args[1024];
+    snprintf(args, sizeof args, "history --json --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    cJSON *arr = cJSON_Parse(out);
+    assert_non_null(arr);
+    assert_int_equal(cJSON_GetArraySize(arr), 3);
+    for (int i = 0; i < 3; i++) {
+        cJSON *e = cJSON_GetArrayItem(arr, i);
+        assert_string_equal(cJSON_GetObjectItem(e, "prompt")->valuestring, prompts[i]);
+        assert_string_equal(cJSON_GetObjectItem(e, "status")->valuestring, "answered");
+        cJSON *r = cJSON_GetObjectItem(e, "response");
+        assert_string_equal(cJSON_GetObjectItem(r, "text")->valuestring, answers[i]);
+        assert_true(cJSON_GetObjectItem(r, "completion_tokens")->valuedouble > 0);
+        assert_int_equal(strlen(cJSON_GetObjectItem(e, "model_hash")->valuestring), 64);
+    }
+    cJSON_Delete(arr);
+    /* the text form shows the same, in the same order */
+    snprintf(args, sizeof args, "history --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    const char *a = strstr(out, "> Once upon a time");
+    const char *b = strstr(out, "> The cat sat");
+    const char *c = strstr(out, "> A big red ball");
+    assert_true(a && b && c && a < b && b < c);
+    /* --limit keeps the last ones */
+    snprintf(args, sizeof args, "history --limit 1 --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_null(strstr(out, "> Once upon a time"));
+    assert_non_null(strstr(out, "> A big red ball"));
+}
+
+static void test_wrong_key_exits_3_with_message(void **state)
+{
+    char out[4096], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --db '%s'", db_path);
+    assert_int_equal(run_gf("definitely wrong", args, out, sizeof out, err, sizeof err), 3);
+    assert_non_null(strstr(err, "wrong key or not a ghostflow database"));
+    assert_null(strstr(err, "definitely wrong"));
+    assert_string_equal(out, "");
+}
+
+static void test_missing_database_is_an_error_not_created(void **state)
+{
+    char out[4096], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --db '%s'", ft_path("nothing-here.db"));
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 1);
+    assert_non_null(strstr(err, "no history database"));
+    struct stat st;
+    assert_int_not_equal(stat(ft_path("nothing-here.db"), &st), 0);
+}
+
+static void test_search_finds_an_exchange(void **state)
+{
+    static char out[1 << 16];
+    char err[4096], args[1024];
+    snprintf(args, sizeof args, "search --json --db '%s' red ball", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    cJSON *arr = cJSON_Parse(out);
+    assert_non_null(arr);
+    assert_int_equal(cJSON_GetArraySize(arr), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "prompt")->valuestring,
+                        "A big red ball");
+    cJSON_Delete(arr);
+    snprintf(args, sizeof args, "search --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 2);
+}
+
+static void test_export_writes_jsonl_and_markdown(void **state)
+{
+    static char out[1 << 16];
+    char err[4096], args[1024];
+    snprintf(args, sizeof args, "export --format jsonl --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        assert_string_equal(cJSON_GetObjectItem(o, "prompt")->valuestring, prompts[lines]);
+        cJSON_Delete(o);
+    }
+    assert_int_equal(lines, 3);
+    const char *md = ft_path("export.md");
+    snprintf(args, sizeof args, "export --format markdown -o '%s' --db '%s'", md, db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    size_t len;
+    char *text = (char *)ft_read_file(md, &len);
+    assert_non_null(text);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    assert_non_null(strstr(text, "## Conversation 1: Once upon a time"));
+    assert_non_null(strstr(text, "A big red ball"));
+    struct stat st;
+    assert_int_equal(stat(md, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    free(text);
+    snprintf(args, sizeof args, "export --format pdf --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 2);
+}
+
+static void test_rekey_switches_keys_and_key_flag_warns(void **state)
+{
+    char out[8192], err[4096], args[1400];
+    const char *copy = ft_path("rekey.db");
+    snprintf(args, sizeof args, "cp '%s' '%s'", db_path, copy);
+    assert_int_equal(system(args), 0);
+    const char *keyfile = ft_path("new.key");
+    FILE *f = fopen(keyfile, "w");
+    assert_non_null(f);
+    fputs("brand new passphrase\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "rekey --db '%s' --new-key-file '%s'", copy, keyfile);
+    int rc = run_gf(FT_KEY, args, out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fail_msg("rekey exited %d: %s", rc, err);
+    snprintf(args, sizeof args, "history --db '%s'", copy);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 3);
+    snprintf(args, sizeof args, "history --db '%s' --key-file '%s'", copy, keyfile);
+    assert_int_equal(run_gf(NULL, args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "> The cat sat"));
+    snprintf(args, sizeof args, "history --db '%s' --key 'brand new passphrase'", copy);
+    assert_int_equal(run_gf(NULL, args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(err, "warning"));
+    assert_null(strstr(err, "brand new passphrase"));
+}
+
+/* ---- chat through a pseudo-terminal ---------------------------------------- */
+
+typedef struct pty_session {
+    int fd;
+    pid_t pid;
+    char buf[1 << 16];
+    size_t len;
+} pty_session;
+
+/* Reads until needle appears after position from; returns its offset or -1
+ * after timeout_ms. */
+static long pty_wait_for(pty_session *s, size_t from, const char *needle, int timeout_ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        s->buf[s->len] = '\0';
+        if (s->len > from) {
+            char *hit = strstr(s->buf + from, needle);
+            if (hit)
+                return hit - s->buf;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (elapsed > timeout_ms || s->len + 1 >= sizeof s->buf)
+            return -1;
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 200) > 0) {
+            ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - 1 - s->len);
+            if (n <= 0)
+                return -1; /* the child closed the terminal */
+            s->len += (size_t)n;
+        }
+    }
+}
+
+static void pty_send(pty_session *s, const char *text)
+{
+    size_t n = strlen(text);
+    assert_int_equal(write(s->fd, text, n), (ssize_t)n);
+}
+
+static void test_chat_over_pty_answers_two_turns_and_quits(void **state)
+{
+    ft_require_model();
+    const char *db = ft_path("chat.db");
+    gf_close(ft_open(db, false)); /* created with the cheap KDF */
+    pty_session *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    fflush(NULL);
+    s->pid = forkpty(&s->fd, NULL, NULL, NULL);
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        setenv("GHOSTFLOW_KEY", FT_KEY, 1);
+        setenv("TERM", "dumb", 1);
+        execl(ghostflow_bin(), "ghostflow", "chat", "-m", FT_MODEL, "--db", db, "-n", "8", "--temp",
+              "0", "-t", "1", (char *)NULL);
+        _exit(127);
+    }
+    int timeout = 60000; /* generous: the suite also runs under sanitizers */
+    long at = pty_wait_for(s, 0, "> ", timeout);
+    assert_true(at >= 0);
+    pty_send(s, "Once upon a time\r");
+    long echo = pty_wait_for(s, (size_t)at + 2, "Once upon a time", timeout);
+    assert_true(echo >= 0);
+    at = pty_wait_for(s, (size_t)echo + 16, "> ", timeout);
+    assert_true(at >= 0);
+    /* Ctrl-C at the prompt must not end the program */
+    pty_send(s, "\x03");
+    usleep(200000);
+    pty_send(s, "The little dog\r");
+    echo = pty_wait_for(s, (size_t)at + 2, "The little dog", timeout);
+    assert_true(echo >= 0);
+    at = pty_wait_for(s, (size_t)echo + 14, "> ", timeout);
+    assert_true(at >= 0);
+    pty_send(s, "/quit\r");
+    int st = 0;
+    for (int i = 0; i < 600 && waitpid(s->pid, &st, WNOHANG) == 0; i++) {
+        char sink[4096];
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0 && read(s->fd, sink, sizeof sink) < 0 && errno != EINTR)
+            continue;
+    }
+    if (waitpid(s->pid, &st, WNOHANG) == 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &st, 0);
+        fail_msg("chat did not leave on /quit; output:\n%s", s->buf);
+    }
+    close(s->fd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    free(s);
+
+    gf_service *svc = ft_open(db, false);
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, 0, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 2);
+    assert_string_equal(rows.row[0].prompt, "Once upon a time");
+    assert_string_equal(rows.row[1].prompt, "The little dog");
+    assert_true(rows.row[0].answered && rows.row[1].answered);
+    assert_int_equal(rows.row[0].conversation_id, rows.row[1].conversation_id);
+    gf_close(svc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_history_json_lists_three_prompts_with_answers_in_order),
+        cmocka_unit_test(test_wrong_key_exits_3_with_message),
+        cmocka_unit_test(test_missing_database_is_an_error_not_created),
+        cmocka_unit_test(test_search_finds_an_exchange),
+        cmocka_unit_test(test_export_writes_jsonl_and_markdown),
+        cmocka_unit_test(test_rekey_switches_keys_and_key_flag_warns),
+        cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
+    };
+    int rc = cmocka_run_group_tests(tests, setup_db, NULL);
+    ft_tmpdir_cleanup();
+    return rc;
+}

@@ -1,0 +1,470 @@
+/*
+ * test_flow_service.c — libghostflow's service: exchanges stored with their
+ * answers in order, multi-turn KV reuse, cancellation keeps the partial
+ * answer, nothing in plaintext on disk, key and schema checks, search (FTS5
+ * and the LIKE fallback), the recording-only API, listing re-entry refusal,
+ * the default path.
+ */
+#include "flow_test.h"
+
+#include "flow/flow_internal.h"
+
+/* ---- exchanges ------------------------------------------------------------- */
+
+static void test_three_prompts_are_listed_with_answers_in_order(void **state)
+{
+    gf_service *svc = ft_open(ft_path("three.db"), true);
+    static const char *const prompts[3] = {"Once upon a time", "The little dog", "Lily saw a bird"};
+    char answers[3][2048];
+    int64_t conv = GF_NEW_CONVERSATION;
+    for (int i = 0; i < 3; i++) {
+        gf_result *res = NULL;
+        gf_status rc = gf_process_prompt(svc, conv, prompts[i], NULL, NULL, NULL, &res);
+        assert_int_equal(rc, GF_OK);
+        assert_non_null(res);
+        assert_true(res->prompt_id > 0);
+        assert_true(res->response_id > 0);
+        assert_true(res->completion_tokens > 0);
+        assert_true(res->finish_reason == GHOST_FINISH_STOP || res->finish_reason == GHOST_FINISH_LENGTH);
+        if (conv != GF_NEW_CONVERSATION)
+            assert_int_equal(res->conversation_id, conv);
+        conv = res->conversation_id;
+        snprintf(answers[i], sizeof answers[i], "%s", res->text);
+        gf_free_result(res);
+    }
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, conv, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(rows.row[i].prompt, prompts[i]);
+        assert_true(rows.row[i].answered);
+        assert_string_equal(rows.row[i].response, answers[i]);
+        assert_int_equal(rows.row[i].conversation_id, conv);
+        assert_string_equal(rows.row[i].model_hash, gf_service_model_hash(svc));
+        assert_true(rows.row[i].seed != GHOST_SEED_RANDOM); /* drawn and stored */
+        if (i)
+            assert_true(rows.row[i].prompt_id > rows.row[i - 1].prompt_id);
+    }
+    /* limit keeps the most recent ones, still oldest first */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(gf_history(svc, 0, 2, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 2);
+    assert_string_equal(rows.row[0].prompt, prompts[1]);
+    assert_string_equal(rows.row[1].prompt, prompts[2]);
+    assert_int_equal(gf_check(svc), GF_OK);
+    gf_close(svc);
+}
+
+static void test_model_hash_is_blake2b_of_the_file(void **state)
+{
+    gf_service *svc = ft_open(ft_path("hash.db"), true);
+    char hex[65];
+    assert_int_equal(flow_hash_file(FT_MODEL, hex), GF_OK);
+    assert_string_equal(gf_service_model_hash(svc), hex);
+    gf_close(svc);
+    /* reopening takes the hash from the cache: same value */
+    svc = ft_open(ft_path("hash.db"), true);
+    assert_string_equal(gf_service_model_hash(svc), hex);
+    gf_close(svc);
+}
+
+static void test_second_turn_reuses_the_kv_cache(void **state)
+{
+    gf_service *svc = ft_open(ft_path("turns.db"), true);
+    gf_result *a = NULL, *b = NULL;
+    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL,
+                                       NULL, &a),
+                     GF_OK);
+    assert_int_equal(gf_process_prompt(svc, a->conversation_id, "Then they went home", NULL, NULL,
+                                       NULL, &b),
+                     GF_OK);
+    /* the second input starts with the first exchange, already in the cache */
+    assert_true(b->prompt_tokens > a->prompt_tokens);
+    assert_true(b->cached_tokens > 0);
+    gf_free_result(a);
+    gf_free_result(b);
+    gf_close(svc);
+}
+
+static void test_unknown_conversation_is_not_found(void **state)
+{
+    gf_service *svc = ft_open(ft_path("unknown.db"), true);
+    gf_result *res = (gf_result *)1;
+    assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res), GF_ERR_NOT_FOUND);
+    assert_null(res);
+    assert_non_null(strstr(gf_errmsg(svc), "4242"));
+    assert_int_equal(gf_process_prompt(svc, 0, "bad \xff utf8", NULL, NULL, NULL, &res),
+                     GF_ERR_INVALID_ARGUMENT);
+    assert_null(res);
+    gf_close(svc);
+}
+
+typedef struct cancel_state {
+    int pieces;
+    char seen[1024];
+} cancel_state;
+
+static int cancel_after_three(const char *piece, size_t len, void *ud)
+{
+    cancel_state *cs = ud;
+    size_t cur = strlen(cs->seen);
+    if (cur + len < sizeof cs->seen) {
+        memcpy(cs->seen + cur, piece, len);
+        cs->seen[cur + len] = '\0';
+    }
+    return ++cs->pieces >= 3;
+}
+
+static void test_cancelled_generation_keeps_prompt_and_partial_answer(void **state)
+{
+    gf_service *svc = ft_open(ft_path("cancel.db"), true);
+    ghost_gen_params p = ghost_default_gen_params();
+    p.temperature = 0;
+    p.max_tokens = 64;
+    cancel_state cs = {0};
+    gf_result *res = NULL;
+    gf_status rc = gf_process_prompt(svc, 0, "Once upon a time", &p, cancel_after_three, &cs, &res);
+    assert_int_equal(rc, GF_ERR_CANCELLED);
+    assert_non_null(res);
+    assert_int_equal(res->finish_reason, GHOST_FINISH_CANCELLED);
+    assert_true(res->response_id > 0);
+    assert_string_equal(res->text, cs.seen);
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, res->conversation_id, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_true(rows.row[0].answered);
+    assert_int_equal(rows.row[0].finish, GHOST_FINISH_CANCELLED);
+    assert_string_equal(rows.row[0].response, cs.seen);
+    assert_true(strlen(cs.seen) > 0);
+    gf_free_result(res);
+    gf_close(svc);
+}
+
+/* ---- nothing in plaintext -------------------------------------------------- */
+
+static void assert_absent(const char *path, const char *needle)
+{
+    size_t len;
+    unsigned char *buf = ft_read_file(path, &len);
+    if (!buf)
+        return; /* the file does not exist: nothing to leak */
+    assert_null(memmem(buf, len, needle, strlen(needle)));
+    free(buf);
+}
+
+static void test_database_files_hold_no_plaintext(void **state)
+{
+    const char *db = ft_path("plain.db");
+    char wal[600], journal[600];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    snprintf(journal, sizeof journal, "%s-journal", db);
+    static const char secret[] = "zebulon quokka marmalade";
+    gf_service *svc = ft_open(db, true);
+    gf_result *res = NULL;
+    assert_int_equal(gf_process_prompt(svc, 0, secret, NULL, NULL, NULL, &res), GF_OK);
+    assert_non_null(res);
+    char answer_piece[17] = {0};
+    size_t alen = strlen(res->text);
+    /* a run of the answer long enough not to occur by chance */
+    if (alen >= 16)
+        memcpy(answer_piece, res->text, 16);
+    gf_free_result(res);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0); /* WAL mode: the exchange sits in the WAL now */
+    const char *files[] = {db, wal, journal};
+    for (int i = 0; i < 3; i++) {
+        assert_absent(files[i], secret);
+        assert_absent(files[i], "quokka");
+        if (answer_piece[0])
+            assert_absent(files[i], answer_piece);
+    }
+    gf_close(svc);
+    for (int i = 0; i < 3; i++) {
+        assert_absent(files[i], secret);
+        assert_absent(files[i], "quokka");
+    }
+}
+
+/* ---- keys and schema ------------------------------------------------------- */
+
+static void test_wrong_key_is_rejected(void **state)
+{
+    const char *db = ft_path("key.db");
+    gf_close(ft_open(db, false));
+    gf_config c = ft_config(db, false);
+    c.key = "not the key";
+    c.key_len = strlen(c.key);
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_WRONG_KEY);
+    assert_non_null(strstr(gf_errmsg(NULL), "wrong key or not a ghostflow database"));
+    assert_null(strstr(gf_errmsg(NULL), "not the key"));
+    /* the right key still works afterwards */
+    gf_close(ft_open(db, false));
+}
+
+static void test_foreign_database_is_not_ghostflow(void **state)
+{
+    const char *db = ft_path("foreign.db");
+    zqlite_open_options o = zqlite_default_open_options();
+    o.kdf_opslimit = 1;
+    o.kdf_memlimit = 8192;
+    zqlite_db *z = zqlite_open_v2(db, FT_KEY, strlen(FT_KEY), &o);
+    assert_non_null(z);
+    zqlite_result *r = zqlite_execute(z, "CREATE TABLE other(x); INSERT INTO other VALUES (1);");
+    assert_int_equal(r->status, ZQLITE_OK);
+    zqlite_free_result(r);
+    zqlite_close(z);
+    gf_config c = ft_config(db, false);
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_WRONG_KEY);
+    assert_non_null(strstr(gf_errmsg(NULL), "not a ghostflow database"));
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+    const char *db = ft_path("newer.db");
+    gf_close(ft_open(db, false));
+    zqlite_db *z = zqlite_open_encrypted(db, FT_KEY, strlen(FT_KEY));
+    assert_non_null(z);
+    zqlite_result *r = zqlite_execute(z, "PRAGMA user_version");
+    assert_int_equal(zqlite_result_cell(r, 0, 0)->i, FLOW_SCHEMA_VERSION);
+    zqlite_free_result(r);
+    r = zqlite_execute(z, "PRAGMA user_version = 99");
+    assert_int_equal(r->status, ZQLITE_OK);
+    zqlite_free_result(r);
+    zqlite_close(z);
+    gf_config c = ft_config(db, false);
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_DATABASE);
+    assert_non_null(strstr(gf_errmsg(NULL), "newer"));
+}
+
+static void test_missing_database_is_not_created_when_create_is_off(void **state)
+{
+    gf_config c = ft_config(ft_path("absent.db"), false);
+    c.create = false;
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_NOT_FOUND);
+    struct stat st;
+    assert_int_not_equal(stat(ft_path("absent.db"), &st), 0);
+}
+
+static void test_empty_key_is_refused(void **state)
+{
+    gf_config c = ft_config(ft_path("nokey.db"), false);
+    c.key_len = 0;
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_INVALID_ARGUMENT);
+}
+
+static void test_rekey_changes_the_key(void **state)
+{
+    const char *db = ft_path("rekey.db");
+    gf_service *svc = ft_open(db, false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(svc, 0, "remember me", NULL, &conv, &pid), GF_OK);
+    assert_int_equal(gf_rekey(svc, "new key", 7), GF_OK);
+    gf_close(svc);
+    gf_config c = ft_config(db, false);
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_WRONG_KEY);
+    c.key = "new key";
+    c.key_len = 7;
+    svc = gf_open(&c);
+    assert_non_null(svc);
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, 0, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(rows.row[0].prompt, "remember me");
+    assert_false(rows.row[0].answered);
+    gf_close(svc);
+}
+
+/* ---- search ---------------------------------------------------------------- */
+
+static void check_search(gf_service *svc)
+{
+    ft_rows rows = {0};
+    assert_int_equal(gf_search(svc, "PURPLE elephant", 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(rows.row[0].prompt, "a purple elephant danced");
+    memset(&rows, 0, sizeof rows);
+    /* the answer is searched too */
+    assert_int_equal(gf_search(svc, "trumpet", 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(rows.row[0].response, "with a golden trumpet");
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(gf_search(svc, "elephant", 1, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    memset(&rows, 0, sizeof rows);
+    /* query syntax in user text is plain text, not an error */
+    assert_int_equal(gf_search(svc, "\"NEAR( -x* %_\\", 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 0);
+    assert_int_equal(gf_search(svc, "   ", 0, ft_collect, &rows), GF_ERR_INVALID_ARGUMENT);
+}
+
+static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state)
+{
+    gf_service *svc = ft_open(ft_path("search.db"), false);
+    assert_true(gf_service_has_fts(svc)); /* Debian's SQLite has FTS5 */
+    int64_t conv, pid;
+    ghost_response r = {0};
+    r.text = "with a golden trumpet";
+    r.finish_reason = GHOST_FINISH_STOP;
+    assert_int_equal(gf_log_prompt(svc, 0, "a purple elephant danced", NULL, &conv, &pid), GF_OK);
+    assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
+    assert_int_equal(gf_log_prompt(svc, conv, "another elephant", NULL, &conv, &pid), GF_OK);
+    check_search(svc);
+    /* the fallback gives the same answers */
+    svc->has_fts = false;
+    check_search(svc);
+    svc->has_fts = true;
+    gf_close(svc);
+}
+
+/* ---- recording API --------------------------------------------------------- */
+
+static void test_logged_exchange_is_paired_and_answered_once(void **state)
+{
+    gf_service *svc = ft_open(ft_path("log.db"), true);
+    int64_t conv = 0, pid = 0;
+    const char *stops[] = {"\n\n", "THE END"};
+    ghost_gen_params p = ghost_default_gen_params();
+    p.seed = 1234;
+    p.temperature = 0.5f;
+    p.stop = stops;
+    p.n_stop = 2;
+    assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "external prompt", &p, &conv, &pid), GF_OK);
+    assert_true(conv > 0 && pid > 0);
+    ghost_response r = {0};
+    r.text = "external answer";
+    r.finish_reason = GHOST_FINISH_LENGTH;
+    r.prompt_tokens = 3;
+    r.completion_tokens = 2;
+    assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
+    assert_int_equal(gf_log_response(svc, pid, &r), GF_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(gf_errmsg(svc), "already has an answer"));
+    assert_int_equal(gf_log_response(svc, pid + 100, &r), GF_ERR_INVALID_ARGUMENT);
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, conv, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(rows.row[0].seed, 1234);
+    assert_true(rows.row[0].temperature == 0.5f);
+    assert_string_equal(rows.row[0].response, "external answer");
+    assert_int_equal(rows.row[0].finish, GHOST_FINISH_LENGTH);
+    assert_int_equal(rows.row[0].completion_tokens, 2);
+    int64_t a, b, c;
+    assert_int_equal(gf_conversation_for_label(svc, "api-user-1", &a), GF_OK);
+    assert_int_equal(gf_conversation_for_label(svc, "api-user-1", &b), GF_OK);
+    assert_int_equal(gf_conversation_for_label(svc, "api-user-2", &c), GF_OK);
+    assert_int_equal(a, b);
+    assert_int_not_equal(a, c);
+    assert_int_equal(gf_check(svc), GF_OK);
+    gf_close(svc);
+}
+
+static int reenter(const gf_exchange *e, void *ud)
+{
+    gf_service *svc = ud;
+    ft_rows rows = {0};
+    /* must be refused, not deadlock */
+    assert_int_equal(gf_history(svc, 0, 0, ft_collect, &rows), GF_ERR_INVALID_ARGUMENT);
+    return 0;
+}
+
+static void test_listing_callback_cannot_reenter_the_service(void **state)
+{
+    gf_service *svc = ft_open(ft_path("reenter.db"), false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(svc, 0, "one", NULL, &conv, &pid), GF_OK);
+    assert_int_equal(gf_history(svc, 0, 0, reenter, svc), GF_OK);
+    /* and it is allowed again afterwards */
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, 0, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    gf_close(svc);
+}
+
+static int count_conversations(const gf_conversation *c, void *ud)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_conversations_are_listed(void **state)
+{
+    gf_service *svc = ft_open(ft_path("convs.db"), false);
+    int64_t c1, c2, pid;
+    assert_int_equal(gf_conversation_new(svc, &c1), GF_OK);
+    assert_int_equal(gf_log_prompt(svc, c1, "first", NULL, &c1, &pid), GF_OK);
+    assert_int_equal(gf_log_prompt(svc, 0, "second", NULL, &c2, &pid), GF_OK);
+    assert_int_not_equal(c1, c2);
+    int n = 0;
+    assert_int_equal(gf_conversations(svc, 0, count_conversations, &n), GF_OK);
+    assert_int_equal(n, 2);
+    gf_close(svc);
+}
+
+static void test_service_without_model_refuses_generation(void **state)
+{
+    gf_service *svc = ft_open(ft_path("nomodel.db"), false);
+    gf_result *res = NULL;
+    assert_int_equal(gf_process_prompt(svc, 0, "hi", NULL, NULL, NULL, &res), GF_ERR_INVALID_ARGUMENT);
+    assert_null(res);
+    assert_null(gf_service_model(svc));
+    assert_null(gf_service_model_hash(svc));
+    gf_close(svc);
+}
+
+/* ---- default path ---------------------------------------------------------- */
+
+static void test_default_path_is_under_xdg_data_home_with_private_dirs(void **state)
+{
+    const char *xdg = ft_path("xdg");
+    setenv("XDG_DATA_HOME", xdg, 1);
+    char *path = NULL;
+    assert_int_equal(gf_default_db_path(&path), GF_OK);
+    char want[600];
+    snprintf(want, sizeof want, "%s/ghostflow/history.db", xdg);
+    assert_string_equal(path, want);
+    gf_free(path);
+    gf_close(ft_open(NULL, false));
+    struct stat st;
+    assert_int_equal(stat(want, &st), 0);
+    snprintf(want, sizeof want, "%s/ghostflow", xdg);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    setenv("XDG_DATA_HOME", "relative/ignored", 1);
+    setenv("HOME", "/home/someone", 1);
+    assert_int_equal(gf_default_db_path(&path), GF_OK);
+    assert_string_equal(path, "/home/someone/.local/share/ghostflow/history.db");
+    gf_free(path);
+    unsetenv("XDG_DATA_HOME");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_three_prompts_are_listed_with_answers_in_order),
+        cmocka_unit_test(test_model_hash_is_blake2b_of_the_file),
+        cmocka_unit_test(test_second_turn_reuses_the_kv_cache),
+        cmocka_unit_test(test_unknown_conversation_is_not_found),
+        cmocka_unit_test(test_cancelled_generation_keeps_prompt_and_partial_answer),
+        cmocka_unit_test(test_database_files_hold_no_plaintext),
+        cmocka_unit_test(test_wrong_key_is_rejected),
+        cmocka_unit_test(test_foreign_database_is_not_ghostflow),
+        cmocka_unit_test(test_newer_schema_is_refused),
+        cmocka_unit_test(test_missing_database_is_not_created_when_create_is_off),
+        cmocka_unit_test(test_empty_key_is_refused),
+        cmocka_unit_test(test_rekey_changes_the_key),
+        cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
+        cmocka_unit_test(test_logged_exchange_is_paired_and_answered_once),
+        cmocka_unit_test(test_listing_callback_cannot_reenter_the_service),
+        cmocka_unit_test(test_conversations_are_listed),
+        cmocka_unit_test(test_service_without_model_refuses_generation),
+        cmocka_unit_test(test_default_path_is_under_xdg_data_home_with_private_dirs),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ft_tmpdir_cleanup();
+    return rc;
+}
