@@ -21,21 +21,20 @@
 #include "llm/gguf.h"
 #include "llm/quant.h"
 
-#define PROG "ghostflow info"
-#define STR_SHOW_MAX 72  /* bytes of a string shown without --full */
-#define ARR_SHOW_MAX 8   /* arrays up to this length are printed in full */
-#define NAME_COL_MAX 48  /* widest key/name column */
+#define PROG         "ghostflow info"
+#define STR_SHOW_MAX 72 /* bytes of a string shown without --full */
+#define ARR_SHOW_MAX 8  /* arrays up to this length are printed in full */
+#define NAME_COL_MAX 48 /* widest key/name column */
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ghostflow info [--full] MODEL.gguf\n"
-            "\n"
-            "Prints a GGUF file's header, metadata and tensor table.\n"
-            "\n"
-            "options:\n"
-            "      --full    print strings whole (chat templates, ...)\n"
-            "  -h, --help    this help\n");
+    fprintf(out, "usage: ghostflow info [--full] MODEL.gguf\n"
+                 "\n"
+                 "Prints a GGUF file's header, metadata and tensor table.\n"
+                 "\n"
+                 "options:\n"
+                 "      --full    print strings whole (chat templates, ...)\n"
+                 "  -h, --help    this help\n");
 }
 
 /* A string from the file, escaped so control bytes cannot reach the
@@ -78,20 +77,58 @@ static void print_real(double v, bool is_f32)
 static void print_scalar(gguf_type t, const uint8_t *p)
 {
     union {
-        uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-        uint64_t u64; int64_t i64; float f32; double f64;
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        uint64_t u64;
+        int64_t i64;
+        float f32;
+        double f64;
     } v;
     switch (t) {
-    case GGUF_TYPE_UINT8: memcpy(&v.u8, p, 1); printf("%u", v.u8); break;
-    case GGUF_TYPE_INT8: memcpy(&v.i8, p, 1); printf("%d", v.i8); break;
-    case GGUF_TYPE_UINT16: memcpy(&v.u16, p, 2); printf("%u", v.u16); break;
-    case GGUF_TYPE_INT16: memcpy(&v.i16, p, 2); printf("%d", v.i16); break;
-    case GGUF_TYPE_UINT32: memcpy(&v.u32, p, 4); printf("%u", v.u32); break;
-    case GGUF_TYPE_INT32: memcpy(&v.i32, p, 4); printf("%d", v.i32); break;
-    case GGUF_TYPE_UINT64: memcpy(&v.u64, p, 8); printf("%llu", (unsigned long long)v.u64); break;
-    case GGUF_TYPE_INT64: memcpy(&v.i64, p, 8); printf("%lld", (long long)v.i64); break;
-    case GGUF_TYPE_FLOAT32: memcpy(&v.f32, p, 4); print_real(v.f32, true); break;
-    case GGUF_TYPE_FLOAT64: memcpy(&v.f64, p, 8); print_real(v.f64, false); break;
+    case GGUF_TYPE_UINT8:
+        memcpy(&v.u8, p, 1);
+        printf("%u", v.u8);
+        break;
+    case GGUF_TYPE_INT8:
+        memcpy(&v.i8, p, 1);
+        printf("%d", v.i8);
+        break;
+    case GGUF_TYPE_UINT16:
+        memcpy(&v.u16, p, 2);
+        printf("%u", v.u16);
+        break;
+    case GGUF_TYPE_INT16:
+        memcpy(&v.i16, p, 2);
+        printf("%d", v.i16);
+        break;
+    case GGUF_TYPE_UINT32:
+        memcpy(&v.u32, p, 4);
+        printf("%u", v.u32);
+        break;
+    case GGUF_TYPE_INT32:
+        memcpy(&v.i32, p, 4);
+        printf("%d", v.i32);
+        break;
+    case GGUF_TYPE_UINT64:
+        memcpy(&v.u64, p, 8);
+        printf("%llu", (unsigned long long)v.u64);
+        break;
+    case GGUF_TYPE_INT64:
+        memcpy(&v.i64, p, 8);
+        printf("%lld", (long long)v.i64);
+        break;
+    case GGUF_TYPE_FLOAT32:
+        memcpy(&v.f32, p, 4);
+        print_real(v.f32, true);
+        break;
+    case GGUF_TYPE_FLOAT64:
+        memcpy(&v.f64, p, 8);
+        print_real(v.f64, false);
+        break;
     case GGUF_TYPE_BOOL: fputs(p[0] ? "true" : "false", stdout); break;
     default: fputs("?", stdout); break;
     }
@@ -100,9 +137,14 @@ static void print_scalar(gguf_type t, const uint8_t *p)
 static size_t elem_size(gguf_type t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64: return 8;
     default: return 1;
     }
 }
@@ -115,8 +157,7 @@ static void print_value(const gguf_kv *kv, bool full)
     } else if (kv->type != GGUF_TYPE_ARRAY) {
         print_scalar(kv->type, kv->data);
     } else if (kv->arr_len > ARR_SHOW_MAX) {
-        printf("[array of %llu %s]", (unsigned long long)kv->arr_len,
-               gguf_type_name(kv->arr_type));
+        printf("[array of %llu %s]", (unsigned long long)kv->arr_len, gguf_type_name(kv->arr_type));
     } else {
         putchar('[');
         for (uint64_t i = 0; i < kv->arr_len; i++) {

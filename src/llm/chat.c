@@ -59,7 +59,10 @@ const char *chat_family_list(void)
 
 /* ---- detection --------------------------------------------------------------- */
 
-static bool has(const char *tmpl, const char *s) { return strstr(tmpl, s) != NULL; }
+static bool has(const char *tmpl, const char *s)
+{
+    return strstr(tmpl, s) != NULL;
+}
 
 /* [INST]-style templates: the official Mistral ones are told apart by their
  * tool blocks and spacing, the rest are llama2 and its variants. */
@@ -110,7 +113,10 @@ chat_family chat_detect(const char *t)
         return CHAT_LLAMA3;
     if (has(t, "'Assistant: ' + message['content'] + eos_token"))
         return CHAT_DEEPSEEK2;
-    if (has(t, "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>") && has(t, "<\xef\xbd\x9c" "User\xef\xbd\x9c>"))
+    if (has(t, "<\xef\xbd\x9c"
+               "Assistant\xef\xbd\x9c>") &&
+        has(t, "<\xef\xbd\x9c"
+               "User\xef\xbd\x9c>"))
         return CHAT_DEEPSEEK3;
     return CHAT_UNKNOWN;
 }
@@ -150,9 +156,15 @@ static void sb_addn(sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sb_add(sbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
+static void sb_add(sbuf *b, const char *s)
+{
+    sb_addn(b, s, strlen(s));
+}
 
-static bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 /* s without leading and trailing ASCII whitespace (Jinja's trim / strip). */
 static void sb_add_trimmed(sbuf *b, const char *s)
@@ -167,11 +179,20 @@ static void sb_add_trimmed(sbuf *b, const char *s)
 
 /* ---- layouts ----------------------------------------------------------------- */
 
-#define DS_USER "<\xef\xbd\x9c" "User\xef\xbd\x9c>"           /* <｜User｜> */
-#define DS_ASSISTANT "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>" /* <｜Assistant｜> */
-#define DS_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+#define DS_USER                                                                                    \
+    "<\xef\xbd\x9c"                                                                                \
+    "User\xef\xbd\x9c>" /* <｜User｜> */
+#define DS_ASSISTANT                                                                               \
+    "<\xef\xbd\x9c"                                                                                \
+    "Assistant\xef\xbd\x9c>" /* <｜Assistant｜> */
+#define DS_EOS                                                                                     \
+    "<\xef\xbd\x9c"                                                                                \
+    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
-static bool role_is(const ghost_chat_message *m, const char *r) { return strcmp(m->role, r) == 0; }
+static bool role_is(const ghost_chat_message *m, const char *r)
+{
+    return strcmp(m->role, r) == 0;
+}
 
 static void fmt_plain(sbuf *b, const ghost_chat_message *m, size_t n)
 {
@@ -322,11 +343,11 @@ static const role_layout layout_deepseek = {
     "", "", "### Instruction:\n", "\n", "### Response:\n", "\n<|EOT|>\n", "### Response:\n", false};
 static const role_layout layout_deepseek2 = {
     "", "\n\n", "User: ", "\n\n", "Assistant: ", DS_EOS, "Assistant:", false};
-static const role_layout layout_deepseek3 = {
-    "", "\n\n", DS_USER, "", DS_ASSISTANT, DS_EOS, DS_ASSISTANT, false};
+static const role_layout layout_deepseek3 = {"",           "\n\n", DS_USER,      "",
+                                             DS_ASSISTANT, DS_EOS, DS_ASSISTANT, false};
 static const role_layout layout_command_r = {
-    "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>", "<|END_OF_TURN_TOKEN|>",
-    "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>",   "<|END_OF_TURN_TOKEN|>",
+    "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>",  "<|END_OF_TURN_TOKEN|>",
+    "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>",    "<|END_OF_TURN_TOKEN|>",
     "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>", "<|END_OF_TURN_TOKEN|>",
     "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>", true};
 

@@ -43,12 +43,12 @@
 #error "gguf.c reads little-endian fields with memcpy: a big-endian host needs byte swaps"
 #endif
 
-#define GGUF_MAGIC "GGUF"
+#define GGUF_MAGIC        "GGUF"
 #define GGUF_HEADER_BYTES 24u
 /* Smallest possible records, to bound the counts by the file size before
  * allocating anything: a kv is a key length, a type and a 1-byte value; a
  * tensor is a name length, n_dims, one dimension, a type and an offset. */
-#define GGUF_MIN_KV_BYTES (8u + 4u + 1u)
+#define GGUF_MIN_KV_BYTES     (8u + 4u + 1u)
 #define GGUF_MIN_TENSOR_BYTES (8u + 4u + 8u + 4u + 8u)
 /* Keys and names in messages are cut to this many bytes. */
 #define GGUF_QUOTE_MAX 64
@@ -57,11 +57,11 @@
  * member, so a gguf_file pointer from gguf_open is a gguf_impl pointer. */
 typedef struct gguf_impl {
     gguf_file pub;
-    size_t *kv_slots;      /* open addressing: index + 1, 0 = empty */
+    size_t *kv_slots; /* open addressing: index + 1, 0 = empty */
     size_t kv_mask;
     size_t *tensor_slots;
     size_t tensor_mask;
-    char *names;           /* all tensor names, NUL-terminated, one block */
+    char *names; /* all tensor names, NUL-terminated, one block */
 } gguf_impl;
 
 /* ---- names in messages ------------------------------------------------------ */
@@ -133,7 +133,10 @@ static ghost_status fail_eof(const parser *ps, uint64_t at, const char *item, ui
                 (unsigned long long)need, (unsigned long long)ps->size);
 }
 
-static uint64_t left(const parser *ps) { return ps->size - ps->pos; }
+static uint64_t left(const parser *ps)
+{
+    return ps->size - ps->pos;
+}
 
 static ghost_status rd_u32(parser *ps, const char *item, uint32_t *v)
 {
@@ -175,10 +178,9 @@ static ghost_status rd_str(parser *ps, const char *item, gguf_str *s)
 }
 
 static const size_t scalar_size[GGUF_TYPE_COUNT] = {
-    [GGUF_TYPE_UINT8] = 1,   [GGUF_TYPE_INT8] = 1,    [GGUF_TYPE_UINT16] = 2,
-    [GGUF_TYPE_INT16] = 2,   [GGUF_TYPE_UINT32] = 4,  [GGUF_TYPE_INT32] = 4,
-    [GGUF_TYPE_FLOAT32] = 4, [GGUF_TYPE_BOOL] = 1,    [GGUF_TYPE_UINT64] = 8,
-    [GGUF_TYPE_INT64] = 8,   [GGUF_TYPE_FLOAT64] = 8,
+    [GGUF_TYPE_UINT8] = 1,  [GGUF_TYPE_INT8] = 1,  [GGUF_TYPE_UINT16] = 2,  [GGUF_TYPE_INT16] = 2,
+    [GGUF_TYPE_UINT32] = 4, [GGUF_TYPE_INT32] = 4, [GGUF_TYPE_FLOAT32] = 4, [GGUF_TYPE_BOOL] = 1,
+    [GGUF_TYPE_UINT64] = 8, [GGUF_TYPE_INT64] = 8, [GGUF_TYPE_FLOAT64] = 8,
 };
 
 static ghost_status check_bools(const parser *ps, uint64_t at, const uint8_t *b, uint64_t n)
@@ -375,15 +377,17 @@ static ghost_status parse_tensor_shape(parser *ps, gguf_tensor *t)
         return st;
     const quant_type_info *qi = quant_info(t->type);
     if (!qi || !qi->is_weight_type)
-        return fail(ps, GHOST_ERR_UNSUPPORTED, tat, "unsupported tensor type %u%s%s%s (supported: %s)",
-                    t->type, qi ? " (" : "", qi ? qi->name : "", qi ? ")" : "",
-                    quant_supported_list());
+        return fail(ps, GHOST_ERR_UNSUPPORTED, tat,
+                    "unsupported tensor type %u%s%s%s (supported: %s)", t->type, qi ? " (" : "",
+                    qi ? qi->name : "", qi ? ")" : "", quant_supported_list());
     if (t->ne[0] % qi->block_size != 0)
         return fail(ps, GHOST_ERR_FORMAT, at,
                     "row length %lld is not a multiple of the %s block size %lld",
                     (long long)t->ne[0], qi->name, (long long)qi->block_size);
-    uint64_t row = quant_row_size((ggml_type)t->type, t->ne[0]);
+    /* quant_row_size does not guard against overflow: compute it here. */
+    uint64_t blocks = (uint64_t)(t->ne[0] / qi->block_size);
     uint64_t rows = (uint64_t)(count / t->ne[0]);
+    uint64_t row = blocks <= UINT64_MAX / qi->type_size ? blocks * qi->type_size : 0;
     if (row == 0 || rows > UINT64_MAX / row)
         return fail(ps, GHOST_ERR_FORMAT, at, "size overflows (%lld elements of %s)",
                     (long long)count, qi->name);
@@ -476,8 +480,8 @@ static ghost_status place_tensors(parser *ps, const uint64_t *info_at)
         quote(q, sizeof q, t->name, strlen(t->name));
         snprintf(ps->what, sizeof ps->what, "tensor '%s'", q);
         size_t dup;
-        if (!slots_insert(g->tensor_slots, g->tensor_mask, i, t->name, strlen(t->name),
-                          tensor_name, g, &dup)) {
+        if (!slots_insert(g->tensor_slots, g->tensor_mask, i, t->name, strlen(t->name), tensor_name,
+                          g, &dup)) {
             st = fail(ps, GHOST_ERR_FORMAT, info_at[i],
                       "duplicate tensor name (first defined at offset %llu)",
                       (unsigned long long)info_at[dup]);
@@ -505,8 +509,7 @@ static ghost_status place_tensors(parser *ps, const uint64_t *info_at)
             st = fail(ps, GHOST_ERR_FORMAT, info_at[spans[i].idx],
                       "data [%llu, %llu) overlaps tensor '%s' [%llu, %llu)",
                       (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end, q,
-                      (unsigned long long)spans[i - 1].begin,
-                      (unsigned long long)spans[i - 1].end);
+                      (unsigned long long)spans[i - 1].begin, (unsigned long long)spans[i - 1].end);
         }
     }
     free(spans);
@@ -730,27 +733,43 @@ static bool wrong_type(const gguf_file *f, const gguf_kv *kv, const char *want)
     return false;
 }
 
+static uint16_t ld16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 /* An integer element of type t at p: its value as a sign and a magnitude, so
  * every integer type compares exactly against every target range. */
 static bool read_int(gguf_type t, const uint8_t *p, bool *neg, uint64_t *mag)
 {
-    int64_t s = 0;
-    uint64_t u = 0;
+    int64_t s;
     switch (t) {
-    case GGUF_TYPE_UINT8: u = p[0]; break;
-    case GGUF_TYPE_INT8: { int8_t v; memcpy(&v, p, 1); s = v; } break;
-    case GGUF_TYPE_UINT16: { uint16_t v; memcpy(&v, p, 2); u = v; } break;
-    case GGUF_TYPE_INT16: { int16_t v; memcpy(&v, p, 2); s = v; } break;
-    case GGUF_TYPE_UINT32: { uint32_t v; memcpy(&v, p, 4); u = v; } break;
-    case GGUF_TYPE_INT32: { int32_t v; memcpy(&v, p, 4); s = v; } break;
-    case GGUF_TYPE_UINT64: memcpy(&u, p, 8); break;
-    case GGUF_TYPE_INT64: memcpy(&s, p, 8); break;
+    case GGUF_TYPE_UINT8: *neg = false, *mag = p[0]; return true;
+    case GGUF_TYPE_UINT16: *neg = false, *mag = ld16(p); return true;
+    case GGUF_TYPE_UINT32: *neg = false, *mag = ld32(p); return true;
+    case GGUF_TYPE_UINT64: *neg = false, *mag = ld64(p); return true;
+    case GGUF_TYPE_INT8: s = (int8_t)p[0]; break;
+    case GGUF_TYPE_INT16: s = (int16_t)ld16(p); break;
+    case GGUF_TYPE_INT32: s = (int32_t)ld32(p); break;
+    case GGUF_TYPE_INT64: s = (int64_t)ld64(p); break;
     default: return false;
     }
-    bool is_signed = t == GGUF_TYPE_INT8 || t == GGUF_TYPE_INT16 || t == GGUF_TYPE_INT32 ||
-                     t == GGUF_TYPE_INT64;
-    *neg = is_signed && s < 0;
-    *mag = !is_signed ? u : s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
+    *neg = s < 0;
+    *mag = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
     return true;
 }
 
@@ -766,8 +785,8 @@ static bool get_int(const gguf_file *f, const char *key, uint64_t min_mag, uint6
     if (*neg ? *mag > min_mag : *mag > max) {
         char q[GGUF_QUOTE_MAX + 8];
         quote(q, sizeof q, kv->key.ptr, kv->key.len);
-        ghost_set_error(GHOST_ERR_FORMAT, "key '%s': value %s%llu does not fit %s (offset %llu)",
-                        q, *neg ? "-" : "", (unsigned long long)*mag, target,
+        ghost_set_error(GHOST_ERR_FORMAT, "key '%s': value %s%llu does not fit %s (offset %llu)", q,
+                        *neg ? "-" : "", (unsigned long long)*mag, target,
                         (unsigned long long)kv_offset(f, kv));
         return false;
     }
@@ -854,8 +873,8 @@ const gguf_kv *gguf_get_arr(const gguf_file *f, const char *key, gguf_type elem,
         if (kv->type == GGUF_TYPE_ARRAY) {
             char q[GGUF_QUOTE_MAX + 8];
             quote(q, sizeof q, kv->key.ptr, kv->key.len);
-            ghost_set_error(GHOST_ERR_FORMAT, "key '%s': ARRAY of %s, expected %s (offset %llu)",
-                            q, gguf_type_name(kv->arr_type), want,
+            ghost_set_error(GHOST_ERR_FORMAT, "key '%s': ARRAY of %s, expected %s (offset %llu)", q,
+                            gguf_type_name(kv->arr_type), want,
                             (unsigned long long)kv_offset(f, kv));
             return NULL;
         }
@@ -909,13 +928,16 @@ uint32_t gguf_arr_u32(const gguf_kv *kv, uint64_t i)
     return d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 
-float gguf_arr_f32(const gguf_kv *kv, uint64_t i) { return (float)arr_elem(kv, i); }
+float gguf_arr_f32(const gguf_kv *kv, uint64_t i)
+{
+    return (float)arr_elem(kv, i);
+}
 
 const char *gguf_type_name(gguf_type t)
 {
     static const char *const names[GGUF_TYPE_COUNT] = {
-        "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32",
-        "BOOL", "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64",
+        "UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
+        "BOOL",  "STRING", "ARRAY",  "UINT64", "INT64",  "FLOAT64",
     };
     return (unsigned)t < GGUF_TYPE_COUNT ? names[t] : "UNKNOWN";
 }

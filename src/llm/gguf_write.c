@@ -24,7 +24,7 @@ typedef struct wtensor {
     uint32_t n_dims;
     int64_t ne[GGUF_MAX_DIMS];
     uint64_t nbytes;
-    const void *data;     /* borrowed, or NULL when fill is set */
+    const void *data; /* borrowed, or NULL when fill is set */
     gguf_fill_fn fill;
     void *user;
 } wtensor;
@@ -32,9 +32,9 @@ typedef struct wtensor {
 struct gguf_writer {
     uint32_t version;
     uint64_t alignment;
-    uint8_t *meta;        /* serialized key/value pairs */
+    uint8_t *meta; /* serialized key/value pairs */
     size_t meta_len, meta_cap;
-    char **keys;          /* for duplicate checks */
+    char **keys; /* for duplicate checks */
     size_t n_kv, keys_cap;
     wtensor *tensors;
     size_t n_tensors, tensors_cap;
@@ -94,10 +94,17 @@ ghost_status gguf_writer_set_version(gguf_writer *w, uint32_t version)
 static size_t type_size(gguf_type t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64: return 8;
     default: return 0; /* STRING, ARRAY, unknown */
     }
 }
@@ -122,8 +129,14 @@ static bool put(gguf_writer *w, const void *p, size_t n)
     return true;
 }
 
-static bool put_u32(gguf_writer *w, uint32_t v) { return put(w, &v, 4); }
-static bool put_u64(gguf_writer *w, uint64_t v) { return put(w, &v, 8); }
+static bool put_u32(gguf_writer *w, uint32_t v)
+{
+    return put(w, &v, 4);
+}
+static bool put_u64(gguf_writer *w, uint64_t v)
+{
+    return put(w, &v, 8);
+}
 static bool put_str(gguf_writer *w, const char *s, uint64_t len)
 {
     return put_u64(w, len) && put(w, s, (size_t)len);
@@ -190,7 +203,8 @@ ghost_status gguf_writer_add_scalar(gguf_writer *w, const char *key, gguf_type t
         if (align == 0 || (align & (align - 1)) != 0)
             return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                    "gguf writer: general.alignment %u is not a non-zero power "
-                                   "of two", align);
+                                   "of two",
+                                   align);
     }
     size_t mark;
     ghost_status st = begin_kv(w, key, type, &mark);
@@ -242,8 +256,8 @@ ghost_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *s)
     return gguf_writer_add_strn(w, key, s, s ? strlen(s) : 0);
 }
 
-ghost_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type elem,
-                                 const void *data, uint64_t n)
+ghost_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
+                                 uint64_t n)
 {
     size_t es = type_size(elem);
     if (es == 0 || (!data && n) || n > SIZE_MAX / es)
@@ -297,7 +311,10 @@ static gguf_str get_cstr(const void *src, uint64_t i)
     return (gguf_str){s, s ? strlen(s) : 0};
 }
 
-static gguf_str get_gstr(const void *src, uint64_t i) { return ((const gguf_str *)src)[i]; }
+static gguf_str get_gstr(const void *src, uint64_t i)
+{
+    return ((const gguf_str *)src)[i];
+}
 
 ghost_status gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *strs,
                                      uint64_t n)
@@ -346,8 +363,8 @@ static ghost_status add_tensor(gguf_writer *w, const char *name, uint32_t type, 
                                    "gguf writer: tensor '%.64s' added twice", name);
     if (n_dims == 0 || n_dims > GGUF_MAX_DIMS)
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
-                               "gguf writer: tensor '%.64s': n_dims %u is out of range 1..%d",
-                               name, n_dims, GGUF_MAX_DIMS);
+                               "gguf writer: tensor '%.64s': n_dims %u is out of range 1..%d", name,
+                               n_dims, GGUF_MAX_DIMS);
     const quant_type_info *qi = quant_info(type);
     if (!qi || !qi->is_weight_type)
         return ghost_set_error(GHOST_ERR_UNSUPPORTED,
@@ -360,7 +377,8 @@ static ghost_status add_tensor(gguf_writer *w, const char *name, uint32_t type, 
         if (t.ne[d] < 1 || (d > 0 && (uint64_t)t.ne[d] > UINT64_MAX / rows))
             return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                    "gguf writer: tensor '%.64s': dimension %u (%lld) is out of "
-                                   "range", name, d, (long long)t.ne[d]);
+                                   "range",
+                                   name, d, (long long)t.ne[d]);
         if (d > 0)
             rows *= (uint64_t)t.ne[d];
     }
@@ -369,7 +387,8 @@ static ghost_status add_tensor(gguf_writer *w, const char *name, uint32_t type, 
                                "gguf writer: tensor '%.64s': row length %lld is not a multiple "
                                "of the %s block size %lld",
                                name, (long long)t.ne[0], qi->name, (long long)qi->block_size);
-    uint64_t row = quant_row_size((ggml_type)type, t.ne[0]);
+    uint64_t blocks = (uint64_t)(t.ne[0] / qi->block_size);
+    uint64_t row = blocks <= UINT64_MAX / qi->type_size ? blocks * qi->type_size : 0;
     if (row == 0 || rows > (uint64_t)INT64_MAX / row || rows > SIZE_MAX / row)
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                "gguf writer: tensor '%.64s': size overflows", name);
@@ -396,7 +415,10 @@ ghost_status gguf_writer_add_tensor_fill(gguf_writer *w, const char *name, uint3
 
 /* ---- output ------------------------------------------------------------------ */
 
-static uint64_t pad_to(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
+static uint64_t pad_to(uint64_t n, uint64_t a)
+{
+    return (n + a - 1) / a * a;
+}
 
 /* Bytes of the header up to the end of the tensor infos. */
 static uint64_t header_size(const gguf_writer *w)
@@ -467,7 +489,8 @@ static ghost_status emit(const gguf_writer *w, sink *s)
         uint64_t len = strlen(t->name), ne[GGUF_MAX_DIMS];
         for (uint32_t d = 0; d < t->n_dims; d++)
             ne[d] = (uint64_t)t->ne[d];
-        if ((st = sink_put(s, &len, 8)) == GHOST_OK && (st = sink_put(s, t->name, len)) == GHOST_OK &&
+        if ((st = sink_put(s, &len, 8)) == GHOST_OK &&
+            (st = sink_put(s, t->name, len)) == GHOST_OK &&
             (st = sink_put(s, &t->n_dims, 4)) == GHOST_OK &&
             (st = sink_put(s, ne, 8 * t->n_dims)) == GHOST_OK &&
             (st = sink_put(s, &t->type, 4)) == GHOST_OK)
@@ -510,7 +533,8 @@ static ghost_status emit(const gguf_writer *w, sink *s)
 ghost_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, size_t *size)
 {
     if (!w || !out || !size)
-        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "gguf_writer_write_memory: NULL argument");
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "gguf_writer_write_memory: NULL argument");
     *out = NULL;
     *size = 0;
     uint64_t total = gguf_writer_size(w);

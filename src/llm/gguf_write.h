@@ -64,8 +64,8 @@ ghost_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *s)
 ghost_status gguf_writer_add_strn(gguf_writer *w, const char *key, const char *s, size_t len);
 /* An array of n elements of fixed-size type elem (not STRING or ARRAY),
  * packed at data. */
-ghost_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type elem,
-                                 const void *data, uint64_t n);
+ghost_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
+                                 uint64_t n);
 /* An array of n NUL-terminated strings. */
 ghost_status gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *strs,
                                      uint64_t n);

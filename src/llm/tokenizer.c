@@ -32,90 +32,67 @@
 
 /* ---- metadata helpers ---------------------------------------------------------- */
 
-/* An integer scalar of any width. False when absent; a non-integer type is a
- * format error (reported through *rc). */
+/* The key's kv when present with type t; NULL when absent, or when present
+ * with another type (then *rc is a format error naming the key). */
+static const gguf_kv *kv_of_type(const gguf_file *f, const char *key, gguf_type t, ghost_status *rc)
+{
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (kv != NULL && kv->type != t) {
+        *rc = ghost_set_error(GHOST_ERR_FORMAT, "key '%s': type %s, expected %s", key,
+                              gguf_type_name(kv->type), gguf_type_name(t));
+        return NULL;
+    }
+    return kv;
+}
+
+/* An integer scalar of any width (little-endian in the file, as on the
+ * hosts we build for). False when absent; a non-integer type is a format
+ * error (reported through *rc). */
 static bool kv_int(const gguf_file *f, const char *key, int64_t *out, ghost_status *rc)
 {
     const gguf_kv *kv = gguf_find_kv(f, key);
     if (kv == NULL)
         return false;
-    union {
-        uint8_t u8;
-        int8_t i8;
-        uint16_t u16;
-        int16_t i16;
-        uint32_t u32;
-        int32_t i32;
-        uint64_t u64;
-        int64_t i64;
-    } x;
+    size_t size;
+    bool is_signed = kv->type == GGUF_TYPE_INT8 || kv->type == GGUF_TYPE_INT16 ||
+                     kv->type == GGUF_TYPE_INT32 || kv->type == GGUF_TYPE_INT64;
     switch (kv->type) {
     case GGUF_TYPE_UINT8:
-        memcpy(&x.u8, kv->data, 1);
-        *out = x.u8;
-        return true;
-    case GGUF_TYPE_INT8:
-        memcpy(&x.i8, kv->data, 1);
-        *out = x.i8;
-        return true;
+    case GGUF_TYPE_INT8: size = 1; break;
     case GGUF_TYPE_UINT16:
-        memcpy(&x.u16, kv->data, 2);
-        *out = x.u16;
-        return true;
-    case GGUF_TYPE_INT16:
-        memcpy(&x.i16, kv->data, 2);
-        *out = x.i16;
-        return true;
+    case GGUF_TYPE_INT16: size = 2; break;
     case GGUF_TYPE_UINT32:
-        memcpy(&x.u32, kv->data, 4);
-        *out = x.u32;
-        return true;
-    case GGUF_TYPE_INT32:
-        memcpy(&x.i32, kv->data, 4);
-        *out = x.i32;
-        return true;
+    case GGUF_TYPE_INT32: size = 4; break;
     case GGUF_TYPE_UINT64:
-        memcpy(&x.u64, kv->data, 8);
-        *out = x.u64 > INT64_MAX ? INT64_MAX : (int64_t)x.u64;
-        return true;
-    case GGUF_TYPE_INT64:
-        memcpy(&x.i64, kv->data, 8);
-        *out = x.i64;
-        return true;
+    case GGUF_TYPE_INT64: size = 8; break;
     default:
         *rc = ghost_set_error(GHOST_ERR_FORMAT, "key '%s': type %s, expected an integer", key,
                               gguf_type_name(kv->type));
         return false;
     }
+    uint64_t u = 0;
+    memcpy(&u, kv->data, size);
+    if (is_signed && size < 8 && (u >> (8 * size - 1) & 1))
+        u |= ~0ull << (8 * size); /* sign-extend */
+    if (!is_signed && u > INT64_MAX)
+        u = INT64_MAX;
+    *out = (int64_t)u;
+    return true;
 }
 
 static bool kv_bool(const gguf_file *f, const char *key, bool *out, ghost_status *rc)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
-    if (kv == NULL)
-        return false;
-    if (kv->type != GGUF_TYPE_BOOL) {
-        *rc = ghost_set_error(GHOST_ERR_FORMAT, "key '%s': type %s, expected bool", key,
-                              gguf_type_name(kv->type));
-        return false;
-    }
-    *out = kv->data[0] != 0;
-    return true;
+    const gguf_kv *kv = kv_of_type(f, key, GGUF_TYPE_BOOL, rc);
+    if (kv != NULL)
+        *out = kv->data[0] != 0;
+    return kv != NULL;
 }
 
-/* A string scalar, or an empty string when absent; wrong type -> *rc. */
+/* A string scalar, or an empty string when absent or of another type. */
 static gguf_str kv_string(const gguf_file *f, const char *key, ghost_status *rc)
 {
-    const gguf_kv *kv = gguf_find_kv(f, key);
-    gguf_str s = {"", 0};
-    if (kv == NULL)
-        return s;
-    if (kv->type != GGUF_TYPE_STRING) {
-        *rc = ghost_set_error(GHOST_ERR_FORMAT, "key '%s': type %s, expected string", key,
-                              gguf_type_name(kv->type));
-        return s;
-    }
-    return kv->str;
+    const gguf_kv *kv = kv_of_type(f, key, GGUF_TYPE_STRING, rc);
+    return kv ? kv->str : (gguf_str){"", 0};
 }
 
 /* An array of n elements of one of the two given types, or NULL when absent;

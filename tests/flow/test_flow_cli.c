@@ -282,13 +282,14 @@ static void test_chat_over_pty_answers_two_turns_and_quits(void **state)
     assert_true(at >= 0);
     pty_send(s, "/quit\r");
     int st = 0;
-    for (int i = 0; i < 600 && waitpid(s->pid, &st, WNOHANG) == 0; i++) {
-        char sink[4096];
-        struct pollfd p = {s->fd, POLLIN, 0};
-        if (poll(&p, 1, 100) > 0 && read(s->fd, sink, sizeof sink) < 0 && errno != EINTR)
-            continue;
-    }
-    if (waitpid(s->pid, &st, WNOHANG) == 0) {
+    size_t quit_at = s->len;
+    pid_t done = 0;
+    /* Drain the output while waiting; once the child has closed the
+     * terminal (read fails at once) it may still take a moment to exit. */
+    for (int i = 0; i < 600 && (done = waitpid(s->pid, &st, WNOHANG)) == 0; i++)
+        if (pty_wait_for(s, quit_at, "\x01never\x01", 100) < 0)
+            usleep(100000);
+    if (done == 0) {
         kill(s->pid, SIGKILL);
         waitpid(s->pid, &st, 0);
         fail_msg("chat did not leave on /quit; output:\n%s", s->buf);
