@@ -68,13 +68,13 @@ typedef struct gf_service gf_service;
 typedef enum gf_status {
     GF_OK = 0,
     GF_ERR_INVALID_ARGUMENT = 1,
-    GF_ERR_MODEL = 2,        /* the engine failed: see the message */
-    GF_ERR_DATABASE = 3,     /* the store failed: see the message */
-    GF_ERR_WRONG_KEY = 4,    /* "wrong key or not a ghostflow database" */
+    GF_ERR_MODEL = 2,     /* the engine failed: see the message */
+    GF_ERR_DATABASE = 3,  /* the store failed: see the message */
+    GF_ERR_WRONG_KEY = 4, /* "wrong key or not a ghostflow database" */
     GF_ERR_NOMEM = 5,
-    GF_ERR_CANCELLED = 6,    /* the generation was cancelled (answer stored) */
-    GF_ERR_NOT_FOUND = 7,    /* no such conversation / prompt */
-    GF_ERR_BUSY = 8,         /* the database stayed locked by another process */
+    GF_ERR_CANCELLED = 6, /* the generation was cancelled (answer stored) */
+    GF_ERR_NOT_FOUND = 7, /* no such conversation / prompt */
+    GF_ERR_BUSY = 8,      /* the database stayed locked by another process */
     GF_ERR_INTERNAL = 9
 } gf_status;
 
@@ -98,7 +98,7 @@ typedef struct gf_config {
      * non-empty. Copied by the store; wipe your copy after gf_open returns. */
     const char *key;
     size_t key_len;
-    bool create;              /* create the database when missing (default true) */
+    bool create; /* create the database when missing (default true) */
     /* Argon2id cost for a NEW database (and gf_rekey); 0 = zqlite's strong
      * defaults. Tests lower these; users should not. */
     uint64_t kdf_opslimit;
@@ -164,17 +164,17 @@ GF_API gf_status gf_conversation_for_label(gf_service *svc, const char *label, i
 
 typedef struct gf_result {
     int64_t conversation_id;
-    int64_t prompt_id;            /* row id of the stored prompt */
-    int64_t response_id;          /* row id of the stored answer; 0 if storing it failed */
-    char *text;                   /* the answer (partial when cancelled or failed) */
+    int64_t prompt_id;   /* row id of the stored prompt */
+    int64_t response_id; /* row id of the stored answer; 0 if storing it failed */
+    char *text;          /* the answer (partial when cancelled or failed) */
     ghost_finish_reason finish_reason;
-    int32_t prompt_tokens;        /* whole formatted conversation, in tokens */
+    int32_t prompt_tokens; /* whole formatted conversation, in tokens */
     int32_t completion_tokens;
-    int32_t cached_tokens;        /* prompt tokens reused from the KV cache */
+    int32_t cached_tokens; /* prompt tokens reused from the KV cache */
     double prompt_ms, generation_ms;
-    double queue_ms;              /* waiting for a free context */
-    double store_ms;              /* spent in the database for this exchange */
-    char *error_message;          /* why generation failed, or NULL */
+    double queue_ms;     /* waiting for a free context */
+    double store_ms;     /* spent in the database for this exchange */
+    char *error_message; /* why generation failed, or NULL */
 } gf_result;
 
 /* Receives each piece of the answer as soon as it forms whole UTF-8
@@ -213,7 +213,8 @@ GF_API void gf_cancel_all(gf_service *svc);
 GF_API gf_status gf_log_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
                                const ghost_gen_params *params, int64_t *conversation_out,
                                int64_t *prompt_id);
-GF_API gf_status gf_log_response(gf_service *svc, int64_t prompt_id, const ghost_response *response);
+GF_API gf_status gf_log_response(gf_service *svc, int64_t prompt_id,
+                                 const ghost_response *response);
 
 /* ---- reading the history ------------------------------------------------- */
 
@@ -222,19 +223,19 @@ GF_API gf_status gf_log_response(gf_service *svc, int64_t prompt_id, const ghost
 typedef struct gf_exchange {
     int64_t prompt_id;
     int64_t conversation_id;
-    int64_t created_at_ms;        /* Unix time of the prompt, milliseconds */
+    int64_t created_at_ms; /* Unix time of the prompt, milliseconds */
     const char *prompt;
-    const char *model_name;       /* "" when recorded without a model */
-    const char *model_hash;       /* hex BLAKE2b-256, "" without a model */
-    ghost_gen_params params;      /* sampling parameters (stop strings not included) */
+    const char *model_name;  /* "" when recorded without a model */
+    const char *model_hash;  /* hex BLAKE2b-256, "" without a model */
+    ghost_gen_params params; /* sampling parameters (stop strings not included) */
     /* Answer: answered false means no answer was stored — the generation is
      * still running, or the process died during it. */
     bool answered;
     int64_t response_id;
     int64_t answered_at_ms;
-    const char *response;         /* NULL when !answered */
+    const char *response; /* NULL when !answered */
     ghost_finish_reason finish_reason;
-    const char *error;            /* NULL unless finish_reason is ERROR */
+    const char *error; /* NULL unless finish_reason is ERROR */
     int32_t prompt_tokens, completion_tokens, cached_tokens;
     double prompt_ms, generation_ms;
 } gf_exchange;
@@ -255,8 +256,8 @@ GF_API gf_status gf_search(gf_service *svc, const char *text, int64_t limit, gf_
 
 typedef struct gf_conversation {
     int64_t id;
-    const char *label;            /* NULL unless created by gf_conversation_for_label */
-    const char *title;            /* start of the first prompt, or "" */
+    const char *label; /* NULL unless created by gf_conversation_for_label */
+    const char *title; /* start of the first prompt, or "" */
     int64_t created_at_ms, updated_at_ms;
     int64_t n_exchanges;
 } gf_conversation;

@@ -57,8 +57,7 @@ static void usage(FILE *out)
                  "      --temp T              temperature, 0 = greedy (default 0.7)\n"
                  "      --seed S              random seed (default: random, stored)\n"
                  "  -c, --ctx-size N          context window (default: the model's, at most 4096)\n"
-                 "  -t, --threads N           threads (default: online CPUs)\n"
-                 FLOW_CLI_DB_HELP
+                 "  -t, --threads N           threads (default: online CPUs)\n" FLOW_CLI_DB_HELP
                  "  -h, --help                this help\n");
 }
 

@@ -23,16 +23,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ghostflow export [options]\n"
-                 "\n"
-                 "Writes the history in plain text (NOT encrypted), oldest first.\n"
-                 "\n"
-                 "options:\n"
-                 "  -f, --format FORMAT       jsonl (default) or markdown\n"
-                 "      --conversation ID     only this conversation\n"
-                 "  -o, --output FILE         write to FILE (mode 0600) instead of stdout\n"
-                 FLOW_CLI_DB_HELP
-                 "  -h, --help                this help\n");
+    fprintf(
+        out,
+        "usage: ghostflow export [options]\n"
+        "\n"
+        "Writes the history in plain text (NOT encrypted), oldest first.\n"
+        "\n"
+        "options:\n"
+        "  -f, --format FORMAT       jsonl (default) or markdown\n"
+        "      --conversation ID     only this conversation\n"
+        "  -o, --output FILE         write to FILE (mode 0600) instead of stdout\n" FLOW_CLI_DB_HELP
+        "  -h, --help                this help\n");
 }
 
 typedef struct export_state {

@@ -46,10 +46,10 @@ static int add_conversation(const gf_conversation *c, void *ud)
               (c->label ? cJSON_AddStringToObject(o, "label", c->label) != NULL
                         : cJSON_AddNullToObject(o, "label") != NULL) &&
               cJSON_AddStringToObject(o, "title", c->title) &&
-              cJSON_AddStringToObject(o, "created_at",
-                                      flow_cli_iso_time(c->created_at_ms, created, sizeof created)) &&
-              cJSON_AddStringToObject(o, "updated_at",
-                                      flow_cli_iso_time(c->updated_at_ms, updated, sizeof updated)) &&
+              cJSON_AddStringToObject(
+                  o, "created_at", flow_cli_iso_time(c->created_at_ms, created, sizeof created)) &&
+              cJSON_AddStringToObject(
+                  o, "updated_at", flow_cli_iso_time(c->updated_at_ms, updated, sizeof updated)) &&
               cJSON_AddNumberToObject(o, "exchanges", (double)c->n_exchanges) &&
               cJSON_AddItemToArray(l->array, o);
     if (!ok) {

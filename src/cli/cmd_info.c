@@ -134,21 +134,6 @@ static void print_scalar(gguf_type t, const uint8_t *p)
     }
 }
 
-static size_t elem_size(gguf_type t)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32:
-    case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64:
-    case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64: return 8;
-    default: return 1;
-    }
-}
-
 static void print_value(const gguf_kv *kv, bool full)
 {
     uint64_t max = full ? UINT64_MAX : STR_SHOW_MAX;
@@ -166,7 +151,7 @@ static void print_value(const gguf_kv *kv, bool full)
             if (kv->arr_type == GGUF_TYPE_STRING)
                 print_str(kv->strs[i].ptr, kv->strs[i].len, max);
             else
-                print_scalar(kv->arr_type, kv->data + i * elem_size(kv->arr_type));
+                print_scalar(kv->arr_type, kv->data + i * gguf_type_size(kv->arr_type));
         }
         putchar(']');
     }

@@ -24,9 +24,8 @@ static void usage(FILE *out)
                  "\n"
                  "options:\n"
                  "      --new-key-file FILE   read the new passphrase from FILE (else\n"
-                 "                            GHOSTFLOW_NEW_KEY, else a prompt, asked twice)\n"
-                 FLOW_CLI_DB_HELP
-                 "  -h, --help                this help\n");
+                 "                            GHOSTFLOW_NEW_KEY, else a prompt, asked "
+                 "twice)\n" FLOW_CLI_DB_HELP "  -h, --help                this help\n");
 }
 
 enum { OPT_NEW_KEY_FILE = 256 };

@@ -94,8 +94,9 @@ int cmd_search(int argc, char **argv)
         return code;
     }
     if (!gf_service_has_fts(svc))
-        fprintf(stderr, "%s: note: this system's SQLite has no FTS5; using a slower substring"
-                        " match (ASCII-only case folding)\n",
+        fprintf(stderr,
+                "%s: note: this system's SQLite has no FTS5; using a slower substring"
+                " match (ASCII-only case folding)\n",
                 PROG);
     code = CLI_EXIT_FAILURE;
     if (flow_cli_listing_begin(PROG, &l) == 0) {

@@ -163,7 +163,8 @@ cJSON *flow_cli_exchange_json(const gf_exchange *e)
          (seed_known ? cJSON_AddStringToObject(p, "seed", seed) != NULL
                      : cJSON_AddNullToObject(p, "seed") != NULL);
     if (ok && !e->answered) {
-        ok = cJSON_AddStringToObject(o, "status", "pending") && cJSON_AddNullToObject(o, "response");
+        ok =
+            cJSON_AddStringToObject(o, "status", "pending") && cJSON_AddNullToObject(o, "response");
     } else if (ok) {
         cJSON *r = cJSON_AddObjectToObject(o, "response");
         ok = cJSON_AddStringToObject(o, "status", "answered") && r &&

@@ -21,9 +21,9 @@
 #define FLOW_CLI_KEY_ENV "GHOSTFLOW_KEY"
 
 typedef struct flow_cli_db {
-    const char *db_path;   /* --db FILE; NULL = the default path */
-    const char *key_file;  /* --key-file FILE */
-    char *key_arg;         /* --key KEY (argv memory, wiped once copied) */
+    const char *db_path;  /* --db FILE; NULL = the default path */
+    const char *key_file; /* --key-file FILE */
+    char *key_arg;        /* --key KEY (argv memory, wiped once copied) */
 } flow_cli_db;
 
 enum { FLOW_OPT_DB = 0x1000, FLOW_OPT_KEY_FILE, FLOW_OPT_KEY };
@@ -32,14 +32,16 @@ enum { FLOW_OPT_DB = 0x1000, FLOW_OPT_KEY_FILE, FLOW_OPT_KEY };
 #define FLOW_CLI_DB_OPTIONS                                                                        \
     {"db", required_argument, NULL, FLOW_OPT_DB},                                                  \
         {"key-file", required_argument, NULL, FLOW_OPT_KEY_FILE},                                  \
-        {"key", required_argument, NULL, FLOW_OPT_KEY}
+    {                                                                                              \
+        "key", required_argument, NULL, FLOW_OPT_KEY                                               \
+    }
 
 #define FLOW_CLI_DB_HELP                                                                           \
-    "      --db FILE             history database (default:\n"                                   \
-    "                            $XDG_DATA_HOME/ghostflow/history.db)\n"                          \
-    "      --key-file FILE       read the passphrase from FILE's first line\n"                    \
-    "      --key KEY             passphrase on the command line (visible to other\n"              \
-    "                            users; prefer GHOSTFLOW_KEY or --key-file)\n"                    \
+    "      --db FILE             history database (default:\n"                                     \
+    "                            $XDG_DATA_HOME/ghostflow/history.db)\n"                           \
+    "      --key-file FILE       read the passphrase from FILE's first line\n"                     \
+    "      --key KEY             passphrase on the command line (visible to other\n"               \
+    "                            users; prefer GHOSTFLOW_KEY or --key-file)\n"                     \
     "The passphrase comes from --key-file, else GHOSTFLOW_KEY, else a prompt.\n"
 
 /* Takes option opt (from getopt_long) when it is one of the three; returns
@@ -87,6 +89,7 @@ int flow_cli_listing_begin(const char *prog, flow_cli_listing *l);
 /* A gf_exchange_fn: prints (text) or collects (json) one exchange. */
 int flow_cli_listing_add(const gf_exchange *e, void *listing);
 /* Prints the JSON array, frees it, reports rc; returns the exit code. */
-int flow_cli_listing_end(const char *prog, const gf_service *svc, gf_status rc, flow_cli_listing *l);
+int flow_cli_listing_end(const char *prog, const gf_service *svc, gf_status rc,
+                         flow_cli_listing *l);
 
 #endif

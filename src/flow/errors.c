@@ -23,7 +23,10 @@ typedef struct flow_tls_error {
 static _Thread_local flow_tls_error tls_error;
 static _Thread_local const gf_service *tls_callback_svc;
 
-const char *gf_version(void) { return GF_VERSION; }
+const char *gf_version(void)
+{
+    return GF_VERSION;
+}
 
 const char *gf_strerror(int code)
 {
@@ -67,8 +70,14 @@ gf_status gf_errcode(const gf_service *svc)
     return tls_error.svc == svc ? tls_error.code : GF_OK;
 }
 
-bool flow_in_callback(const gf_service *svc) { return svc && tls_callback_svc == svc; }
-void flow_set_in_callback(const gf_service *svc) { tls_callback_svc = svc; }
+bool flow_in_callback(const gf_service *svc)
+{
+    return svc && tls_callback_svc == svc;
+}
+void flow_set_in_callback(const gf_service *svc)
+{
+    tls_callback_svc = svc;
+}
 
 double flow_now_ms(void)
 {

@@ -57,7 +57,8 @@ static size_t count_tokens(const gf_service *svc, const char *text, bool special
 {
     int32_t dummy;
     size_t n = 0;
-    ghost_status gs = ghost_tokenize(svc->model, text, strlen(text), special, special, &dummy, 0, &n);
+    ghost_status gs =
+        ghost_tokenize(svc->model, text, strlen(text), special, special, &dummy, 0, &n);
     /* Unknown (a tokenizer failure): count bytes, an upper bound for every
      * tokenizer with byte fallback — the window check then errs on "too long". */
     return gs == GHOST_OK || gs == GHOST_ERR_BUFFER_TOO_SMALL ? n : strlen(text);
@@ -66,8 +67,8 @@ static size_t count_tokens(const gf_service *svc, const char *text, bool special
 /* Plain continuation for models without a chat template: each answer
  * follows its prompt directly — exactly the text the context generated, so
  * the KV cache still holds it — and turns are separated by a newline. */
-static gf_status format_plain(gf_service *svc, const flow_turns *t, size_t first, const char *prompt,
-                              char **out)
+static gf_status format_plain(gf_service *svc, const flow_turns *t, size_t first,
+                              const char *prompt, char **out)
 {
     size_t len = strlen(prompt) + 1;
     for (size_t i = first; i < t->n; i++)
@@ -82,8 +83,8 @@ static gf_status format_plain(gf_service *svc, const flow_turns *t, size_t first
     return GF_OK;
 }
 
-static gf_status format_turns(gf_service *svc, const flow_turns *t, size_t first, const char *prompt,
-                              char **out)
+static gf_status format_turns(gf_service *svc, const flow_turns *t, size_t first,
+                              const char *prompt, char **out)
 {
     if (!svc->has_template)
         return format_plain(svc, t, first, prompt, out);
@@ -158,7 +159,10 @@ static void answer_from_response(flow_answer *a, const ghost_response *r)
     a->generation_ms = r->generation_ms;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 /* Copies the stored answer into the caller's result; false when out of memory. */
 static bool fill_result(gf_result *res, const flow_answer *a)
@@ -188,7 +192,8 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
                           "gf_process_prompt: the service has no model contexts (n_contexts 0%s)",
                           svc->model ? "" : ", no model");
     ghost_gen_params gen;
-    gf_status rc = check_prompt(svc, "gf_process_prompt", conversation_id, prompt, params, true, &gen);
+    gf_status rc =
+        check_prompt(svc, "gf_process_prompt", conversation_id, prompt, params, true, &gen);
     if (rc != GF_OK)
         return rc;
     gf_result *res = calloc(1, sizeof *res);
@@ -209,8 +214,8 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
     ghost_response *resp = NULL;
     char *input = NULL;
     flow_answer ans;
-    int32_t reserve = gen.max_tokens > 0 && gen.max_tokens < svc->n_ctx / 4 ? gen.max_tokens
-                                                                             : svc->n_ctx / 4;
+    int32_t reserve =
+        gen.max_tokens > 0 && gen.max_tokens < svc->n_ctx / 4 ? gen.max_tokens : svc->n_ctx / 4;
     gf_status grc = build_input(svc, &turns, prompt, reserve, &input);
     flow_turns_free(&turns);
     if (grc == GF_OK) {
@@ -223,7 +228,8 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
         flow_pool_release(svc, slot);
         if (resp) {
             answer_from_response(&ans, resp);
-            grc = resp->finish_reason == GHOST_FINISH_STOP || resp->finish_reason == GHOST_FINISH_LENGTH
+            grc = resp->finish_reason == GHOST_FINISH_STOP ||
+                          resp->finish_reason == GHOST_FINISH_LENGTH
                       ? GF_OK
                   : resp->finish_reason == GHOST_FINISH_CANCELLED
                       ? flow_error(svc, GF_ERR_CANCELLED, "prompt %lld: generation cancelled",
@@ -274,7 +280,9 @@ gf_status gf_log_prompt(gf_service *svc, int64_t conversation_id, const char *pr
 {
     if (!svc || !conversation_out || !prompt_id)
         return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_log_prompt: %s is NULL",
-                          !svc ? "svc" : !conversation_out ? "conversation_out" : "prompt_id");
+                          !svc                ? "svc"
+                          : !conversation_out ? "conversation_out"
+                                              : "prompt_id");
     *conversation_out = 0;
     *prompt_id = 0;
     ghost_gen_params gen;

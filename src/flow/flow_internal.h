@@ -50,8 +50,8 @@ enum flow_stmt_id {
 
 typedef struct flow_slot {
     ghost_context *ctx;
-    int64_t conversation_id;  /* last served: its prefix is in the KV cache */
-    uint64_t last_used;       /* pool tick, for least-recently-used choice */
+    int64_t conversation_id; /* last served: its prefix is in the KV cache */
+    uint64_t last_used;      /* pool tick, for least-recently-used choice */
     bool busy;
 } flow_slot;
 
@@ -69,9 +69,9 @@ struct gf_service {
     const ghost_model *model;
     char *model_name;
     char model_hash[65];
-    int64_t model_id;         /* row in models, 0 without a model */
+    int64_t model_id; /* row in models, 0 without a model */
     bool has_template;
-    int32_t n_ctx;            /* window of every pooled context */
+    int32_t n_ctx; /* window of every pooled context */
 
     /* pool */
     flow_slot *slots;
@@ -92,8 +92,8 @@ gf_status flow_error(const gf_service *svc, gf_status code, const char *fmt, ...
  * instead of deadlocking on db_mu. */
 bool flow_in_callback(const gf_service *svc);
 void flow_set_in_callback(const gf_service *svc);
-double flow_now_ms(void);       /* monotonic */
-int64_t flow_unix_ms(void);     /* wall clock */
+double flow_now_ms(void);   /* monotonic */
+int64_t flow_unix_ms(void); /* wall clock */
 /* Byte offset of the first invalid UTF-8 sequence in s, or -1 if valid. */
 long flow_utf8_invalid_at(const char *s, size_t len);
 

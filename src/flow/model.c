@@ -78,9 +78,9 @@ gf_status flow_model_open(gf_service *svc, const gf_config *cfg)
         return flow_error(svc, GF_ERR_NOMEM, "model name: out of memory");
     svc->has_template = info.chat_template != NULL;
     /* ghostllm.h: n_ctx 0 means min(training context, 4096). */
-    svc->n_ctx = cfg->context_params.n_ctx > 0 ? cfg->context_params.n_ctx
+    svc->n_ctx = cfg->context_params.n_ctx > 0                     ? cfg->context_params.n_ctx
                  : info.n_ctx_train > 0 && info.n_ctx_train < 4096 ? info.n_ctx_train
-                                                                    : 4096;
+                                                                   : 4096;
 
     gf_status rc = flow_store_model(svc, cfg->model_path);
     if (rc != GF_OK)

@@ -14,7 +14,10 @@
 
 #include "flow_internal.h"
 
-void gf_free(void *ptr) { free(ptr); }
+void gf_free(void *ptr)
+{
+    free(ptr);
+}
 
 gf_status gf_default_db_path(char **path)
 {

@@ -116,7 +116,10 @@ static gf_status each_row(gf_service *svc, zqlite_stmt *s, const char *what, row
     return rc;
 }
 
-static void exchange_read(zqlite_stmt *s, row_sink *sink) { read_exchange(s, &((exchange_sink *)sink)->row); }
+static void exchange_read(zqlite_stmt *s, row_sink *sink)
+{
+    read_exchange(s, &((exchange_sink *)sink)->row);
+}
 
 static int exchange_call(row_sink *sink)
 {
@@ -168,11 +171,13 @@ gf_status gf_history(gf_service *svc, int64_t conversation_id, int64_t limit, gf
     if (rc != GF_OK)
         return rc;
     /* Newest `limit` first in the inner query, then back to chronological. */
-    static const char all_sql[] = "SELECT * FROM (SELECT " EXCHANGE_COLS " FROM prompts p" EXCHANGE_JOINS
-                                  " ORDER BY p.id DESC LIMIT ?1) ORDER BY 1";
-    static const char conv_sql[] = "SELECT * FROM (SELECT " EXCHANGE_COLS " FROM prompts p" EXCHANGE_JOINS
-                                   " WHERE p.conversation_id = ?2 ORDER BY p.id DESC LIMIT ?1)"
-                                   " ORDER BY 1";
+    static const char all_sql[] =
+        "SELECT * FROM (SELECT " EXCHANGE_COLS " FROM prompts p" EXCHANGE_JOINS
+        " ORDER BY p.id DESC LIMIT ?1) ORDER BY 1";
+    static const char conv_sql[] =
+        "SELECT * FROM (SELECT " EXCHANGE_COLS " FROM prompts p" EXCHANGE_JOINS
+        " WHERE p.conversation_id = ?2 ORDER BY p.id DESC LIMIT ?1)"
+        " ORDER BY 1";
     rc = flow_db_lock(svc);
     if (rc != GF_OK)
         return rc;
@@ -279,7 +284,8 @@ static gf_status search_like(gf_service *svc, const word *w, size_t n, int64_t l
                              gf_exchange_fn fn, void *user_data)
 {
     static const char head[] = "SELECT " EXCHANGE_COLS " FROM prompts p" EXCHANGE_JOINS " WHERE ";
-    static const char term[] = "(p.content LIKE ?%zu ESCAPE '\\' OR r.content LIKE ?%zu ESCAPE '\\')";
+    static const char term[] =
+        "(p.content LIKE ?%zu ESCAPE '\\' OR r.content LIKE ?%zu ESCAPE '\\')";
     static const char tail[] = " ORDER BY p.id DESC LIMIT ?1";
     size_t cap = sizeof head + n * (sizeof term + 32) + sizeof tail;
     char *sql = malloc(cap);
@@ -316,8 +322,8 @@ gf_status gf_search(gf_service *svc, const char *text, int64_t limit, gf_exchang
         return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_search: text is NULL");
     long bad = flow_utf8_invalid_at(text, strlen(text));
     if (bad >= 0)
-        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_search: text is not valid UTF-8 (byte %ld)",
-                          bad);
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT,
+                          "gf_search: text is not valid UTF-8 (byte %ld)", bad);
     word w[SEARCH_MAX_WORDS];
     size_t n = split_words(text, w, SEARCH_MAX_WORDS);
     if (n == 0)
@@ -409,8 +415,8 @@ static gf_status check_locked(gf_service *svc)
     if (r->status != ZQLITE_OK)
         rc = flow_db_error(svc, r->status, "foreign key check");
     else if (r->row_count)
-        rc = flow_error(svc, GF_ERR_DATABASE, "foreign key check: %zu rows point nowhere (first in %s)",
-                        r->row_count,
+        rc = flow_error(svc, GF_ERR_DATABASE,
+                        "foreign key check: %zu rows point nowhere (first in %s)", r->row_count,
                         zqlite_result_cell(r, 0, 0)->type == ZQLITE_TEXT
                             ? zqlite_result_cell(r, 0, 0)->text
                             : "?");

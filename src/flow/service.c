@@ -45,8 +45,8 @@ static gf_status check_config(const gf_config *cfg)
         return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "gf_open: n_contexts %d out of [0, 1024]",
                           cfg->n_contexts);
     if (cfg->gen.n_stop && !cfg->gen.stop)
-        return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "gf_open: gen.stop is NULL with n_stop %zu",
-                          cfg->gen.n_stop);
+        return flow_error(NULL, GF_ERR_INVALID_ARGUMENT,
+                          "gf_open: gen.stop is NULL with n_stop %zu", cfg->gen.n_stop);
     return GF_OK;
 }
 
@@ -106,11 +106,17 @@ void gf_close(gf_service *svc)
     free(svc);
 }
 
-const ghost_model *gf_service_model(const gf_service *svc) { return svc ? svc->model : NULL; }
+const ghost_model *gf_service_model(const gf_service *svc)
+{
+    return svc ? svc->model : NULL;
+}
 
 const char *gf_service_model_hash(const gf_service *svc)
 {
     return svc && svc->model_id ? svc->model_hash : NULL;
 }
 
-bool gf_service_has_fts(const gf_service *svc) { return svc && svc->has_fts; }
+bool gf_service_has_fts(const gf_service *svc)
+{
+    return svc && svc->has_fts;
+}

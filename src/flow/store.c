@@ -39,7 +39,7 @@
 #include "flow_internal.h"
 
 #define FLOW_BUSY_TIMEOUT_MS 5000
-#define FLOW_TX_RETRIES 8
+#define FLOW_TX_RETRIES      8
 
 /* ---- migrations ------------------------------------------------------------ */
 
@@ -186,7 +186,10 @@ gf_status flow_db_lock(gf_service *svc)
     return GF_OK;
 }
 
-void flow_db_unlock(gf_service *svc) { pthread_mutex_unlock(&svc->db_mu); }
+void flow_db_unlock(gf_service *svc)
+{
+    pthread_mutex_unlock(&svc->db_mu);
+}
 
 gf_status flow_exec(gf_service *svc, const char *sql)
 {
@@ -308,8 +311,9 @@ static gf_status migrate(gf_service *svc)
         if (rc != GF_OK)
             return rc;
         if (tables > 0)
-            return flow_error(svc, GF_ERR_WRONG_KEY,
-                              "wrong key or not a ghostflow database (the file holds other tables)");
+            return flow_error(
+                svc, GF_ERR_WRONG_KEY,
+                "wrong key or not a ghostflow database (the file holds other tables)");
     } else {
         int64_t ok = 0;
         rc = flow_query_int(svc,
@@ -351,9 +355,9 @@ static gf_status setup_fts(gf_service *svc)
     if (rc != GF_OK)
         return rc;
     /* Probe by doing it: a module compiled out or not loaded both fail here. */
-    zqlite_result *probe = zqlite_execute(
-        svc->db, "CREATE VIRTUAL TABLE temp.flow_fts_probe USING fts5(x);"
-                 "DROP TABLE temp.flow_fts_probe;");
+    zqlite_result *probe =
+        zqlite_execute(svc->db, "CREATE VIRTUAL TABLE temp.flow_fts_probe USING fts5(x);"
+                                "DROP TABLE temp.flow_fts_probe;");
     if (!probe)
         return flow_error(svc, GF_ERR_NOMEM, "database: out of memory");
     bool available = probe->status == ZQLITE_OK;
@@ -449,8 +453,8 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
         zqlite_free_result(r);
     }
     if (rc == GF_OK)
-        rc = flow_exec(svc, cfg->durable ? "PRAGMA synchronous = FULL"
-                                         : "PRAGMA synchronous = NORMAL");
+        rc = flow_exec(svc,
+                       cfg->durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (rc == GF_OK)
         rc = setup_fts(svc);
     if (rc == GF_OK)
@@ -534,9 +538,11 @@ gf_status flow_store_model(gf_service *svc, const char *path)
     rc = flow_exec(svc, "BEGIN IMMEDIATE");
     if (rc != GF_OK)
         goto done;
-    b = zqlite_bind_text(add, 1, svc->model_hash, 64) | zqlite_bind_text(add, 2, svc->model_name, -1) |
+    b = zqlite_bind_text(add, 1, svc->model_hash, 64) |
+        zqlite_bind_text(add, 2, svc->model_name, -1) |
         zqlite_bind_int64(add, 3, (int64_t)st.st_size);
-    rc = b ? bind_failed(svc, "model insert") : stmt_int(svc, add, "model insert", &svc->model_id, NULL);
+    rc = b ? bind_failed(svc, "model insert")
+           : stmt_int(svc, add, "model insert", &svc->model_id, NULL);
     if (rc == GF_OK) {
         b = zqlite_bind_text(file, 1, real, -1) | zqlite_bind_int64(file, 2, (int64_t)st.st_size) |
             zqlite_bind_int64(file, 3, mtime_ns) | zqlite_bind_int64(file, 4, (int64_t)st.st_ino) |
@@ -690,7 +696,8 @@ static gf_status prompt_tx_body(gf_service *svc, void *arg)
             zqlite_bind_int64(s, 11, g->repeat_last_n) |
             /* SQLite integers are signed: the seed is stored bit for bit. */
             zqlite_bind_int64(s, 12, (int64_t)g->seed);
-    rc = b ? bind_failed(svc, "prompt insert") : stmt_int(svc, s, "prompt insert", &t->prompt_id, NULL);
+    rc = b ? bind_failed(svc, "prompt insert")
+           : stmt_int(svc, s, "prompt insert", &t->prompt_id, NULL);
     for (size_t i = 0; rc == GF_OK && i < g->n_stop; i++) {
         s = svc->st[ST_STOP_INSERT];
         b = zqlite_bind_int64(s, 1, t->prompt_id) | zqlite_bind_int64(s, 2, (int64_t)i) |
@@ -709,7 +716,8 @@ gf_status flow_store_prompt(gf_service *svc, int64_t conversation_id, const char
     for (size_t i = 0; i < gen->n_stop; i++)
         if (!gen->stop || !gen->stop[i])
             return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "params: stop string %zu is NULL", i);
-    prompt_tx t = {.conversation_id = conversation_id, .prompt = prompt, .gen = gen, .turns = turns};
+    prompt_tx t = {
+        .conversation_id = conversation_id, .prompt = prompt, .gen = gen, .turns = turns};
     gf_status rc = flow_db_lock(svc);
     if (rc != GF_OK)
         return rc;
@@ -741,7 +749,8 @@ static gf_status answer_tx_body(gf_service *svc, void *arg)
             zqlite_bind_text(s, 3, a->text ? a->text : "", -1) |
             zqlite_bind_text(s, 4, gf_finish_reason_name(a->finish), -1) |
             (a->error ? zqlite_bind_text(s, 5, a->error, -1) : zqlite_bind_null(s, 5)) |
-            zqlite_bind_int64(s, 6, a->prompt_tokens) | zqlite_bind_int64(s, 7, a->completion_tokens) |
+            zqlite_bind_int64(s, 6, a->prompt_tokens) |
+            zqlite_bind_int64(s, 7, a->completion_tokens) |
             zqlite_bind_int64(s, 8, a->cached_tokens) | zqlite_bind_double(s, 9, a->prompt_ms) |
             zqlite_bind_double(s, 10, a->generation_ms);
     if (b)
@@ -820,13 +829,14 @@ gf_status gf_conversation_for_label(gf_service *svc, const char *label, int64_t 
 {
     if (!svc || !label || !id)
         return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "gf_conversation_for_label: %s is NULL",
-                          !svc ? "svc" : !label ? "label" : "id");
+                          !svc     ? "svc"
+                          : !label ? "label"
+                                   : "id");
     *id = 0;
     size_t len = strnlen(label, FLOW_LABEL_MAX + 1);
     if (len == 0 || len > FLOW_LABEL_MAX)
-        return flow_error(svc, GF_ERR_INVALID_ARGUMENT,
-                          "conversation label: %s (1 to %d bytes)", len ? "too long" : "empty",
-                          FLOW_LABEL_MAX);
+        return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "conversation label: %s (1 to %d bytes)",
+                          len ? "too long" : "empty", FLOW_LABEL_MAX);
     if (flow_utf8_invalid_at(label, len) >= 0)
         return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "conversation label: invalid UTF-8");
     label_tx t = {.label = label};

@@ -177,12 +177,6 @@ static ghost_status rd_str(parser *ps, const char *item, gguf_str *s)
     return GHOST_OK;
 }
 
-static const size_t scalar_size[GGUF_TYPE_COUNT] = {
-    [GGUF_TYPE_UINT8] = 1,  [GGUF_TYPE_INT8] = 1,  [GGUF_TYPE_UINT16] = 2,  [GGUF_TYPE_INT16] = 2,
-    [GGUF_TYPE_UINT32] = 4, [GGUF_TYPE_INT32] = 4, [GGUF_TYPE_FLOAT32] = 4, [GGUF_TYPE_BOOL] = 1,
-    [GGUF_TYPE_UINT64] = 8, [GGUF_TYPE_INT64] = 8, [GGUF_TYPE_FLOAT64] = 8,
-};
-
 static ghost_status check_bools(const parser *ps, uint64_t at, const uint8_t *b, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -210,7 +204,7 @@ static ghost_status parse_array(parser *ps, gguf_kv *kv)
     uint64_t n = kv->arr_len;
     /* A string element takes at least its 8-byte length: this bounds the
      * allocation below by the file size, whatever the count claims. */
-    uint64_t esize = et == GGUF_TYPE_STRING ? 8 : scalar_size[et];
+    uint64_t esize = et == GGUF_TYPE_STRING ? 8 : gguf_type_size(kv->arr_type);
     if (n > left(ps) / esize)
         return fail(ps, GHOST_ERR_FORMAT, at,
                     "array of %llu %s (at least %llu bytes each) runs past end of file (%llu "
@@ -244,7 +238,7 @@ static ghost_status parse_value(parser *ps, gguf_kv *kv)
         return rd_str(ps, "string", &kv->str);
     if (kv->type == GGUF_TYPE_ARRAY)
         return parse_array(ps, kv);
-    size_t n = scalar_size[kv->type];
+    size_t n = gguf_type_size(kv->type);
     if (left(ps) < n)
         return fail_eof(ps, at, gguf_type_name(kv->type), n);
     kv->data = ps->p + at;
@@ -304,6 +298,9 @@ static ghost_status parse_kvs(parser *ps)
         char q[GGUF_QUOTE_MAX + 8];
         quote(q, sizeof q, kv->key.ptr, kv->key.len);
         snprintf(ps->what, sizeof ps->what, "key '%s'", q);
+        /* Keys are looked up as C strings: a NUL inside would hide the key. */
+        if (memchr(kv->key.ptr, '\0', kv->key.len))
+            return fail(ps, GHOST_ERR_FORMAT, at, "NUL byte in key");
         size_t dup;
         if (!slots_insert(ps->g->kv_slots, ps->g->kv_mask, i, kv->key.ptr, kv->key.len, kv_name,
                           ps->g, &dup))
@@ -415,14 +412,18 @@ static ghost_status parse_tensors(parser *ps, uint64_t *info_at)
         snprintf(ps->what, sizeof ps->what, "tensor #%llu", (unsigned long long)i);
         if ((st = rd_str(ps, "name", &names[i])) != GHOST_OK)
             break;
-        if (names[i].len == 0 || memchr(names[i].ptr, '\0', names[i].len)) {
-            st = fail(ps, GHOST_ERR_FORMAT, info_at[i], "%s name",
-                      names[i].len ? "NUL byte in" : "empty");
+        if (names[i].len == 0) {
+            st = fail(ps, GHOST_ERR_FORMAT, info_at[i], "empty name");
             break;
         }
         char q[GGUF_QUOTE_MAX + 8];
         quote(q, sizeof q, names[i].ptr, names[i].len);
         snprintf(ps->what, sizeof ps->what, "tensor '%s'", q);
+        /* Names are copied out as C strings: a NUL inside would cut them. */
+        if (memchr(names[i].ptr, '\0', names[i].len)) {
+            st = fail(ps, GHOST_ERR_FORMAT, info_at[i], "NUL byte in name");
+            break;
+        }
         if ((st = parse_tensor_shape(ps, t)) != GHOST_OK)
             break;
         uint64_t oat = ps->pos;
@@ -891,7 +892,7 @@ static double arr_elem(const gguf_kv *kv, uint64_t i)
 {
     if (!kv || kv->type != GGUF_TYPE_ARRAY || i >= kv->arr_len || kv->arr_type == GGUF_TYPE_STRING)
         return 0;
-    const uint8_t *p = kv->data + i * scalar_size[kv->arr_type];
+    const uint8_t *p = kv->data + i * gguf_type_size(kv->arr_type);
     if (kv->arr_type == GGUF_TYPE_FLOAT32) {
         float v;
         memcpy(&v, p, 4);
@@ -931,6 +932,17 @@ uint32_t gguf_arr_u32(const gguf_kv *kv, uint64_t i)
 float gguf_arr_f32(const gguf_kv *kv, uint64_t i)
 {
     return (float)arr_elem(kv, i);
+}
+
+size_t gguf_type_size(gguf_type t)
+{
+    static const size_t sizes[GGUF_TYPE_COUNT] = {
+        [GGUF_TYPE_UINT8] = 1,   [GGUF_TYPE_INT8] = 1,    [GGUF_TYPE_UINT16] = 2,
+        [GGUF_TYPE_INT16] = 2,   [GGUF_TYPE_UINT32] = 4,  [GGUF_TYPE_INT32] = 4,
+        [GGUF_TYPE_FLOAT32] = 4, [GGUF_TYPE_BOOL] = 1,    [GGUF_TYPE_UINT64] = 8,
+        [GGUF_TYPE_INT64] = 8,   [GGUF_TYPE_FLOAT64] = 8,
+    };
+    return (unsigned)t < GGUF_TYPE_COUNT ? sizes[t] : 0;
 }
 
 const char *gguf_type_name(gguf_type t)

@@ -120,6 +120,8 @@ uint32_t gguf_arr_u32(const gguf_kv *kv, uint64_t i);
 float gguf_arr_f32(const gguf_kv *kv, uint64_t i);
 
 const char *gguf_type_name(gguf_type t);
+/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and unknown types. */
+size_t gguf_type_size(gguf_type t);
 bool gguf_str_eq(gguf_str s, const char *cstr);
 
 #endif

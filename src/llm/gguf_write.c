@@ -91,24 +91,6 @@ ghost_status gguf_writer_set_version(gguf_writer *w, uint32_t version)
 
 /* ---- metadata ---------------------------------------------------------------- */
 
-static size_t type_size(gguf_type t)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT8:
-    case GGUF_TYPE_INT8:
-    case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32:
-    case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64:
-    case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0; /* STRING, ARRAY, unknown */
-    }
-}
-
 static bool put(gguf_writer *w, const void *p, size_t n)
 {
     if (n > SIZE_MAX - w->meta_len)
@@ -187,7 +169,7 @@ static ghost_status end_kv(gguf_writer *w, const char *key, size_t mark, bool ok
 ghost_status gguf_writer_add_scalar(gguf_writer *w, const char *key, gguf_type type,
                                     const void *value)
 {
-    size_t n = type_size(type);
+    size_t n = gguf_type_size(type);
     if (n == 0 || !value)
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                "gguf writer: key '%.64s': %s is not a fixed-size scalar type",
@@ -259,7 +241,7 @@ ghost_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *s)
 ghost_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data,
                                  uint64_t n)
 {
-    size_t es = type_size(elem);
+    size_t es = gguf_type_size(elem);
     if (es == 0 || (!data && n) || n > SIZE_MAX / es)
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                "gguf writer: key '%.64s': cannot write an array of %llu %s",

@@ -22,7 +22,7 @@
 #include "ghostflow.h"
 
 #define FT_MODEL "../shared/models/stories260K.gguf"
-#define FT_KEY "correct horse battery staple"
+#define FT_KEY   "correct horse battery staple"
 
 static char ft_dir[256];
 

@@ -45,7 +45,8 @@ static void *run_worker(void *arg)
     p.max_tokens = 6;
     p.temperature = 0.8f;
     for (int i = 0; i < N_PROMPTS; i++) {
-        snprintf(w->prompt[i], sizeof w->prompt[i], "Thread %d asks %d: once upon a time", w->index, i);
+        snprintf(w->prompt[i], sizeof w->prompt[i], "Thread %d asks %d: once upon a time", w->index,
+                 i);
         stream_buf b = {w->streamed[i], sizeof w->streamed[i]};
         gf_result *res = NULL;
         /* Half the threads keep one conversation (context affinity, growing

@@ -41,7 +41,8 @@ static void test_sigkill_mid_generation_keeps_prompt_and_db_consistent(void **st
         ghost_gen_params p = ghost_default_gen_params();
         p.max_tokens = 200;
         gf_result *res = NULL;
-        gf_process_prompt(svc, GF_NEW_CONVERSATION, crash_prompt, &p, signal_then_hang, &fds[1], &res);
+        gf_process_prompt(svc, GF_NEW_CONVERSATION, crash_prompt, &p, signal_then_hang, &fds[1],
+                          &res);
         _exit(4); /* not reached */
     }
     close(fds[1]);
@@ -65,9 +66,9 @@ static void test_sigkill_mid_generation_keeps_prompt_and_db_consistent(void **st
 
     /* the next run works, in the same conversation too */
     gf_result *res = NULL;
-    assert_int_equal(gf_process_prompt(svc, rows.row[0].conversation_id, "The next day", NULL, NULL,
-                                       NULL, &res),
-                     GF_OK);
+    assert_int_equal(
+        gf_process_prompt(svc, rows.row[0].conversation_id, "The next day", NULL, NULL, NULL, &res),
+        GF_OK);
     assert_true(res->response_id > 0);
     gf_free_result(res);
     memset(&rows, 0, sizeof rows);

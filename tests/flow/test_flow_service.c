@@ -25,7 +25,8 @@ static void test_three_prompts_are_listed_with_answers_in_order(void **state)
         assert_true(res->prompt_id > 0);
         assert_true(res->response_id > 0);
         assert_true(res->completion_tokens > 0);
-        assert_true(res->finish_reason == GHOST_FINISH_STOP || res->finish_reason == GHOST_FINISH_LENGTH);
+        assert_true(res->finish_reason == GHOST_FINISH_STOP ||
+                    res->finish_reason == GHOST_FINISH_LENGTH);
         if (conv != GF_NEW_CONVERSATION)
             assert_int_equal(res->conversation_id, conv);
         conv = res->conversation_id;
@@ -72,12 +73,12 @@ static void test_second_turn_reuses_the_kv_cache(void **state)
 {
     gf_service *svc = ft_open(ft_path("turns.db"), true);
     gf_result *a = NULL, *b = NULL;
-    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL,
-                                       NULL, &a),
-                     GF_OK);
-    assert_int_equal(gf_process_prompt(svc, a->conversation_id, "Then they went home", NULL, NULL,
-                                       NULL, &b),
-                     GF_OK);
+    assert_int_equal(
+        gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL, NULL, &a),
+        GF_OK);
+    assert_int_equal(
+        gf_process_prompt(svc, a->conversation_id, "Then they went home", NULL, NULL, NULL, &b),
+        GF_OK);
     /* the second input starts with the first exchange, already in the cache */
     assert_true(b->prompt_tokens > a->prompt_tokens);
     assert_true(b->cached_tokens > 0);
@@ -90,7 +91,8 @@ static void test_unknown_conversation_is_not_found(void **state)
 {
     gf_service *svc = ft_open(ft_path("unknown.db"), true);
     gf_result *res = (gf_result *)1;
-    assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res), GF_ERR_NOT_FOUND);
+    assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res),
+                     GF_ERR_NOT_FOUND);
     assert_null(res);
     assert_non_null(strstr(gf_errmsg(svc), "4242"));
     assert_int_equal(gf_process_prompt(svc, 0, "bad \xff utf8", NULL, NULL, NULL, &res),
@@ -334,7 +336,8 @@ static void test_logged_exchange_is_paired_and_answered_once(void **state)
     p.temperature = 0.5f;
     p.stop = stops;
     p.n_stop = 2;
-    assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "external prompt", &p, &conv, &pid), GF_OK);
+    assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "external prompt", &p, &conv, &pid),
+                     GF_OK);
     assert_true(conv > 0 && pid > 0);
     ghost_response r = {0};
     r.text = "external answer";
@@ -409,7 +412,8 @@ static void test_service_without_model_refuses_generation(void **state)
 {
     gf_service *svc = ft_open(ft_path("nomodel.db"), false);
     gf_result *res = NULL;
-    assert_int_equal(gf_process_prompt(svc, 0, "hi", NULL, NULL, NULL, &res), GF_ERR_INVALID_ARGUMENT);
+    assert_int_equal(gf_process_prompt(svc, 0, "hi", NULL, NULL, NULL, &res),
+                     GF_ERR_INVALID_ARGUMENT);
     assert_null(res);
     assert_null(gf_service_model(svc));
     assert_null(gf_service_model_hash(svc));

@@ -389,25 +389,39 @@ static void check_everything(const gguf_file *f, uint8_t *data[4])
     check_tensors(f);
 }
 
+/* Writes w to memory (*buf, free with free(); it must outlive the file) and
+ * opens the result. */
+static gguf_file *write_and_open(gguf_writer *w, uint8_t **buf, size_t *size)
+{
+    assert_int_equal(gguf_writer_write_memory(w, buf, size), GHOST_OK);
+    gguf_file *f = NULL;
+    if (gguf_open_memory(*buf, *size, &f) != GHOST_OK)
+        fail_msg("writer output does not load: %s", ghost_thread_errmsg());
+    return f;
+}
+
+static void everything_destroy(gguf_writer *w, uint8_t *data[4])
+{
+    gguf_writer_destroy(w);
+    for (int i = 0; i < 4; i++)
+        free(data[i]);
+}
+
 static void test_writer_output_reads_back_exactly(void **state)
 {
     uint8_t *data[4];
     gguf_writer *w = everything_writer(data);
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     assert_int_equal(size, gguf_writer_size(w));
     assert_int_equal(size % GGUF_DEFAULT_ALIGNMENT, 0); /* the last tensor is padded too */
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
     assert_int_equal(f->version, 3);
     assert_false(f->owns_map);
     check_everything(f, data);
     gguf_close(f);
     free(buf);
-    gguf_writer_destroy(w);
-    for (int i = 0; i < 4; i++)
-        free(data[i]);
+    everything_destroy(w, data);
 }
 
 static void test_writer_file_is_mapped_not_copied(void **state)
@@ -428,9 +442,7 @@ static void test_writer_file_is_mapped_not_copied(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal((uint64_t)sb.st_size, gguf_writer_size(w));
     unlink(path);
-    gguf_writer_destroy(w);
-    for (int i = 0; i < 4; i++)
-        free(data[i]);
+    everything_destroy(w, data);
 }
 
 static void test_version_2_files_are_accepted(void **state)
@@ -441,16 +453,12 @@ static void test_version_2_files_are_accepted(void **state)
     assert_int_not_equal(gguf_writer_set_version(w, 1), GHOST_OK);
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     assert_int_equal(f->version, 2);
     check_everything(f, data);
     gguf_close(f);
     free(buf);
-    gguf_writer_destroy(w);
-    for (int i = 0; i < 4; i++)
-        free(data[i]);
+    everything_destroy(w, data);
 }
 
 static void test_custom_alignment_places_tensors_on_it(void **state)
@@ -463,9 +471,7 @@ static void test_custom_alignment_places_tensors_on_it(void **state)
     assert_int_equal(gguf_writer_add_tensor(w, "y", GGML_TYPE_F32, 1, ne, x), GHOST_OK);
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     assert_int_equal(f->alignment, 256);
     assert_int_equal(f->data_offset % 256, 0);
     assert_int_equal(gguf_find_tensor(f, "y")->offset, 256);
@@ -487,9 +493,7 @@ static void test_writer_copies_a_real_files_metadata_exactly(void **state)
     assert_int_not_equal(gguf_writer_copy_kv(w, &src->kv[0]), GHOST_OK); /* duplicate */
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     assert_int_equal(f->n_kv, src->n_kv);
     for (uint64_t i = 0; i < src->n_kv; i++) {
         const gguf_kv *a = &src->kv[i], *b = &f->kv[i];
@@ -509,9 +513,9 @@ static void test_writer_copies_a_real_files_metadata_exactly(void **state)
             assert_int_equal(a->arr_type, b->arr_type);
             assert_int_equal(a->arr_len, b->arr_len);
             if (a->arr_len)
-                assert_memory_equal(a->data, b->data, a->arr_len * (a->arr_type >= 10 ? 8 : 4));
+                assert_memory_equal(a->data, b->data, a->arr_len * gguf_type_size(a->arr_type));
         } else {
-            assert_memory_equal(a->data, b->data, 1);
+            assert_memory_equal(a->data, b->data, gguf_type_size(a->type));
         }
     }
     gguf_close(f);
@@ -548,9 +552,7 @@ static void test_writer_refuses_to_describe_invalid_files(void **state)
     /* The failed adds left nothing behind: the file has 1 key, 1 tensor. */
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     assert_int_equal(f->n_kv, 1);
     assert_int_equal(f->n_tensors, 1);
     gguf_close(f);
@@ -566,9 +568,7 @@ static void test_truncated_file_fails_cleanly_at_every_cut(void **state)
     gguf_writer *w = everything_writer(data);
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     size_t need = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         size_t end = (size_t)(f->data_offset + f->tensors[i].offset + f->tensors[i].nbytes);
@@ -592,9 +592,7 @@ static void test_truncated_file_fails_cleanly_at_every_cut(void **state)
         free(p);
     }
     free(buf);
-    gguf_writer_destroy(w);
-    for (int i = 0; i < 4; i++)
-        free(data[i]);
+    everything_destroy(w, data);
 }
 
 /* ---- malformed headers and metadata ----------------------------------------------- */
@@ -660,6 +658,19 @@ static void test_key_length_past_end_of_file_is_rejected(void **state)
     b_zeros(&b, 8);
     expect_fail(&b, GHOST_ERR_FORMAT, "key #0", "key length 1000 runs past end of file",
                 "offset 24", NULL);
+    free(b.p);
+}
+
+static void test_empty_keys_and_keys_with_nul_bytes_are_rejected(void **state)
+{
+    blob b = kv_file("", GGUF_TYPE_UINT8);
+    b_zeros(&b, 1);
+    expect_fail(&b, GHOST_ERR_FORMAT, "key #0", "empty key", "offset 24", NULL);
+    free(b.p);
+    b = kv_file("a.b", GGUF_TYPE_UINT8);
+    b_zeros(&b, 1);
+    b.p[24 + 8 + 1] = '\0';
+    expect_fail(&b, GHOST_ERR_FORMAT, "key 'a?b'", "NUL byte in key", NULL);
     free(b.p);
 }
 
@@ -880,6 +891,14 @@ static void test_duplicate_and_empty_tensor_names_are_rejected(void **state)
     b_zeros(&b, 32);
     expect_fail(&b, GHOST_ERR_FORMAT, "tensor #0", "empty name", NULL);
     free(b.p);
+    b = (blob){0};
+    b_header(&b, 3, 1, 0);
+    b_tensor(&b, "x.y", 1, ne, GGML_TYPE_F32, 0);
+    b.p[24 + 8 + 1] = '\0';
+    b_pad(&b, 32);
+    b_zeros(&b, 32);
+    expect_fail(&b, GHOST_ERR_FORMAT, "tensor 'x?y'", "NUL byte in name", NULL);
+    free(b.p);
 }
 
 static void test_overlapping_tensors_are_rejected(void **state)
@@ -938,9 +957,7 @@ static void test_typed_getters_convert_and_report_mismatches(void **state)
     gguf_writer *w = everything_writer(data);
     uint8_t *buf;
     size_t size;
-    assert_int_equal(gguf_writer_write_memory(w, &buf, &size), GHOST_OK);
-    gguf_file *f = NULL;
-    assert_int_equal(gguf_open_memory(buf, size, &f), GHOST_OK);
+    gguf_file *f = write_and_open(w, &buf, &size);
     uint32_t u32 = 0;
     int32_t i32 = 0;
     uint64_t u64 = 0;
@@ -971,9 +988,7 @@ static void test_typed_getters_convert_and_report_mismatches(void **state)
     assert_string_equal(gguf_type_name((gguf_type)99), "UNKNOWN");
     gguf_close(f);
     free(buf);
-    gguf_writer_destroy(w);
-    for (int i = 0; i < 4; i++)
-        free(data[i]);
+    everything_destroy(w, data);
 }
 
 /* ---- resident memory ---------------------------------------------------------- */
@@ -1053,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_tiny_inputs_are_rejected),
         cmocka_unit_test(test_counts_that_cannot_fit_the_file_are_rejected),
         cmocka_unit_test(test_key_length_past_end_of_file_is_rejected),
+        cmocka_unit_test(test_empty_keys_and_keys_with_nul_bytes_are_rejected),
         cmocka_unit_test(test_string_length_past_end_of_file_is_rejected),
         cmocka_unit_test(test_unknown_value_types_are_rejected),
         cmocka_unit_test(test_nested_and_unknown_arrays_are_rejected),
