@@ -23,16 +23,19 @@
  * subtracts the max and sums in double.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm_internal.h"
 #include "model.h"
 
-/* Below this many weight bytes per batch column a matmul runs on the calling
- * thread: waking workers would cost more than the product. */
-#define PAR_MIN_BYTES (256 * 1024)
+/* Below this many multiply-adds a matmul runs on the calling thread: waking
+ * workers would cost more than the product. Counted in elements, not bytes,
+ * so a 4-bit matrix is not kept single-threaded for its size. 512 Ki
+ * measured best on the tiny models: TinyStories-656K's output matrix (2048 x
+ * 128) stays on one thread at decode — threading it made -t 2 slower than
+ * -t 1 — while its 128 x 128 layer matrices over a 128-token prompt split. */
+#define PAR_MIN_MACS (512 * 1024)
 /* The same for attention, in multiply-adds. */
 #define PAR_MIN_ATTN (64 * 1024)
 #define ALIGN 64
@@ -55,21 +58,13 @@ struct fwd_state {
     float *hb, *hb2;    /* [n_batch][n_ff] */
     float *out;         /* [n_batch][n_embd] a projection before the residual add */
     float *rope;        /* [n_batch][n_rot] cos, sin pairs per item */
+    fwd_item *out_items;/* [n_batch] the items that want logits, in order */
     act_buf act[3];     /* one per distinct vec_dot_type in a matmul group */
     uint8_t *att;       /* per thread: scores [n_ctx] + q in F16 [head_dim] */
     size_t att_stride;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static float f16_table[65536];
-static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
-
-static void f16_table_init(void)
-{
-    for (uint32_t i = 0; i < 65536; i++)
-        f16_table[i] = quant_f16_to_f32((uint16_t)i);
-}
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -165,7 +160,7 @@ static void matmul_group(fwd_state *s, const float *in, size_t in_stride, int32_
     mm_job job = {.kern = s->kern, .n_tasks = n, .ncols = ncols};
     ggml_type done[3];
     int n_done = 0;
-    size_t weight_bytes = 0;
+    size_t macs = 0;
     for (int i = 0; i < n; i++) {
         const model_matrix *w = ws[i];
         const ggml_type vdt = quant_info(w->type)->vec_dot_type;
@@ -180,9 +175,9 @@ static void matmul_group(fwd_state *s, const float *in, size_t in_stride, int32_
                                        (char *)s->act[slot].data + (size_t)c * xs, w->n_in);
         }
         job.t[i] = (mm_task){w, s->act[slot].data, xs, ys[i], ldy[i]};
-        weight_bytes += w->row_bytes * (size_t)w->n_out;
+        macs += (size_t)w->n_in * (size_t)w->n_out;
     }
-    if (threadpool_size(s->pool) > 1 && weight_bytes * (size_t)ncols >= PAR_MIN_BYTES)
+    if (threadpool_size(s->pool) > 1 && macs * (size_t)ncols >= PAR_MIN_MACS)
         threadpool_run(s->pool, mm_worker, &job);
     else
         mm_worker(&job, 0, 1);
@@ -202,47 +197,45 @@ typedef struct attn_job {
     int32_t n, layer;
 } attn_job;
 
-/* One head of one item: softmax(q·K / sqrt(d)) · V over positions 0..pos. */
-static void attend(fwd_state *s, uint8_t *scratch, const fwd_item *it, int32_t t, int32_t h,
-                   int32_t layer)
+/* The heads of one KV group of one item: softmax(q·K / sqrt(d)) · V over
+ * positions 0..pos. The group's queries are contiguous, so one gemm over the
+ * cached keys scores all of them while each key row is in cache (same bits
+ * as one vec_dot per position), and the weighted sum of value rows runs in
+ * the kernel set's wsum. */
+static void attend_group(fwd_state *s, uint8_t *scratch, const fwd_item *it, int32_t t, int32_t g,
+                         int32_t layer)
 {
     const model_hparams *hp = &s->m->hp;
-    const int32_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv), npos = it->pos + 1;
+    const int32_t hd = hp->head_dim, gs = hp->n_head / hp->n_head_kv, npos = it->pos + 1;
     const kv_cache *kv = it->kv;
-    const float *q = s->q + (size_t)t * s->q_dim + (size_t)h * hd;
-    float *out = s->xb + (size_t)t * s->xb_dim + (size_t)h * hd;
-    float *score = (float *)scratch;
-    void *qx = scratch + align_up((size_t)s->n_ctx * sizeof(float));
+    const float *q = s->q + (size_t)t * s->q_dim + (size_t)g * gs * hd;
+    float *out = s->xb + (size_t)t * s->xb_dim + (size_t)g * gs * hd;
+    float *score = (float *)scratch; /* [gs][n_ctx] */
+    void *qx = scratch + align_up((size_t)gs * s->n_ctx * sizeof(float));
     const ggml_type kt = kv->f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-    const size_t elem = kv->f16 ? 2 : 4, off = (size_t)kvh * hd * elem;
+    const size_t elem = kv->f16 ? 2 : 4, off = (size_t)g * hd * elem;
 
-    s->kern->quantize[kt](q, qx, hd);
+    s->kern->quantize[kt](q, qx, (int64_t)gs * hd);
+    s->kern->gemm[kt](hd, (const char *)kv_cache_k(kv, layer, 0) + off, kv->row_bytes, npos, qx,
+                      (size_t)hd * elem, gs, score, (size_t)s->n_ctx);
     const float scale = 1.0f / sqrtf((float)hd);
-    float max = -INFINITY;
-    for (int32_t j = 0; j < npos; j++) {
-        score[j] = s->kern->vec_dot[kt](hd, (const char *)kv_cache_k(kv, layer, j) + off, qx) * scale;
-        max = fmaxf(max, score[j]);
-    }
-    double sum = 0.0;
-    for (int32_t j = 0; j < npos; j++) {
-        score[j] = expf(score[j] - max);
-        sum += score[j];
-    }
-    const float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int32_t j = 0; j < npos; j++) {
-        float p = score[j] * inv;
-        const char *vrow = (const char *)kv_cache_v(kv, layer, j) + off;
-        if (kv->f16) {
-            p = f16_table[quant_f32_to_f16(p)];
-            const uint16_t *v = (const uint16_t *)vrow;
-            for (int32_t d = 0; d < hd; d++)
-                out[d] += p * f16_table[v[d]];
-        } else {
-            const float *v = (const float *)vrow;
-            for (int32_t d = 0; d < hd; d++)
-                out[d] += p * v[d];
+    for (int32_t h = 0; h < gs; h++) {
+        float *sc = score + (size_t)h * s->n_ctx;
+        float max = -INFINITY;
+        for (int32_t j = 0; j < npos; j++) {
+            sc[j] *= scale;
+            max = sc[j] > max ? sc[j] : max;
         }
+        double sum = 0.0;
+        for (int32_t j = 0; j < npos; j++) {
+            sc[j] = expf(sc[j] - max);
+            sum += sc[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int32_t j = 0; j < npos; j++)
+            sc[j] *= inv;
+        s->kern->wsum[kt](hd, out + (size_t)h * hd, (const char *)kv_cache_v(kv, layer, 0) + off,
+                          kv->row_bytes, sc, npos);
     }
 }
 
@@ -250,11 +243,11 @@ static void attn_worker(void *arg, int ith, int nth)
 {
     const attn_job *job = arg;
     fwd_state *s = job->s;
-    const int32_t n_head = s->m->hp.n_head;
+    const int32_t n_kv = s->m->hp.n_head_kv;
     uint8_t *scratch = s->att + (size_t)ith * s->att_stride;
     /* interleaved: later items attend to more positions */
-    for (int32_t w = ith; w < job->n * n_head; w += nth)
-        attend(s, scratch, &job->items[w / n_head], w / n_head, w % n_head, job->layer);
+    for (int32_t w = ith; w < job->n * n_kv; w += nth)
+        attend_group(s, scratch, &job->items[w / n_kv], w / n_kv, w % n_kv, job->layer);
 }
 
 /* ---- the layers ----------------------------------------------------------- */
@@ -269,7 +262,30 @@ static void embed(fwd_state *s, const fwd_item *items, int32_t n)
     }
 }
 
-static void attention_block(fwd_state *s, const fwd_item *items, int32_t n, int32_t il)
+/* Moves the rows of the items that want logits to the front of q and x and
+ * their items to s->out_items: in the last layer only these rows go on
+ * (rows are independent, so the others' keys and values are all that was
+ * needed of them). Returns how many there are. */
+static int32_t keep_output_rows(fwd_state *s, const fwd_item *items, int32_t n)
+{
+    const int32_t e = s->m->hp.n_embd;
+    int32_t k = 0;
+    for (int32_t t = 0; t < n; t++) {
+        if (items[t].logits == NULL)
+            continue;
+        if (k != t) {
+            memcpy(s->q + (size_t)k * s->q_dim, s->q + (size_t)t * s->q_dim,
+                   (size_t)s->q_dim * sizeof(float));
+            memcpy(s->x + (size_t)k * e, s->x + (size_t)t * e, (size_t)e * sizeof(float));
+        }
+        s->out_items[k++] = items[t];
+    }
+    return k;
+}
+
+/* Returns the number of rows that leave the block: n, or in the last layer
+ * those of the items that want logits (then moved to s->out_items). */
+static int32_t attention_block(fwd_state *s, const fwd_item *items, int32_t n, int32_t il)
 {
     const model_hparams *hp = &s->m->hp;
     const model_layer *L = &s->m->w.layers[il];
@@ -298,6 +314,12 @@ static void attention_block(fwd_state *s, const fwd_item *items, int32_t n, int3
         kv_cache_store(kv, kv_cache_v(kv, il, items[t].pos), v, s->kv_dim);
     }
 
+    if (il == hp->n_layer - 1) {
+        n = keep_output_rows(s, items, n);
+        items = s->out_items;
+        if (n == 0)
+            return 0;
+    }
     attn_job job = {s, items, n, il};
     size_t work = 0; /* multiply-adds of q·k and p·v */
     for (int32_t t = 0; t < n; t++)
@@ -309,6 +331,7 @@ static void attention_block(fwd_state *s, const fwd_item *items, int32_t n, int3
 
     matmul(s, s->xb, (size_t)s->xb_dim, n, &L->wo, s->out, (size_t)e);
     add_rows(s->x, s->out, (size_t)n * e);
+    return n;
 }
 
 static void ffn_block(fwd_state *s, int32_t n, int32_t il)
@@ -372,11 +395,13 @@ ghost_status forward_batch(fwd_state *s, const fwd_item *items, int32_t n)
     for (int32_t t = 0; t < n; t++)
         rope_angles(hp, items[t].pos, s->rope + (size_t)t * hp->n_rot);
     embed(s, items, n);
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        attention_block(s, items, n, il);
-        ffn_block(s, n, il);
+    int32_t rows = n;
+    for (int32_t il = 0; il < hp->n_layer && rows > 0; il++) {
+        rows = attention_block(s, items, rows, il);
+        if (rows > 0)
+            ffn_block(s, rows, il);
     }
-    output_logits(s, items, n);
+    output_logits(s, s->out_items, rows);
     return GHOST_OK;
 }
 
@@ -402,7 +427,6 @@ static size_t max_act_row(const ghost_model *m)
 
 fwd_state *fwd_state_create(const ghost_model *m, int32_t n_batch, int32_t n_ctx, int n_threads)
 {
-    pthread_once(&f16_once, f16_table_init);
     const model_hparams *hp = &m->hp;
     fwd_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -424,11 +448,14 @@ fwd_state *fwd_state_create(const ghost_model *m, int32_t n_batch, int32_t n_ctx
     s->hb2 = alloc_aligned(B * hp->n_ff * sizeof(float));
     s->out = alloc_aligned(B * hp->n_embd * sizeof(float));
     s->rope = alloc_aligned(B * hp->n_rot * sizeof(float));
+    s->out_items = calloc(B, sizeof *s->out_items);
     const size_t act = B * max_act_row(m);
     for (int i = 0; i < 3; i++)
         s->act[i] = (act_buf){alloc_aligned(act), act};
-    s->att_stride = align_up((size_t)n_ctx * sizeof(float)) + align_up((size_t)hp->head_dim * 4);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->out || !s->rope ||
+    const size_t group = (size_t)(hp->n_head / hp->n_head_kv);
+    s->att_stride = align_up(group * (size_t)n_ctx * sizeof(float)) +
+                    align_up(group * (size_t)hp->head_dim * 4);
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->out || !s->rope || !s->out_items ||
         !s->act[0].data || !s->act[1].data || !s->act[2].data)
         goto nomem;
     s->pool = threadpool_create(n_threads);
@@ -457,6 +484,7 @@ void fwd_state_destroy(fwd_state *s)
     for (int i = 0; i < 3; i++)
         free(s->act[i].data);
     free(s->att);
+    free(s->out_items);
     free(s);
 }
 

@@ -1122,17 +1122,32 @@ static float dot_q5_1(int64_t n, const void *vw, const void *vx)
     return s + sm;
 }
 
+/* Sums in the x86 kernels' order (quant_x86.h), which is what llama.cpp's
+ * x86 build computes closely enough to pick the same tokens: eight int32
+ * lanes of four products per block, each lane scaled and added with one
+ * rounding (FMA) into one of two accumulators (even and odd blocks), the two
+ * added lane by lane, then the lanes folded 8 -> 4 -> 2 -> 1 as hsum_ps
+ * does. A plain per-block sum differs in the last bits, enough to flip a
+ * greedy token within a few dozen steps. */
 static float dot_q8_0(int64_t n, const void *vw, const void *vx)
 {
     const block_q8_0 *w = vw, *x = vx;
-    float s = 0;
+    float acc[2][8] = {{0}};
     for (int64_t i = 0; i < n / QK8_0; i++) {
-        int sum = 0;
-        for (int j = 0; j < 32; j++)
-            sum += w[i].qs[j] * x[i].qs[j];
-        s += (F16(w[i].d) * F16(x[i].d)) * (float)sum;
+        const float d = F16(w[i].d) * F16(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int sum = 0;
+            for (int j = 4 * l; j < 4 * l + 4; j++)
+                sum += w[i].qs[j] * x[i].qs[j];
+            acc[i & 1][l] = fmaf(d, (float)sum, acc[i & 1][l]);
+        }
     }
-    return s;
+    float v[8], h[4];
+    for (int l = 0; l < 8; l++)
+        v[l] = acc[0][l] + acc[1][l];
+    for (int l = 0; l < 4; l++)
+        h[l] = v[l] + v[l + 4];
+    return (h[0] + h[2]) + (h[1] + h[3]);
 }
 
 static float dot_iq4_nl(int64_t n, const void *vw, const void *vx)
@@ -1317,6 +1332,34 @@ void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void 
         k->gemm[type](n, w, w_stride, nrows, x, x_stride, ncols, y, ldy);
 }
 
+/* ---- attention's weighted sum of cache rows -------------------------------- */
+
+/* fmaf: one rounding per position, as the SIMD kernels' vfmadd */
+static void wsum_f32(int64_t n, float *out, const void *rows, size_t stride, const float *p,
+                     int64_t nrows)
+{
+    for (int64_t d = 0; d < n; d++)
+        out[d] = 0.0f;
+    for (int64_t j = 0; j < nrows; j++) {
+        const float *r = (const float *)((const char *)rows + (size_t)j * stride);
+        for (int64_t d = 0; d < n; d++)
+            out[d] = fmaf(p[j], r[d], out[d]);
+    }
+}
+
+static void wsum_f16(int64_t n, float *out, const void *rows, size_t stride, const float *p,
+                     int64_t nrows)
+{
+    for (int64_t d = 0; d < n; d++)
+        out[d] = 0.0f;
+    for (int64_t j = 0; j < nrows; j++) {
+        const uint16_t *r = (const uint16_t *)((const char *)rows + (size_t)j * stride);
+        const float pj = quant_f16_to_f32(quant_f32_to_f16(p[j]));
+        for (int64_t d = 0; d < n; d++)
+            out[d] = fmaf(pj, quant_f16_to_f32(r[d]), out[d]);
+    }
+}
+
 /* ---- CPU detection and dispatch ------------------------------------------ */
 
 typedef struct cpu_features {
@@ -1372,6 +1415,8 @@ static void fill_scalar(quant_kernels *k)
     k->quantize[GGML_TYPE_Q8_0] = quantize_act_q8_0;
     k->quantize[GGML_TYPE_Q8_1] = quantize_act_q8_1;
     k->quantize[GGML_TYPE_Q8_K] = quantize_act_q8_K;
+    k->wsum[GGML_TYPE_F32] = wsum_f32;
+    k->wsum[GGML_TYPE_F16] = wsum_f16;
 }
 
 static void init_tables(void)

@@ -88,11 +88,20 @@ typedef void (*quant_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t
                               const void *x, size_t x_stride, int64_t ncols, float *y,
                               size_t ldy);
 
+/* Weighted sum of rows for attention: out[d] = sum over j < nrows of
+ * p[j] * row_j[d], d < n, rows stride bytes apart in the row type (F16 or
+ * F32; an F16 row's weights are first rounded to F16, as llama.cpp's
+ * softmax·V product does). Positions are added in order j = 0, 1, ... with
+ * one fused multiply-add each, so every ISA gives the same bits. */
+typedef void (*quant_wsum_fn)(int64_t n, float *out, const void *rows, size_t stride,
+                              const float *p, int64_t nrows);
+
 typedef struct quant_kernels {
     quant_isa isa;
     quant_vec_dot_fn vec_dot[GGML_TYPE_MAX_ID];       /* indexed by weight type */
     quant_quantize_fn quantize[GGML_TYPE_MAX_ID];     /* indexed by target type */
     quant_gemm_fn gemm[GGML_TYPE_MAX_ID];             /* indexed by weight type */
+    quant_wsum_fn wsum[GGML_TYPE_MAX_ID];             /* F16 and F32 rows only */
     bool has_vnni, has_bf16;                          /* AVX-512 extensions in use */
 } quant_kernels;
 

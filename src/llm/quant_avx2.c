@@ -345,6 +345,40 @@ static void convert_f16(const float *x, void *vy, int64_t n)
         y[i] = quant_f32_to_f16(x[i]);
 }
 
+/* Up to four 8-lane accumulators per pass over the rows, so the adds of one
+ * position form independent chains; positions stay in order per lane. */
+#define DEFINE_WSUM(name, load8, weight)                                                          \
+    static void wsum_##name(int64_t n, float *out, const void *rows, size_t stride,               \
+                            const float *p, int64_t nrows)                                        \
+    {                                                                                             \
+        const int64_t n8 = n & ~(int64_t)7;                                                       \
+        for (int64_t d0 = 0; d0 < n8; d0 += 32) {                                                 \
+            const int nv = n8 - d0 >= 32 ? 4 : (int)((n8 - d0) / 8);                              \
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),       \
+                             _mm256_setzero_ps()};                                                \
+            for (int64_t j = 0; j < nrows; j++) {                                                 \
+                const char *r = (const char *)rows + (size_t)j * stride;                          \
+                const __m256 pj = _mm256_set1_ps(weight(p[j]));                                   \
+                UNROLL for (int k = 0; k < nv; k++)                                               \
+                    acc[k] = _mm256_fmadd_ps(pj, load8(r, d0 + 8 * k), acc[k]);                   \
+            }                                                                                     \
+            for (int k = 0; k < nv; k++)                                                          \
+                _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);                                       \
+        }                                                                                         \
+        for (int64_t d = n8; d < n; d++) {                                                        \
+            float a = 0.0f;                                                                       \
+            for (int64_t j = 0; j < nrows; j++)                                                   \
+                a = fmaf(weight(p[j]), elem_##name((const char *)rows + (size_t)j * stride, d), a); \
+            out[d] = a;                                                                           \
+        }                                                                                         \
+    }
+
+INLINE float round_f16(float f) { return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
+INLINE float keep_f32(float f) { return f; }
+
+DEFINE_WSUM(f16, load8_f16, round_f16)
+DEFINE_WSUM(f32, load8_f32, keep_f32)
+
 void quant_avx2_fill(quant_kernels *k)
 {
 #define SET(T, name)                                                                              \
@@ -367,4 +401,6 @@ void quant_avx2_fill(quant_kernels *k)
     k->quantize[GGML_TYPE_Q8_1] = quantize_q8_1;
     k->quantize[GGML_TYPE_Q8_K] = quantize_q8_K;
     k->quantize[GGML_TYPE_F16] = convert_f16;
+    k->wsum[GGML_TYPE_F16] = wsum_f16;
+    k->wsum[GGML_TYPE_F32] = wsum_f32;
 }

@@ -674,6 +674,51 @@ static void test_every_available_isa_matches_scalar(void **state)
     }
 }
 
+/* Attention's softmax·V sum: every ISA gives the scalar bits (one FMA per
+ * position, in order), and the scalar one is the plain weighted sum. */
+static void test_wsum_matches_scalar_bit_for_bit(void **state)
+{
+    (void)state;
+    rng_state = 0x2545f4914f6cdd1dull;
+    enum { ROWS = 37, MAXD = 80 };
+    static const int64_t dims[] = {8, 16, 20, 64, 80};
+    float rows32[ROWS * MAXD], p[ROWS], ref[MAXD], got[MAXD];
+    uint16_t rows16[ROWS * MAXD];
+    fill_gauss(rows32, ROWS * MAXD, 1.0f);
+    for (int i = 0; i < ROWS * MAXD; i++)
+        rows16[i] = quant_f32_to_f16(rows32[i]);
+    for (int j = 0; j < ROWS; j++)
+        p[j] = uniform() / ROWS;
+    const quant_kernels *sk = quant_kernels_for(QUANT_ISA_SCALAR);
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        const int64_t n = dims[di];
+        for (int f16 = 0; f16 < 2; f16++) {
+            const ggml_type t = f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+            const void *rows = f16 ? (const void *)rows16 : (const void *)rows32;
+            const size_t stride = (size_t)MAXD * (f16 ? 2 : 4);
+            sk->wsum[t](n, ref, rows, stride, p, ROWS);
+            for (int64_t d = 0; d < n; d++) {
+                double e = 0;
+                for (int j = 0; j < ROWS; j++) {
+                    const float pj = f16 ? quant_f16_to_f32(quant_f32_to_f16(p[j])) : p[j];
+                    const float v = f16 ? quant_f16_to_f32(rows16[j * MAXD + d]) : rows32[j * MAXD + d];
+                    e += (double)pj * v;
+                }
+                assert_true(fabs(ref[d] - e) < 1e-5);
+            }
+            for (int isa = QUANT_ISA_AVX2; isa <= QUANT_ISA_AVX512; isa++) {
+                const quant_kernels *k = quant_kernels_for((quant_isa)isa);
+                if (k == NULL)
+                    continue;
+                k->wsum[t](n, got, rows, stride, p, ROWS);
+                if (memcmp(got, ref, (size_t)n * sizeof *got) != 0)
+                    fail_msg("wsum %s n=%lld differs on %s", tname(t), (long long)n,
+                             quant_isa_name((quant_isa)isa));
+            }
+        }
+    }
+}
+
 /* The AVX-512 table without VNNI and/or BF16, as on CPUs that lack them. */
 static void test_avx512_without_vnni_or_bf16_matches_scalar(void **state)
 {
@@ -916,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_reference_dot_equals_dequantized_dot),
         cmocka_unit_test(test_every_available_isa_matches_scalar),
         cmocka_unit_test(test_avx512_without_vnni_or_bf16_matches_scalar),
+        cmocka_unit_test(test_wsum_matches_scalar_bit_for_bit),
         cmocka_unit_test(test_quantizers_reproduce_llama_quantize_bytes),
         cmocka_unit_test(test_isa_selection_and_env_override),
     };
