@@ -27,6 +27,12 @@ typedef struct cli_command {
 /* Prints "ghostflow <cmd>: <message>" to stderr (printf-style). */
 void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* How every command's option switch ends: for opt 'h' (--help) prints the
+ * usage to stdout and returns CLI_EXIT_OK; for anything else (getopt's '?'
+ * after an unknown flag or a missing value) prints it to stderr and returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_exit(void (*usage)(FILE *out), int opt);
+
 /* Parses a whole decimal/float argument or fails with a usage message naming
  * the flag: returns 0 on success, -1 after printing the error. */
 int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out);
@@ -56,5 +62,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

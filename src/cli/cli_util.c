@@ -1,6 +1,6 @@
 /*
  * cli_util.c — small helpers shared by the ghostflow and zqlite programs:
- * error printing and strict number parsing for flags.
+ * error printing, the help/usage exit, and strict number parsing for flags.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +17,13 @@ void cli_error(const char *prog, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+int cli_usage_exit(void (*usage)(FILE *out), int opt)
+{
+    bool help = opt == 'h';
+    usage(help ? stdout : stderr);
+    return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
 int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out)

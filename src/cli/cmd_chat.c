@@ -236,8 +236,8 @@ int cmd_chat(int argc, char **argv)
             bad = cli_parse_int(PROG, "-t", optarg, 1, 1024, &l);
             cfg.context_params.n_threads = (int32_t)l;
             break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
         if (bad)
             return CLI_EXIT_USAGE;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "flow_cli.h"
 #include "llm/tools.h"
 
 #define PROG "ghostflow convert"
@@ -59,11 +60,8 @@ int cmd_convert(int argc, char **argv)
             p.name = optarg;
             break;
         case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage_exit(usage, c);
         }
     }
     if (argc - optind != 2) {
@@ -80,12 +78,8 @@ int cmd_convert(int argc, char **argv)
     cli_progress_init(&bar, "converting");
     p.progress = cli_progress_update;
     p.user = &bar;
-    ghost_status rc = convert_hf(dir, out, &p);
-    cli_progress_done(&bar);
-    if (rc != GHOST_OK) {
-        cli_error(PROG, "%s", ghost_errmsg(NULL));
+    if (flow_cli_tool_done(PROG, &bar, convert_hf(dir, out, &p)) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
-    }
     fprintf(stderr, "%s: wrote %s\n", PROG, out);
     return CLI_EXIT_OK;
 }

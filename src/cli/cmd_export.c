@@ -173,8 +173,8 @@ int cmd_export(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case 'o': output = optarg; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
     }
     int code;

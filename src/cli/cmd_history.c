@@ -92,8 +92,8 @@ int cmd_history(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_JSON: l.json = true; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
     }
     int code;

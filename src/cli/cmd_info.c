@@ -236,8 +236,8 @@ int cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'F': full = true; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
     }
     if (optind != argc - 1) {

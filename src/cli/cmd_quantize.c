@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flow_cli.h"
 #include "llm/tools.h"
 
 #define PROG "ghostflow quantize"
@@ -53,11 +54,8 @@ int cmd_quantize(int argc, char **argv)
             p.n_threads = (int)v;
             break;
         case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage_exit(usage, c);
         }
     }
     if (argc - optind != 3) {
@@ -75,12 +73,8 @@ int cmd_quantize(int argc, char **argv)
     p.progress = cli_progress_update;
     p.user = &bar;
     quantize_stats st;
-    ghost_status rc = quantize_gguf(in, out, &p, &st);
-    cli_progress_done(&bar);
-    if (rc != GHOST_OK) {
-        cli_error(PROG, "%s", ghost_errmsg(NULL));
+    if (flow_cli_tool_done(PROG, &bar, quantize_gguf(in, out, &p, &st)) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
-    }
     fprintf(stderr,
             "%s: wrote %s: %u tensors (%u %s, %u fallback, %u kept), %.2f MiB -> %.2f MiB\n", PROG,
             out, st.n_tensors, st.n_quantized, quant_info(p.type)->name, st.n_fallback, st.n_kept,

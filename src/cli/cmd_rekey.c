@@ -46,8 +46,8 @@ int cmd_rekey(int argc, char **argv)
             continue;
         switch (c) {
         case OPT_NEW_KEY_FILE: new_key_file = optarg; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
     }
     int code;

@@ -185,8 +185,8 @@ int cmd_run(int argc, char **argv)
             bad = cli_parse_float(PROG, "--repeat-penalty", optarg, 1e-3, 100, &d);
             gp->repeat_penalty = (float)d;
             break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
         if (bad)
             return CLI_EXIT_USAGE;

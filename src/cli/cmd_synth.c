@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flow_cli.h"
 #include "llm/tools.h"
 
 #define PROG "ghostflow synth"
@@ -86,11 +87,8 @@ int cmd_synth(int argc, char **argv)
             list_shapes(stdout);
             return CLI_EXIT_OK;
         case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage_exit(usage, c);
         }
     }
     if (shape_name == NULL || argc - optind != 1) {
@@ -108,12 +106,8 @@ int cmd_synth(int argc, char **argv)
     cli_progress_init(&bar, "writing");
     p.progress = cli_progress_update;
     p.user = &bar;
-    ghost_status rc = synth_write(out, shape, &p);
-    cli_progress_done(&bar);
-    if (rc != GHOST_OK) {
-        cli_error(PROG, "%s", ghost_errmsg(NULL));
+    if (flow_cli_tool_done(PROG, &bar, synth_write(out, shape, &p)) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
-    }
     fprintf(stderr, "%s: wrote %s (%s, %s)\n", PROG, out, shape->name, quant_info(p.type)->name);
     return CLI_EXIT_OK;
 }

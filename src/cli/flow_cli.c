@@ -1,6 +1,7 @@
 /*
  * flow_cli.c — options, passphrase and service opening shared by the
- * ghostflow commands that use the history database (see flow_cli.h).
+ * ghostflow commands that use the history database, and the model-tool
+ * commands' shared ending (see flow_cli.h).
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -28,6 +29,15 @@ int flow_cli_fail(const char *prog, const gf_service *svc, gf_status rc)
     const char *msg = gf_errmsg(svc);
     cli_error(prog, "%s", msg[0] ? msg : gf_strerror(rc));
     return rc == GF_ERR_WRONG_KEY ? CLI_EXIT_WRONG_KEY : CLI_EXIT_FAILURE;
+}
+
+int flow_cli_tool_done(const char *prog, cli_progress *bar, ghost_status rc)
+{
+    cli_progress_done(bar);
+    if (rc == GHOST_OK)
+        return CLI_EXIT_OK;
+    cli_error(prog, "%s", ghost_errmsg(NULL));
+    return CLI_EXIT_FAILURE;
 }
 
 /* The passphrase into sodium memory: --key (with a warning), else what

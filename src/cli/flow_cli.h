@@ -5,8 +5,11 @@
  * a key file, or a no-echo prompt asked twice for a new database), opening
  * the service, and turning its errors into one stderr line and an exit code.
  *
+ * It also holds the one helper the model-tool commands (convert, quantize,
+ * synth) share, as it needs the engine's error message.
+ *
  * Not a cli_*.c helper: those are linked into the zqlite program too, which
- * does not link libghostflow.
+ * does not link libghostflow or libghostllm.
  */
 #ifndef GF_FLOW_CLI_H
 #define GF_FLOW_CLI_H
@@ -62,6 +65,12 @@ gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int 
 
 /* Prints "prog: message" for a failed call on svc; returns the exit code. */
 int flow_cli_fail(const char *prog, const gf_service *svc, gf_status rc);
+
+/* The end of a model-tool command: erases the progress bar and, when rc is
+ * not GHOST_OK, prints "prog: <the engine's per-thread message>". Returns
+ * CLI_EXIT_OK or CLI_EXIT_FAILURE. */
+struct cli_progress;
+int flow_cli_tool_done(const char *prog, struct cli_progress *bar, ghost_status rc);
 
 /* Local time of a Unix-millisecond stamp as "YYYY-MM-DD HH:MM:SS" (buf >= 20),
  * and as ISO 8601 UTC "YYYY-MM-DDTHH:MM:SS.mmmZ" (buf >= 25). */

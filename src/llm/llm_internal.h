@@ -2,16 +2,35 @@
  * llm_internal.h — the map of libghostllm (internal; not installed).
  *
  * Modules, bottom to top:
- *   errors.c        status strings, per-thread error message
- *   gguf.[ch]       mmap GGUF loader that validates every field
- *   quant.[ch]      tensor types: block layouts, scalar dequantize / dot
- *                   products (reference), activation quantization;
- *                   quant_avx2.c / quant_avx512.c SIMD variants, dispatch
- *   tokenizer.[ch]  SentencePiece and BPE tokenizers, detokenizer
- *   model.[ch]      hyper-parameters + weight views, forward pass, KV cache
- *   sampler.[ch]    greedy / temperature / top-k / top-p / min-p / penalties
- *   threadpool.[ch] persistent worker pool
- *   api.c           the public ghostllm.h functions
+ *   errors.c          status strings, per-thread error message (this header)
+ *   threadpool.[ch]   persistent worker pool
+ *   gguf.[ch]         mmap GGUF loader that validates every field
+ *   gguf_write.[ch]   GGUF writer (to memory or atomically to a file)
+ *   quant.[ch]        tensor types: type table, scalar reference dequantize /
+ *                     quantize / dot products, run-time dispatch;
+ *                     quant_internal.h block layouts shared with the SIMD
+ *                     files, quant_x86.h their shared kernel templates,
+ *                     quant_avx2.c / quant_avx512.c the SIMD variants
+ *   tokenizer.[ch]    vocabulary loading, special tokens, pieces, the encode
+ *                     driver; tok_spm.c SentencePiece, tok_bpe.c byte-level
+ *                     BPE, tok_util.c hash map / heap / UTF-8 under both,
+ *                     tok_internal.h what they share
+ *   model.[ch]        hyper-parameters + weight views (model.c), the forward
+ *                     pass (forward.c), the KV cache (kv_cache.c)
+ *   sampler.[ch]      greedy / temperature / top-k / top-p / min-p / penalties
+ *   chat.[ch]         chat template families and prompt layout
+ *   api.c             the public ghostllm.h functions
+ *
+ * Model tools (tools.h; the ghostflow convert / quantize / synth / bench
+ * commands):
+ *   safetensors.[ch]  validating Hugging Face safetensors reader, JSON loader
+ *   convert.c         Hugging Face directory -> GGUF (llama, qwen2)
+ *   quantize_file.c   GGUF -> GGUF in another weight type (llama-quantize rules)
+ *   synth.c           random-weight models of realistic shapes
+ *   bench.c           llama-bench style prompt / generation timing
+ *   tools_common.c    what convert, quantize and synth share
+ *                     (tools_internal.h): parallel row encoding, type names,
+ *                     vocabulary keys, atomic output
  */
 #ifndef GHOST_LLM_INTERNAL_H
 #define GHOST_LLM_INTERNAL_H

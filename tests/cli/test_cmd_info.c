@@ -5,17 +5,7 @@
  * where); bad usage exits 2; bytes from the file never reach the terminal
  * unescaped.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "test_util.h"
 
 #include "llm/gguf_write.h"
 #include "llm/quant.h"
@@ -30,29 +20,9 @@ typedef struct result {
 /* Runs `ghostflow info <args>`, capturing stdout and stderr separately. */
 static void info(const char *args, result *r)
 {
-    const char *dir = getenv("GF_BUILD_DIR");
-    assert_non_null(dir); /* set by ctest (gf_test) */
-    char errfile[] = "/tmp/ghost_info_err_XXXXXX";
-    int fd = mkstemp(errfile);
-    assert_true(fd >= 0);
-    close(fd);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/ghostflow info %s 2>%s", dir, args, errfile);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
-    r->out[n] = '\0';
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    FILE *e = fopen(errfile, "r");
-    assert_non_null(e);
-    n = fread(r->err, 1, sizeof r->err - 1, e);
-    r->err[n] = '\0';
-    fclose(e);
-    unlink(errfile);
+    snprintf(cmd, sizeof cmd, "%s info %s", tu_program("ghostflow"), args);
+    r->status = tu_run(cmd, r->out, sizeof r->out, r->err, sizeof r->err);
 }
 
 static void expect_in(const char *text, const char *want)
@@ -61,20 +31,16 @@ static void expect_in(const char *text, const char *want)
         fail_msg("missing '%s' in:\n%s", want, text);
 }
 
-/* A copy of the first n bytes of src in a temporary file (path out). */
-static void truncated_copy(const char *src, size_t n, char *path)
+/* A copy of the first n bytes of src in the temporary directory; its path. */
+static const char *truncated_copy(const char *src, size_t n)
 {
-    FILE *in = fopen(src, "rb");
-    if (!in)
-        fail_msg("cannot open %s (is ../shared present?)", src);
-    char *buf = malloc(n);
-    assert_int_equal(fread(buf, 1, n, in), n);
-    fclose(in);
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, buf, n), (ssize_t)n);
-    close(fd);
+    size_t len;
+    char *buf = tu_read_required(src, &len);
+    assert_true(len >= n);
+    const char *path = tu_path("truncated.gguf");
+    tu_write_file(path, buf, n);
     free(buf);
+    return path;
 }
 
 static void test_info_prints_metadata_and_tensor_table(void **state)
@@ -111,12 +77,8 @@ static void test_info_names_quantized_tensor_types(void **state)
 static void test_info_on_truncated_file_fails_with_the_loaders_message(void **state)
 {
     static result r;
-    char path[] = "/tmp/ghost_info_XXXXXX";
-    truncated_copy(MODELS "/stories260K.gguf", 5000, path);
-    char args[256];
-    snprintf(args, sizeof args, "%s", path);
-    info(args, &r);
-    unlink(path);
+    const char *path = truncated_copy(MODELS "/stories260K.gguf", 5000);
+    info(path, &r);
     assert_int_equal(r.status, 1);
     expect_in(r.err, "ghostflow info: ");
     expect_in(r.err, path);
@@ -166,10 +128,7 @@ static void test_info_escapes_strings_and_full_prints_them_whole(void **state)
     assert_int_equal(gguf_writer_add_arr(w, "t.small", GGUF_TYPE_INT32, small, 3), GHOST_OK);
     assert_int_equal(gguf_writer_add_arr_str(w, "t.strs", strs, 2), GHOST_OK);
     assert_int_equal(gguf_writer_add_f32(w, "t.eps", 1e-6f), GHOST_OK);
-    char path[] = "/tmp/ghost_info_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    const char *path = tu_path("strings.gguf");
     assert_int_equal(gguf_writer_write_file(w, path), GHOST_OK);
     gguf_writer_destroy(w);
 
@@ -188,7 +147,6 @@ static void test_info_escapes_strings_and_full_prints_them_whole(void **state)
     info(args, &r);
     assert_int_equal(r.status, 0);
     expect_in(r.out, "xEND");
-    unlink(path);
 }
 
 int main(void)
@@ -201,5 +159,5 @@ int main(void)
         cmocka_unit_test(test_info_usage_errors_exit_2),
         cmocka_unit_test(test_info_escapes_strings_and_full_prints_them_whole),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

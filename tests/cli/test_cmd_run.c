@@ -3,16 +3,7 @@
  * prompt can come from stdin, timings go to stderr, a seed reproduces the
  * text, and bad flag values are usage errors (exit 2) naming the flag.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "test_util.h"
 
 #define MODEL "../shared/models/stories260K.gguf"
 /* llama.cpp's greedy continuation of "Once upon a time" (../shared/vectors) */
@@ -20,51 +11,12 @@
     ", there was a little girl named Lily. She loved to play outside in the park. One day, she " \
     "saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said"
 
-/* Runs a shell command line; stdout to out, stderr to err (either may be
- * NULL to discard); returns the exit status (-1 if it did not exit). */
-static int run(const char *cmdline, char *out, size_t out_cap, char *err, size_t err_cap)
-{
-    char errfile[] = "/tmp/ghost_run_err_XXXXXX";
-    int fd = mkstemp(errfile);
-    assert_true(fd >= 0);
-    close(fd);
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>%s", cmdline, errfile);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    char sink[4096];
-    size_t n = out ? fread(out, 1, out_cap - 1, p) : 0;
-    if (out)
-        out[n] = '\0';
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    if (err) {
-        FILE *e = fopen(errfile, "r");
-        assert_non_null(e);
-        size_t m = fread(err, 1, err_cap - 1, e);
-        err[m] = '\0';
-        fclose(e);
-    }
-    unlink(errfile);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *ghostflow(void)
-{
-    static char path[512];
-    const char *dir = getenv("GF_BUILD_DIR");
-    assert_non_null(dir); /* set by ctest (gf_test) */
-    snprintf(path, sizeof path, "%s/ghostflow", dir);
-    return path;
-}
-
 static void test_greedy_run_prints_llama_cpp_text_and_timings(void **state)
 {
     char cmd[1024], out[4096], err[4096];
     snprintf(cmd, sizeof cmd, "%s run -m %s -n 64 --temp 0 -c 512 -t 2 'Once upon a time'",
-             ghostflow(), MODEL);
-    assert_int_equal(run(cmd, out, sizeof out, err, sizeof err), 0);
+             tu_program("ghostflow"), MODEL);
+    assert_int_equal(tu_run(cmd, out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, GREEDY_TEXT "\n");
     assert_non_null(strstr(err, "load: "));
     assert_non_null(strstr(err, "resident"));
@@ -77,8 +29,8 @@ static void test_dash_reads_the_prompt_from_stdin(void **state)
 {
     char cmd[1024], out[4096];
     snprintf(cmd, sizeof cmd, "printf 'Once upon a time' | %s run -m %s -n 64 --temp 0 -c 512 -",
-             ghostflow(), MODEL);
-    assert_int_equal(run(cmd, out, sizeof out, NULL, 0), 0);
+             tu_program("ghostflow"), MODEL);
+    assert_int_equal(tu_run(cmd, out, sizeof out, NULL, 0), 0);
     assert_string_equal(out, GREEDY_TEXT "\n");
 }
 
@@ -87,11 +39,11 @@ static void test_same_seed_gives_the_same_text(void **state)
     char cmd[1024], a[4096], b[4096], c[4096];
     const char *fmt = "%s run -m %s -n 40 --temp 1.0 --top-k 20 --top-p 0.9 --min-p 0.01 "
                       "--repeat-penalty 1.1 --seed %d 'The little dog'";
-    snprintf(cmd, sizeof cmd, fmt, ghostflow(), MODEL, 7);
-    assert_int_equal(run(cmd, a, sizeof a, NULL, 0), 0);
-    assert_int_equal(run(cmd, b, sizeof b, NULL, 0), 0);
-    snprintf(cmd, sizeof cmd, fmt, ghostflow(), MODEL, 8);
-    assert_int_equal(run(cmd, c, sizeof c, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd, fmt, tu_program("ghostflow"), MODEL, 7);
+    assert_int_equal(tu_run(cmd, a, sizeof a, NULL, 0), 0);
+    assert_int_equal(tu_run(cmd, b, sizeof b, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd, fmt, tu_program("ghostflow"), MODEL, 8);
+    assert_int_equal(tu_run(cmd, c, sizeof c, NULL, 0), 0);
     assert_true(strlen(a) > 10);
     assert_string_equal(a, b);
     assert_string_not_equal(a, c);
@@ -118,8 +70,8 @@ static void test_bad_flag_values_are_usage_errors_naming_the_flag(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[1024], err[4096];
-        snprintf(cmd, sizeof cmd, "%s run -m %s %s 'Once'", ghostflow(), MODEL, cases[i].args);
-        int rc = run(cmd, NULL, 0, err, sizeof err);
+        snprintf(cmd, sizeof cmd, "%s run -m %s %s 'Once'", tu_program("ghostflow"), MODEL, cases[i].args);
+        int rc = tu_run(cmd, NULL, 0, err, sizeof err);
         if (rc != 2 || strstr(err, cases[i].flag) == NULL)
             fail_msg("'%s': exit %d, stderr: %s", cases[i].args, rc, err);
     }
@@ -128,14 +80,14 @@ static void test_bad_flag_values_are_usage_errors_naming_the_flag(void **state)
 static void test_missing_model_or_prompt_is_reported(void **state)
 {
     char cmd[1024], err[4096];
-    snprintf(cmd, sizeof cmd, "%s run 'Once'", ghostflow());
-    assert_int_equal(run(cmd, NULL, 0, err, sizeof err), 2);
+    snprintf(cmd, sizeof cmd, "%s run 'Once'", tu_program("ghostflow"));
+    assert_int_equal(tu_run(cmd, NULL, 0, err, sizeof err), 2);
     assert_non_null(strstr(err, "-m"));
-    snprintf(cmd, sizeof cmd, "%s run -m %s", ghostflow(), MODEL);
-    assert_int_equal(run(cmd, NULL, 0, err, sizeof err), 2);
+    snprintf(cmd, sizeof cmd, "%s run -m %s", tu_program("ghostflow"), MODEL);
+    assert_int_equal(tu_run(cmd, NULL, 0, err, sizeof err), 2);
     assert_non_null(strstr(err, "PROMPT"));
-    snprintf(cmd, sizeof cmd, "%s run -m /nonexistent/model.gguf 'Once'", ghostflow());
-    assert_int_equal(run(cmd, NULL, 0, err, sizeof err), 1);
+    snprintf(cmd, sizeof cmd, "%s run -m /nonexistent/model.gguf 'Once'", tu_program("ghostflow"));
+    assert_int_equal(tu_run(cmd, NULL, 0, err, sizeof err), 1);
     assert_non_null(strstr(err, "/nonexistent/model.gguf"));
 }
 
@@ -143,8 +95,8 @@ static void test_prompt_longer_than_the_window_fails(void **state)
 {
     char cmd[1024], err[4096];
     snprintf(cmd, sizeof cmd, "%s run -m %s -c 8 'Once upon a time there was a big dog'",
-             ghostflow(), MODEL);
-    assert_int_equal(run(cmd, NULL, 0, err, sizeof err), 1);
+             tu_program("ghostflow"), MODEL);
+    assert_int_equal(tu_run(cmd, NULL, 0, err, sizeof err), 1);
     assert_non_null(strstr(err, "context window"));
 }
 

@@ -6,92 +6,34 @@
  * the problem. The library behaviour behind them is tested in
  * tests/llm/test_tools.c.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "test_util.h"
 
 #define HF_DIR "../shared/models/tinystories-656k"
 #define STORIES "../shared/models/stories260K.gguf"
-
-static char tmpdir[64];
-
-static int setup_dir(void **state)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ghost_tools_cli_XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int remove_dir(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *ghostflow(void)
-{
-    static char path[512];
-    const char *dir = getenv("GF_BUILD_DIR");
-    assert_non_null(dir); /* set by ctest (gf_test) */
-    snprintf(path, sizeof path, "%s/ghostflow", dir);
-    return path;
-}
 
 /* Runs "ghostflow <args>" through the shell; stdout and stderr land in out
  * and err (NUL-terminated, truncated to the buffers). Returns the exit status. */
 static int gf(char *out, size_t out_cap, char *err, size_t err_cap, const char *fmt, ...)
 {
-    char args[1536], cmd[2560], errfile[160];
+    char args[1536], cmd[2560];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(errfile, sizeof errfile, "%s/stderr", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", ghostflow(), args, errfile);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, out_cap - 1, p);
-    out[n] = '\0';
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    FILE *e = fopen(errfile, "r");
-    assert_non_null(e);
-    n = fread(err, 1, err_cap - 1, e);
-    err[n] = '\0';
-    fclose(e);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *tmp(const char *name)
-{
-    static char paths[4][160];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 160, "%s/%s", tmpdir, name);
-    return p;
+    snprintf(cmd, sizeof cmd, "%s %s", tu_program("ghostflow"), args);
+    return tu_run(cmd, out, out_cap, err, err_cap);
 }
 
 static char out[16384], err[16384];
 
 static void test_convert_then_quantize_then_bench(void **state)
 {
-    const char *f32 = tmp("ts.gguf");
+    const char *f32 = tu_path("ts.gguf");
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "convert --outtype f32 %s %s", HF_DIR, f32), 0);
     assert_non_null(strstr(err, "wrote"));
     /* stderr is not a terminal here: no progress bar escapes */
     assert_null(strstr(err, "\r"));
-    const char *q = tmp("ts-q4k.gguf");
+    const char *q = tu_path("ts-q4k.gguf");
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "quantize %s %s Q4_K", f32, q), 0);
     /* rows of 128 do not hold Q4_K blocks: llama-quantize's Q5_0 fallback */
     assert_non_null(strstr(err, "0 Q4_K, 15 fallback, 5 kept"));
@@ -121,20 +63,12 @@ static void test_bench_csv_has_one_row_per_test(void **state)
 
 static void test_synth_writes_a_model_that_runs(void **state)
 {
-    const char *m = tmp("tiny.gguf");
+    const char *m = tu_path("tiny.gguf");
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "synth --shape llama-tiny --type Q8_0 %s", m), 0);
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "run -m %s -n 4 --temp 0 'hello'", m), 0);
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "synth --list"), 0);
     assert_non_null(strstr(out, "tinyllama-1.1b"));
     assert_non_null(strstr(out, "qwen2-0.5b"));
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
 }
 
 static void test_bad_inputs_fail_with_clear_errors(void **state)
@@ -159,15 +93,14 @@ static void test_bad_inputs_fail_with_clear_errors(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[512];
-        snprintf(args, sizeof args, cases[i].args, tmpdir);
+        snprintf(args, sizeof args, cases[i].args, tu_tmpdir());
         int rc = gf(out, sizeof out, err, sizeof err, "%s", args);
         if (rc != cases[i].code || strstr(err, cases[i].needle) == NULL)
             fail_msg("ghostflow %s: exit %d, stderr '%s' (wanted %d and '%s')", args, rc, err,
                      cases[i].code, cases[i].needle);
     }
     /* a directory whose model.safetensors has a header running past the end */
-    char dir[160], path[256];
-    snprintf(dir, sizeof dir, "%s/badhf", tmpdir);
+    const char *dir = tu_path("badhf");
     mkdir(dir, 0700);
     char cp[1024];
     snprintf(cp, sizeof cp, "cp %s/config.json %s/tokenizer.json %s/tokenizer_config.json %s/", HF_DIR,
@@ -176,12 +109,11 @@ static void test_bad_inputs_fail_with_clear_errors(void **state)
     uint8_t st[64] = {0};
     uint64_t huge = 1u << 30;
     memcpy(st, &huge, 8);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    write_bytes(path, st, sizeof st);
-    assert_int_equal(gf(out, sizeof out, err, sizeof err, "convert %s %s/y.gguf", dir, tmpdir), 1);
+    tu_write_file(tu_path("badhf/model.safetensors"), st, sizeof st);
+    const char *y = tu_path("y.gguf");
+    assert_int_equal(gf(out, sizeof out, err, sizeof err, "convert %s %s", dir, y), 1);
     assert_non_null(strstr(err, "model.safetensors: header length 1073741824"));
-    snprintf(path, sizeof path, "%s/y.gguf", tmpdir);
-    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_not_equal(access(y, F_OK), 0);
 }
 
 int main(void)
@@ -192,5 +124,5 @@ int main(void)
         cmocka_unit_test(test_synth_writes_a_model_that_runs),
         cmocka_unit_test(test_bad_inputs_fail_with_clear_errors),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

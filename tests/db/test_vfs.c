@@ -35,7 +35,7 @@ static size_t make_small_db(const char *path)
                 "INSERT INTO t VALUES(1, 'alpha'), (2, 'beta'), (3, printf('%.600c', 'x'))");
     zqlite_close(db);
     size_t len;
-    free(zq_read_file(path, &len));
+    free(tu_read_file(path, &len));
     return (len - VFS_HEADER_SIZE) / 512;
 }
 
@@ -60,10 +60,10 @@ static int read_all(const char *path, char *msg, size_t cap)
 
 static void test_every_byte_flip_in_every_page_is_detected_and_names_the_page(void **state)
 {
-    const char *path = zq_path("flip.db");
+    const char *path = tu_path("flip.db");
     size_t pages = make_small_db(path), len;
     assert_true(pages >= 4);
-    unsigned char *orig = zq_read_file(path, &len);
+    unsigned char *orig = tu_read_file(path, &len);
     unsigned char *copy = malloc(len);
     char msg[512], want[32];
     assert_int_equal(read_all(path, msg, sizeof msg), ZQLITE_OK);
@@ -72,7 +72,7 @@ static void test_every_byte_flip_in_every_page_is_detected_and_names_the_page(vo
         for (size_t b = 0; b < 512; b++) {
             memcpy(copy, orig, len);
             copy[VFS_HEADER_SIZE + p * 512 + b] ^= 0x01;
-            assert_int_equal(zq_write_file(path, copy, len), 0);
+            tu_write_file(path, copy, len);
             int code = read_all(path, msg, sizeof msg);
             if (code != ZQLITE_CORRUPT || !strstr(msg, want))
                 fail_msg("flip of byte %zu in page %zu: code %d, message '%s'", b, p + 1, code,
@@ -85,14 +85,14 @@ static void test_every_byte_flip_in_every_page_is_detected_and_names_the_page(vo
 
 static void test_header_flips_are_rejected(void **state)
 {
-    const char *path = zq_path("hdrflip.db");
+    const char *path = tu_path("hdrflip.db");
     make_small_db(path);
     size_t len;
-    unsigned char *orig = zq_read_file(path, &len);
+    unsigned char *orig = tu_read_file(path, &len);
     char msg[512];
     for (size_t b = 0; b < VFS_HEADER_SIZE; b += b < 128 ? 1 : 61) {
         orig[b] ^= 0xa5;
-        assert_int_equal(zq_write_file(path, orig, len), 0);
+        tu_write_file(path, orig, len);
         int code = read_all(path, msg, sizeof msg);
         if (code != ZQLITE_CORRUPT && code != ZQLITE_WRONG_KEY)
             fail_msg("header byte %zu flipped: code %d (%s)", b, code, msg);
@@ -103,15 +103,15 @@ static void test_header_flips_are_rejected(void **state)
 
 static void test_swapped_pages_are_detected(void **state)
 {
-    const char *path = zq_path("swap.db");
+    const char *path = tu_path("swap.db");
     size_t pages = make_small_db(path), len;
-    unsigned char *buf = zq_read_file(path, &len), tmp[512];
+    unsigned char *buf = tu_read_file(path, &len), tmp[512];
     unsigned char *a = buf + VFS_HEADER_SIZE + 1 * 512, *b = buf + VFS_HEADER_SIZE + 2 * 512;
     assert_true(pages >= 3);
     memcpy(tmp, a, 512);
     memcpy(a, b, 512);
     memcpy(b, tmp, 512);
-    assert_int_equal(zq_write_file(path, buf, len), 0);
+    tu_write_file(path, buf, len);
     char msg[512];
     assert_int_equal(read_all(path, msg, sizeof msg), ZQLITE_CORRUPT);
     assert_true(strstr(msg, "page 2:") || strstr(msg, "page 3:"));
@@ -121,14 +121,14 @@ static void test_swapped_pages_are_detected(void **state)
 
 static void test_page_from_another_database_is_detected(void **state)
 {
-    const char *p1 = zq_path("other1.db"), *p2 = zq_path("other2.db");
+    const char *p1 = tu_path("other1.db"), *p2 = tu_path("other2.db");
     make_small_db(p1);
     make_small_db(p2); /* same key, same content, different db id */
     size_t l1, l2;
-    unsigned char *b1 = zq_read_file(p1, &l1), *b2 = zq_read_file(p2, &l2);
+    unsigned char *b1 = tu_read_file(p1, &l1), *b2 = tu_read_file(p2, &l2);
     assert_int_equal(l1, l2);
     memcpy(b1 + VFS_HEADER_SIZE + 512, b2 + VFS_HEADER_SIZE + 512, 512);
-    assert_int_equal(zq_write_file(p1, b1, l1), 0);
+    tu_write_file(p1, b1, l1);
     char msg[512];
     assert_int_equal(read_all(p1, msg, sizeof msg), ZQLITE_CORRUPT);
     assert_non_null(strstr(msg, "page 2:"));
@@ -142,15 +142,15 @@ static void test_page_from_another_database_is_detected(void **state)
  * the one to change. */
 static void test_page_replayed_from_older_copy_is_accepted_as_documented(void **state)
 {
-    const char *path = zq_path("replay.db"), *old = zq_path("replay-old.db");
+    const char *path = tu_path("replay.db"), *old = tu_path("replay-old.db");
     make_small_db(path);
-    assert_int_equal(zq_copy_file(path, old), 0);
+    tu_copy_file(path, old);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "UPDATE t SET v = 'gamma' WHERE id = 1");
     assert_int_equal(zq_int(db, "SELECT count(*) FROM t WHERE v = 'gamma'"), 1);
     zqlite_close(db);
     size_t ln, lo;
-    unsigned char *now = zq_read_file(path, &ln), *then = zq_read_file(old, &lo);
+    unsigned char *now = tu_read_file(path, &ln), *then = tu_read_file(old, &lo);
     assert_int_equal(ln, lo);
     /* Put back every page that changed except page 1 and the index. */
     zqlite_db *q = open_raw(path);
@@ -159,7 +159,7 @@ static void test_page_replayed_from_older_copy_is_accepted_as_documented(void **
     size_t at = VFS_HEADER_SIZE + (size_t)(root - 1) * 512;
     assert_memory_not_equal(now + at, then + at, 512);
     memcpy(now + at, then + at, 512);
-    assert_int_equal(zq_write_file(path, now, ln), 0);
+    tu_write_file(path, now, ln);
     db = open_raw(path);
     assert_non_null(db);
     assert_int_equal(zq_int(db, "SELECT count(*) FROM t NOT INDEXED WHERE v = 'alpha'"), 1);
@@ -191,7 +191,7 @@ static long long file_size(const char *path, const char *suffix)
  * (cache_size 2) while it is still open. */
 static void write_secret_with_open_transaction(const char *mode)
 {
-    const char *path = zq_path("leak.db");
+    const char *path = tu_path("leak.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     char sql[128];
@@ -229,7 +229,7 @@ static void test_no_plaintext_in_db_or_wal_during_and_after_a_transaction(void *
 
 static void test_rollback_restores_pages_through_the_encrypted_journal(void **state)
 {
-    const char *path = zq_path("rollback.db");
+    const char *path = tu_path("rollback.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "PRAGMA cache_size=2; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
@@ -247,7 +247,7 @@ static void test_rollback_restores_pages_through_the_encrypted_journal(void **st
 
 static void test_temporary_files_are_refused(void **state)
 {
-    const char *path = zq_path("temp.db");
+    const char *path = tu_path("temp.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "CREATE TEMP TABLE m(x); INSERT INTO m VALUES(1)"); /* in memory: fine */
@@ -263,7 +263,7 @@ static void test_temporary_files_are_refused(void **state)
 
 static void test_mmap_is_never_used(void **state)
 {
-    const char *path = zq_path("mmap.db");
+    const char *path = tu_path("mmap.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
@@ -281,7 +281,7 @@ static void test_mmap_is_never_used(void **state)
 
 static void test_page1_is_not_decrypted_again_for_each_read_transaction(void **state)
 {
-    const char *path = zq_path("p1.db");
+    const char *path = tu_path("p1.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
@@ -314,5 +314,5 @@ int main(void)
         cmocka_unit_test(test_mmap_is_never_used),
         cmocka_unit_test(test_page1_is_not_decrypted_again_for_each_read_transaction),
     };
-    return cmocka_run_group_tests(tests, NULL, zq_teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -83,7 +83,7 @@ static void fill_and_verify(const char *path, int page_size, const char *mode, s
 static void test_round_trip_every_page_size_row_size_and_journal_mode(void **state)
 {
     static const size_t row_len[] = {8, 700, 9000}; /* inline, multi-row pages, overflow */
-    const char *path = zq_path("roundtrip.db");
+    const char *path = tu_path("roundtrip.db");
     for (int ps = 512; ps <= 65536; ps *= 2)
         for (size_t r = 0; r < 3; r++)
             for (int wal = 0; wal < 2; wal++)
@@ -93,7 +93,7 @@ static void test_round_trip_every_page_size_row_size_and_journal_mode(void **sta
 
 static void test_wrong_key_is_rejected_with_its_own_code_and_message(void **state)
 {
-    const char *path = zq_path("wrongkey.db");
+    const char *path = tu_path("wrongkey.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES('secret')");
@@ -110,7 +110,7 @@ static void test_wrong_key_is_rejected_with_its_own_code_and_message(void **stat
 
 static void test_wrong_passphrase_is_rejected(void **state)
 {
-    const char *path = zq_path("wrongpass.db");
+    const char *path = tu_path("wrongpass.db");
     zqlite_open_options o = zq_fast_options();
     zq_remove_db(path);
     zqlite_db *db = zqlite_open_v2(path, "correct horse", 13, &o);
@@ -127,7 +127,7 @@ static void test_wrong_passphrase_is_rejected(void **state)
 
 static void test_header_records_kdf_costs_and_format_version(void **state)
 {
-    const char *path = zq_path("header.db");
+    const char *path = tu_path("header.db");
     zqlite_open_options o = zq_fast_options();
     o.kdf_opslimit = 2;
     o.kdf_memlimit = 16384;
@@ -136,7 +136,7 @@ static void test_header_records_kdf_costs_and_format_version(void **state)
     zq_exec(db, "CREATE TABLE t(x)");
     zqlite_close(db);
     size_t len;
-    unsigned char *buf = zq_read_file(path, &len);
+    unsigned char *buf = tu_read_file(path, &len);
     assert_non_null(buf);
     key_header h;
     char msg[128];
@@ -152,7 +152,7 @@ static void test_header_records_kdf_costs_and_format_version(void **state)
 
 static void test_plain_and_encrypted_files_opened_the_wrong_way_are_named(void **state)
 {
-    const char *plain = zq_path("plain.db"), *enc = zq_path("enc.db");
+    const char *plain = tu_path("plain.db"), *enc = tu_path("enc.db");
     zq_remove_db(plain);
     zq_remove_db(enc);
     zqlite_db *db = zqlite_open_encrypted(plain, NULL, 0);
@@ -173,21 +173,21 @@ static void test_plain_and_encrypted_files_opened_the_wrong_way_are_named(void *
 
 static void test_truncated_file_gives_clear_error(void **state)
 {
-    const char *path = zq_path("trunc.db");
+    const char *path = tu_path("trunc.db");
     zq_remove_db(path);
     zqlite_db *db = open_raw(path);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(randomblob(20000))");
     zqlite_close(db);
     size_t len;
-    unsigned char *buf = zq_read_file(path, &len);
+    unsigned char *buf = tu_read_file(path, &len);
     assert_non_null(buf);
     /* Inside the header. */
-    assert_int_equal(zq_write_file(path, buf, 1000), 0);
+    tu_write_file(path, buf, 1000);
     assert_null(open_raw(path));
     assert_int_equal(zqlite_errcode(NULL), ZQLITE_CORRUPT);
     assert_non_null(strstr(zqlite_errmsg(NULL), "truncated"));
     /* Inside the last page. */
-    assert_int_equal(zq_write_file(path, buf, len - 100), 0);
+    tu_write_file(path, buf, len - 100);
     db = open_raw(path);
     assert_non_null(db);
     zqlite_result *r = zqlite_execute(db, "SELECT hex(x) FROM t");
@@ -328,8 +328,8 @@ static void test_prepared_statement_binds_every_type_and_resets(void **state)
 
 static void test_plain_database_converts_to_encrypted_and_back(void **state)
 {
-    const char *plain = zq_path("conv-plain.db"), *enc = zq_path("conv-enc.db"),
-               *back = zq_path("conv-back.db");
+    const char *plain = tu_path("conv-plain.db"), *enc = tu_path("conv-enc.db"),
+               *back = tu_path("conv-back.db");
     zq_remove_db(plain);
     zq_remove_db(enc);
     zq_remove_db(back);
@@ -371,7 +371,7 @@ static void test_plain_database_converts_to_encrypted_and_back(void **state)
 
 static void rekey_case(const char *mode)
 {
-    const char *path = zq_path("rekey.db");
+    const char *path = tu_path("rekey.db");
     zqlite_open_options o = zq_fast_options();
     zq_remove_db(path);
     zqlite_db *db = zqlite_open_v2(path, "old pass", 8, &o);
@@ -399,13 +399,13 @@ static void rekey_case(const char *mode)
     zqlite_free_result(r);
     zqlite_close(db);
     size_t len;
-    unsigned char *buf = zq_read_file(path, &len);
+    unsigned char *buf = tu_read_file(path, &len);
     key_header h;
     char msg[128];
     assert_int_equal(key_header_parse(buf, &h, msg, sizeof msg), ZQLITE_OK);
     assert_int_equal(h.opslimit, 2); /* the new KDF cost */
     free(buf);
-    assert_int_equal(access(zq_path("rekey.db-zqrekey"), F_OK), -1);
+    assert_int_equal(access(tu_path("rekey.db-zqrekey"), F_OK), -1);
 }
 
 static void test_rekey_changes_key_and_cost_and_keeps_data(void **state)
@@ -432,13 +432,13 @@ static void test_raw_key_must_be_64_hex_digits(void **state)
                          "x'zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'",
                          "x'000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"};
     for (size_t i = 0; i < 3; i++) {
-        assert_null(zqlite_open_encrypted(zq_path("raw.db"), bad[i], strlen(bad[i])));
+        assert_null(zqlite_open_encrypted(tu_path("raw.db"), bad[i], strlen(bad[i])));
         assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
         assert_non_null(strstr(zqlite_errmsg(NULL), "64 hex"));
     }
     zqlite_open_options o = zq_fast_options();
     o.kdf_memlimit = 1; /* below Argon2id's minimum */
-    assert_null(zqlite_open_v2(zq_path("raw.db"), "pw", 2, &o));
+    assert_null(zqlite_open_v2(tu_path("raw.db"), "pw", 2, &o));
     assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
     assert_null(zqlite_open_encrypted("", "pw", 2));
     assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
@@ -467,7 +467,7 @@ static void on_wipe(const void *buf, size_t len, void *ctx)
 
 static void test_key_buffers_are_wiped_before_they_are_freed(void **state)
 {
-    const char *path = zq_path("wipe.db");
+    const char *path = tu_path("wipe.db");
     zqlite_open_options o = zq_fast_options();
     wipe_log log = {0};
     zq_remove_db(path);
@@ -516,5 +516,5 @@ int main(void)
         cmocka_unit_test(test_raw_key_must_be_64_hex_digits),
         cmocka_unit_test(test_key_buffers_are_wiped_before_they_are_freed),
     };
-    return cmocka_run_group_tests(tests, NULL, zq_teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

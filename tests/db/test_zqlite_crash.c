@@ -18,7 +18,7 @@
 
 static void crash_trials(const char *mode, int trials)
 {
-    const char *path = zq_path(mode);
+    const char *path = tu_path(mode);
     unsigned seed = 12345;
     char msg[300];
     long long acked, total = 0;
@@ -122,7 +122,7 @@ static void *reader(void *arg)
 static void
 test_concurrent_readers_see_consistent_snapshots_while_one_thread_writes_wal(void **state)
 {
-    shared s = {.path = zq_path("concurrent.db")};
+    shared s = {.path = tu_path("concurrent.db")};
     pthread_mutex_init(&s.lock, NULL);
     zq_remove_db(s.path);
     zqlite_db *db = zqlite_open_encrypted(s.path, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
@@ -145,14 +145,14 @@ test_concurrent_readers_see_consistent_snapshots_while_one_thread_writes_wal(voi
 
 static void test_default_argon2id_cost_is_recorded_and_reopens(void **state)
 {
-    const char *path = zq_path("defaults.db");
+    const char *path = tu_path("defaults.db");
     zq_remove_db(path);
     zqlite_db *db = zqlite_open_encrypted(path, "default cost passphrase", 23);
     assert_non_null(db);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(42)");
     zqlite_close(db);
     size_t len;
-    unsigned char *buf = zq_read_file(path, &len);
+    unsigned char *buf = tu_read_file(path, &len);
     key_header h;
     char msg[128];
     assert_int_equal(key_header_parse(buf, &h, msg, sizeof msg), ZQLITE_OK);
@@ -174,5 +174,5 @@ int main(void)
             test_concurrent_readers_see_consistent_snapshots_while_one_thread_writes_wal),
         cmocka_unit_test(test_default_argon2id_cost_is_recorded_and_reopens),
     };
-    return cmocka_run_group_tests(tests, NULL, zq_teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

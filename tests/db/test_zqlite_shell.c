@@ -3,14 +3,6 @@
  * ($GF_BUILD_DIR/zqlite, set by ctest): SQL from arguments and stdin,
  * sqlite3-style list output, dot-commands, key sources, exit codes.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <sys/wait.h>
-
-#include <cmocka.h>
-
 #include "zq_test.h"
 
 static char out[16384];
@@ -19,43 +11,31 @@ static char out[16384];
  * stdout+stderr into out and returns the exit status. */
 static int zq_run(const char *env, const char *args, const char *input)
 {
-    const char *dir = getenv("GF_BUILD_DIR");
-    if (!dir)
-        fail_msg("GF_BUILD_DIR is not set (run through ctest)");
     char cmd[4096];
-    if (input) {
-        FILE *fp = fopen(zq_path("stdin.txt"), "w");
-        assert_non_null(fp);
-        fputs(input, fp);
-        fclose(fp);
-    }
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s setsid '%s/zqlite' %s < %s 2>&1", zq_tmpdir(),
-             env ? env : "", dir, args, input ? "stdin.txt" : "/dev/null");
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (input)
+        tu_write_file(tu_path("stdin.txt"), input, strlen(input));
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s setsid '%s' %s < %s 2>&1", tu_tmpdir(),
+             env ? env : "", tu_program("zqlite"), args, input ? "stdin.txt" : "/dev/null");
+    return tu_run(cmd, out, sizeof out, NULL, 0);
 }
 
 #define KEY_ENV "ZQLITE_KEY=\"" ZQ_RAW_KEY "\""
 
 static void test_shell_runs_sql_from_arguments_in_list_mode(void **state)
 {
-    unlink(zq_path("args.db"));
+    unlink(tu_path("args.db"));
     assert_int_equal(zq_run(KEY_ENV,
                             "args.db \"CREATE TABLE t(a, b); INSERT INTO t VALUES(1, 'x'),"
                             "(2.5, NULL)\" 'SELECT * FROM t' 'SELECT count(*) FROM t'",
                             NULL),
                      0);
     assert_string_equal(out, "1|x\n2.5|\n2\n");
-    assert_false(zq_file_contains(zq_path("args.db"), "CREATE TABLE"));
+    assert_false(zq_file_contains(tu_path("args.db"), "CREATE TABLE"));
 }
 
 static void test_shell_reads_statements_and_dot_commands_from_stdin(void **state)
 {
-    unlink(zq_path("stdin.db"));
+    unlink(tu_path("stdin.db"));
     assert_int_equal(
         zq_run(KEY_ENV, "--header -s , stdin.db",
                "CREATE TABLE people(name TEXT,\n  age INT);\n"
@@ -69,7 +49,7 @@ static void test_shell_reads_statements_and_dot_commands_from_stdin(void **state
 
 static void test_shell_wrong_key_exits_3_with_message(void **state)
 {
-    unlink(zq_path("wk.db"));
+    unlink(tu_path("wk.db"));
     assert_int_equal(zq_run(KEY_ENV, "wk.db 'CREATE TABLE t(x)'", NULL), 0);
     assert_int_equal(zq_run("ZQLITE_KEY=\"" ZQ_RAW_KEY2 "\"", "wk.db 'SELECT 1'", NULL), 3);
     assert_non_null(strstr(out, "zqlite: "));
@@ -79,11 +59,11 @@ static void test_shell_wrong_key_exits_3_with_message(void **state)
 
 static void test_shell_reads_the_key_file_and_reports_a_missing_one(void **state)
 {
-    FILE *fp = fopen(zq_path("key.txt"), "w");
+    FILE *fp = fopen(tu_path("key.txt"), "w");
     assert_non_null(fp);
     fputs("file passphrase\n", fp);
     fclose(fp);
-    unlink(zq_path("kf.db"));
+    unlink(tu_path("kf.db"));
     assert_int_equal(zq_run(NULL,
                             "--kdf-ops 1 --kdf-mem 1 -k key.txt kf.db "
                             "'CREATE TABLE t(x); INSERT INTO t VALUES(7)'",
@@ -114,7 +94,7 @@ static void test_shell_usage_errors_exit_2(void **state)
 
 static void test_shell_sql_errors_exit_1_and_bail_stops(void **state)
 {
-    unlink(zq_path("err.db"));
+    unlink(tu_path("err.db"));
     assert_int_equal(zq_run(KEY_ENV, "err.db 'SELEKT 1' 'SELECT 2'", NULL), 1);
     assert_non_null(strstr(out, "syntax error"));
     assert_non_null(strstr(out, "2\n")); /* continued after the error */
@@ -126,21 +106,21 @@ static void test_shell_sql_errors_exit_1_and_bail_stops(void **state)
 
 static void test_shell_exports_imports_and_rekeys(void **state)
 {
-    unlink(zq_path("src.db"));
-    unlink(zq_path("plain.db"));
-    unlink(zq_path("copy.db"));
+    unlink(tu_path("src.db"));
+    unlink(tu_path("plain.db"));
+    unlink(tu_path("copy.db"));
     assert_int_equal(zq_run(KEY_ENV,
                             "src.db \"CREATE TABLE t(x); INSERT INTO t VALUES('shell-row')\" "
                             "'.export-plain plain.db'",
                             NULL),
                      0);
-    assert_true(zq_file_contains(zq_path("plain.db"), "shell-row"));
+    assert_true(zq_file_contains(tu_path("plain.db"), "shell-row"));
     assert_int_equal(zq_run(NULL, "--plain plain.db 'SELECT x FROM t'", NULL), 0);
     assert_string_equal(out, "shell-row\n");
     assert_int_equal(
         zq_run(KEY_ENV, "copy.db '.import-plain plain.db' 'SELECT count(*) FROM t'", NULL), 0);
     assert_string_equal(out, "1\n");
-    assert_false(zq_file_contains(zq_path("copy.db"), "shell-row"));
+    assert_false(zq_file_contains(tu_path("copy.db"), "shell-row"));
     assert_int_equal(zq_run(KEY_ENV " ZQLITE_NEW_KEY=\"" ZQ_RAW_KEY2 "\"", "copy.db .rekey", NULL),
                      0);
     assert_int_equal(zq_run("ZQLITE_KEY=\"" ZQ_RAW_KEY2 "\"", "copy.db 'SELECT x FROM t'", NULL),
@@ -163,5 +143,5 @@ int main(void)
         cmocka_unit_test(test_shell_sql_errors_exit_1_and_bail_stops),
         cmocka_unit_test(test_shell_exports_imports_and_rekeys),
     };
-    return cmocka_run_group_tests(tests, NULL, zq_teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -1,63 +1,19 @@
 /*
- * flow_test.h — helpers shared by the libghostflow tests: a private
- * temporary directory, a service configuration that is cheap to open (the
- * smallest Argon2id cost, stories260K, greedy short answers), and whole-file
- * reading for the plaintext checks. The model must exist: a missing
+ * flow_test.h — helpers shared by the libghostflow tests (on top of
+ * tests/test_util.h): a service configuration that is cheap to open (the
+ * smallest Argon2id cost, stories260K, greedy short answers) and a collector
+ * of listed exchanges. The model must exist: a missing
  * ../shared fails the test loudly instead of skipping it.
  */
 #ifndef FLOW_TEST_H
 #define FLOW_TEST_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "test_util.h"
 
 #include "ghostflow.h"
 
 #define FT_MODEL "../shared/models/stories260K.gguf"
 #define FT_KEY   "correct horse battery staple"
-
-static char ft_dir[256];
-
-static inline const char *ft_tmpdir(void)
-{
-    if (!ft_dir[0]) {
-        snprintf(ft_dir, sizeof ft_dir, "/tmp/gftest-XXXXXX");
-        if (!mkdtemp(ft_dir)) {
-            perror("mkdtemp");
-            abort();
-        }
-    }
-    return ft_dir;
-}
-
-static inline void ft_tmpdir_cleanup(void)
-{
-    if (ft_dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", ft_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cleanup of %s failed\n", ft_dir);
-        ft_dir[0] = '\0';
-    }
-}
-
-/* name inside the test directory, in one of 8 rotating buffers. */
-static inline const char *ft_path(const char *name)
-{
-    static char buf[8][512];
-    static int slot;
-    slot = (slot + 1) % 8;
-    snprintf(buf[slot], sizeof buf[slot], "%s/%s", ft_tmpdir(), name);
-    return buf[slot];
-}
 
 static inline void ft_require_model(void)
 {
@@ -94,28 +50,6 @@ static inline gf_service *ft_open(const char *db_path, bool with_model)
     if (!svc)
         fail_msg("gf_open(%s): %s", db_path ? db_path : "default path", gf_errmsg(NULL));
     return svc;
-}
-
-/* Whole file into malloc memory (NULL if missing); *len its size. */
-static inline unsigned char *ft_read_file(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    *len = 0;
-    if (!fp)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, n;
-    unsigned char chunk[65536];
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-        unsigned char *nb = realloc(buf, cap + n);
-        assert_non_null(nb);
-        buf = nb;
-        memcpy(buf + cap, chunk, n);
-        cap += n;
-    }
-    fclose(fp);
-    *len = cap;
-    return buf;
 }
 
 /* Collects listed exchanges (copies of the strings) for assertions. */

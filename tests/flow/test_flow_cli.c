@@ -17,42 +17,20 @@
 
 #include "flow_test.h"
 
-static const char *ghostflow_bin(void)
-{
-    static char path[512];
-    const char *dir = getenv("GF_BUILD_DIR");
-    assert_non_null(dir); /* set by ctest (gf_test) */
-    snprintf(path, sizeof path, "%s/ghostflow", dir);
-    return path;
-}
-
 /* Runs "ghostflow ARGS" through the shell with GHOSTFLOW_KEY=key (unset when
- * NULL); stdout into out, stderr into err; returns the exit status. */
+ * NULL) and no stdin; stdout into out, stderr into err; returns the exit status. */
 static int run_gf(const char *key, const char *args, char *out, size_t out_cap, char *err,
                   size_t err_cap)
 {
-    char errfile[600], cmd[2048];
-    snprintf(errfile, sizeof errfile, "%s", ft_path("stderr.txt"));
+    char cmd[2048];
     if (key)
         setenv("GHOSTFLOW_KEY", key, 1);
     else
         unsetenv("GHOSTFLOW_KEY");
-    snprintf(cmd, sizeof cmd, "%s %s 2>'%s' </dev/null", ghostflow_bin(), args, errfile);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, out_cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
+    snprintf(cmd, sizeof cmd, "%s %s </dev/null", tu_program("ghostflow"), args);
+    int st = tu_run(cmd, out, out_cap, err, err_cap);
     unsetenv("GHOSTFLOW_KEY");
-    size_t elen = 0;
-    unsigned char *e = ft_read_file(errfile, &elen);
-    if (err) {
-        size_t k = elen < err_cap - 1 ? elen : err_cap - 1;
-        memcpy(err, e ? (char *)e : "", k);
-        err[k] = '\0';
-    }
-    free(e);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
 static const char *const prompts[3] = {"Once upon a time", "The cat sat", "A big red ball"};
@@ -62,7 +40,7 @@ static char db_path[512];
 /* One database with three exchanges, made through the library (cheap KDF). */
 static int setup_db(void **state)
 {
-    snprintf(db_path, sizeof db_path, "%s", ft_path("cli.db"));
+    snprintf(db_path, sizeof db_path, "%s", tu_path("cli.db"));
     gf_service *svc = ft_open(db_path, true);
     int64_t conv = GF_NEW_CONVERSATION;
     for (int i = 0; i < 3; i++) {
@@ -123,11 +101,11 @@ static void test_wrong_key_exits_3_with_message(void **state)
 static void test_missing_database_is_an_error_not_created(void **state)
 {
     char out[4096], err[4096], args[1024];
-    snprintf(args, sizeof args, "history --db '%s'", ft_path("nothing-here.db"));
+    snprintf(args, sizeof args, "history --db '%s'", tu_path("nothing-here.db"));
     assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 1);
     assert_non_null(strstr(err, "no history database"));
     struct stat st;
-    assert_int_not_equal(stat(ft_path("nothing-here.db"), &st), 0);
+    assert_int_not_equal(stat(tu_path("nothing-here.db"), &st), 0);
 }
 
 static void test_search_finds_an_exchange(void **state)
@@ -160,14 +138,12 @@ static void test_export_writes_jsonl_and_markdown(void **state)
         cJSON_Delete(o);
     }
     assert_int_equal(lines, 3);
-    const char *md = ft_path("export.md");
+    const char *md = tu_path("export.md");
     snprintf(args, sizeof args, "export --format markdown -o '%s' --db '%s'", md, db_path);
     assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
     size_t len;
-    char *text = (char *)ft_read_file(md, &len);
+    char *text = tu_read_file(md, &len);
     assert_non_null(text);
-    text = realloc(text, len + 1);
-    text[len] = '\0';
     assert_non_null(strstr(text, "## Conversation 1: Once upon a time"));
     assert_non_null(strstr(text, "A big red ball"));
     struct stat st;
@@ -181,10 +157,10 @@ static void test_export_writes_jsonl_and_markdown(void **state)
 static void test_rekey_switches_keys_and_key_flag_warns(void **state)
 {
     char out[8192], err[4096], args[1400];
-    const char *copy = ft_path("rekey.db");
+    const char *copy = tu_path("rekey.db");
     snprintf(args, sizeof args, "cp '%s' '%s'", db_path, copy);
     assert_int_equal(system(args), 0);
-    const char *keyfile = ft_path("new.key");
+    const char *keyfile = tu_path("new.key");
     FILE *f = fopen(keyfile, "w");
     assert_non_null(f);
     fputs("brand new passphrase\n", f);
@@ -250,7 +226,7 @@ static void pty_send(pty_session *s, const char *text)
 static void test_chat_over_pty_answers_two_turns_and_quits(void **state)
 {
     ft_require_model();
-    const char *db = ft_path("chat.db");
+    const char *db = tu_path("chat.db"), *prog = tu_program("ghostflow");
     gf_close(ft_open(db, false)); /* created with the cheap KDF */
     pty_session *s = calloc(1, sizeof *s);
     assert_non_null(s);
@@ -260,7 +236,7 @@ static void test_chat_over_pty_answers_two_turns_and_quits(void **state)
     if (s->pid == 0) {
         setenv("GHOSTFLOW_KEY", FT_KEY, 1);
         setenv("TERM", "dumb", 1);
-        execl(ghostflow_bin(), "ghostflow", "chat", "-m", FT_MODEL, "--db", db, "-n", "8", "--temp",
+        execl(prog, "ghostflow", "chat", "-m", FT_MODEL, "--db", db, "-n", "8", "--temp",
               "0", "-t", "1", (char *)NULL);
         _exit(127);
     }
@@ -322,6 +298,6 @@ int main(void)
         cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
     };
     int rc = cmocka_run_group_tests(tests, setup_db, NULL);
-    ft_tmpdir_cleanup();
+    tu_tmpdir_cleanup();
     return rc;
 }

@@ -95,7 +95,7 @@ static int check_pair(const gf_exchange *e, void *ud)
 
 static void test_eight_threads_store_every_exchange_correctly_paired(void **state)
 {
-    const char *db = ft_path("concurrent.db");
+    const char *db = tu_path("concurrent.db");
     gf_config c = ft_config(db, true);
     c.n_contexts = 4;
     c.context_params.n_ctx = 256; /* the growing conversations must be trimmed */
@@ -147,6 +147,6 @@ int main(void)
         cmocka_unit_test(test_eight_threads_store_every_exchange_correctly_paired),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    ft_tmpdir_cleanup();
+    tu_tmpdir_cleanup();
     return rc;
 }

@@ -25,7 +25,7 @@ static int signal_then_hang(const char *piece, size_t len, void *ud)
 
 static void test_sigkill_mid_generation_keeps_prompt_and_db_consistent(void **state)
 {
-    const char *db = ft_path("crash.db");
+    const char *db = tu_path("crash.db");
     gf_close(ft_open(db, true)); /* create it (and hash the model) before forking */
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -86,6 +86,6 @@ int main(void)
         cmocka_unit_test(test_sigkill_mid_generation_keeps_prompt_and_db_consistent),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    ft_tmpdir_cleanup();
+    tu_tmpdir_cleanup();
     return rc;
 }

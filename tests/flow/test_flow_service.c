@@ -13,7 +13,7 @@
 
 static void test_three_prompts_are_listed_with_answers_in_order(void **state)
 {
-    gf_service *svc = ft_open(ft_path("three.db"), true);
+    gf_service *svc = ft_open(tu_path("three.db"), true);
     static const char *const prompts[3] = {"Once upon a time", "The little dog", "Lily saw a bird"};
     char answers[3][2048];
     int64_t conv = GF_NEW_CONVERSATION;
@@ -58,20 +58,20 @@ static void test_three_prompts_are_listed_with_answers_in_order(void **state)
 
 static void test_model_hash_is_blake2b_of_the_file(void **state)
 {
-    gf_service *svc = ft_open(ft_path("hash.db"), true);
+    gf_service *svc = ft_open(tu_path("hash.db"), true);
     char hex[65];
     assert_int_equal(flow_hash_file(FT_MODEL, hex), GF_OK);
     assert_string_equal(gf_service_model_hash(svc), hex);
     gf_close(svc);
     /* reopening takes the hash from the cache: same value */
-    svc = ft_open(ft_path("hash.db"), true);
+    svc = ft_open(tu_path("hash.db"), true);
     assert_string_equal(gf_service_model_hash(svc), hex);
     gf_close(svc);
 }
 
 static void test_second_turn_reuses_the_kv_cache(void **state)
 {
-    gf_service *svc = ft_open(ft_path("turns.db"), true);
+    gf_service *svc = ft_open(tu_path("turns.db"), true);
     gf_result *a = NULL, *b = NULL;
     assert_int_equal(
         gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL, NULL, &a),
@@ -89,7 +89,7 @@ static void test_second_turn_reuses_the_kv_cache(void **state)
 
 static void test_unknown_conversation_is_not_found(void **state)
 {
-    gf_service *svc = ft_open(ft_path("unknown.db"), true);
+    gf_service *svc = ft_open(tu_path("unknown.db"), true);
     gf_result *res = (gf_result *)1;
     assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res),
                      GF_ERR_NOT_FOUND);
@@ -119,7 +119,7 @@ static int cancel_after_three(const char *piece, size_t len, void *ud)
 
 static void test_cancelled_generation_keeps_prompt_and_partial_answer(void **state)
 {
-    gf_service *svc = ft_open(ft_path("cancel.db"), true);
+    gf_service *svc = ft_open(tu_path("cancel.db"), true);
     ghost_gen_params p = ghost_default_gen_params();
     p.temperature = 0;
     p.max_tokens = 64;
@@ -147,7 +147,7 @@ static void test_cancelled_generation_keeps_prompt_and_partial_answer(void **sta
 static void assert_absent(const char *path, const char *needle)
 {
     size_t len;
-    unsigned char *buf = ft_read_file(path, &len);
+    unsigned char *buf = tu_read_file(path, &len);
     if (!buf)
         return; /* the file does not exist: nothing to leak */
     assert_null(memmem(buf, len, needle, strlen(needle)));
@@ -156,7 +156,7 @@ static void assert_absent(const char *path, const char *needle)
 
 static void test_database_files_hold_no_plaintext(void **state)
 {
-    const char *db = ft_path("plain.db");
+    const char *db = tu_path("plain.db");
     char wal[600], journal[600];
     snprintf(wal, sizeof wal, "%s-wal", db);
     snprintf(journal, sizeof journal, "%s-journal", db);
@@ -191,7 +191,7 @@ static void test_database_files_hold_no_plaintext(void **state)
 
 static void test_wrong_key_is_rejected(void **state)
 {
-    const char *db = ft_path("key.db");
+    const char *db = tu_path("key.db");
     gf_close(ft_open(db, false));
     gf_config c = ft_config(db, false);
     c.key = "not the key";
@@ -206,7 +206,7 @@ static void test_wrong_key_is_rejected(void **state)
 
 static void test_foreign_database_is_not_ghostflow(void **state)
 {
-    const char *db = ft_path("foreign.db");
+    const char *db = tu_path("foreign.db");
     zqlite_open_options o = zqlite_default_open_options();
     o.kdf_opslimit = 1;
     o.kdf_memlimit = 8192;
@@ -224,7 +224,7 @@ static void test_foreign_database_is_not_ghostflow(void **state)
 
 static void test_newer_schema_is_refused(void **state)
 {
-    const char *db = ft_path("newer.db");
+    const char *db = tu_path("newer.db");
     gf_close(ft_open(db, false));
     zqlite_db *z = zqlite_open_encrypted(db, FT_KEY, strlen(FT_KEY));
     assert_non_null(z);
@@ -243,17 +243,17 @@ static void test_newer_schema_is_refused(void **state)
 
 static void test_missing_database_is_not_created_when_create_is_off(void **state)
 {
-    gf_config c = ft_config(ft_path("absent.db"), false);
+    gf_config c = ft_config(tu_path("absent.db"), false);
     c.create = false;
     assert_null(gf_open(&c));
     assert_int_equal(gf_errcode(NULL), GF_ERR_NOT_FOUND);
     struct stat st;
-    assert_int_not_equal(stat(ft_path("absent.db"), &st), 0);
+    assert_int_not_equal(stat(tu_path("absent.db"), &st), 0);
 }
 
 static void test_empty_key_is_refused(void **state)
 {
-    gf_config c = ft_config(ft_path("nokey.db"), false);
+    gf_config c = ft_config(tu_path("nokey.db"), false);
     c.key_len = 0;
     assert_null(gf_open(&c));
     assert_int_equal(gf_errcode(NULL), GF_ERR_INVALID_ARGUMENT);
@@ -261,7 +261,7 @@ static void test_empty_key_is_refused(void **state)
 
 static void test_rekey_changes_the_key(void **state)
 {
-    const char *db = ft_path("rekey.db");
+    const char *db = tu_path("rekey.db");
     gf_service *svc = ft_open(db, false);
     int64_t conv, pid;
     assert_int_equal(gf_log_prompt(svc, 0, "remember me", NULL, &conv, &pid), GF_OK);
@@ -307,7 +307,7 @@ static void check_search(gf_service *svc)
 
 static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state)
 {
-    gf_service *svc = ft_open(ft_path("search.db"), false);
+    gf_service *svc = ft_open(tu_path("search.db"), false);
     assert_true(gf_service_has_fts(svc)); /* Debian's SQLite has FTS5 */
     int64_t conv, pid;
     ghost_response r = {0};
@@ -328,7 +328,7 @@ static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state
 
 static void test_logged_exchange_is_paired_and_answered_once(void **state)
 {
-    gf_service *svc = ft_open(ft_path("log.db"), true);
+    gf_service *svc = ft_open(tu_path("log.db"), true);
     int64_t conv = 0, pid = 0;
     const char *stops[] = {"\n\n", "THE END"};
     ghost_gen_params p = ghost_default_gen_params();
@@ -377,7 +377,7 @@ static int reenter(const gf_exchange *e, void *ud)
 
 static void test_listing_callback_cannot_reenter_the_service(void **state)
 {
-    gf_service *svc = ft_open(ft_path("reenter.db"), false);
+    gf_service *svc = ft_open(tu_path("reenter.db"), false);
     int64_t conv, pid;
     assert_int_equal(gf_log_prompt(svc, 0, "one", NULL, &conv, &pid), GF_OK);
     assert_int_equal(gf_history(svc, 0, 0, reenter, svc), GF_OK);
@@ -396,7 +396,7 @@ static int count_conversations(const gf_conversation *c, void *ud)
 
 static void test_conversations_are_listed(void **state)
 {
-    gf_service *svc = ft_open(ft_path("convs.db"), false);
+    gf_service *svc = ft_open(tu_path("convs.db"), false);
     int64_t c1, c2, pid;
     assert_int_equal(gf_conversation_new(svc, &c1), GF_OK);
     assert_int_equal(gf_log_prompt(svc, c1, "first", NULL, &c1, &pid), GF_OK);
@@ -410,7 +410,7 @@ static void test_conversations_are_listed(void **state)
 
 static void test_service_without_model_refuses_generation(void **state)
 {
-    gf_service *svc = ft_open(ft_path("nomodel.db"), false);
+    gf_service *svc = ft_open(tu_path("nomodel.db"), false);
     gf_result *res = NULL;
     assert_int_equal(gf_process_prompt(svc, 0, "hi", NULL, NULL, NULL, &res),
                      GF_ERR_INVALID_ARGUMENT);
@@ -424,7 +424,7 @@ static void test_service_without_model_refuses_generation(void **state)
 
 static void test_default_path_is_under_xdg_data_home_with_private_dirs(void **state)
 {
-    const char *xdg = ft_path("xdg");
+    const char *xdg = tu_path("xdg");
     setenv("XDG_DATA_HOME", xdg, 1);
     char *path = NULL;
     assert_int_equal(gf_default_db_path(&path), GF_OK);
@@ -469,6 +469,6 @@ int main(void)
         cmocka_unit_test(test_default_path_is_under_xdg_data_home_with_private_dirs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    ft_tmpdir_cleanup();
+    tu_tmpdir_cleanup();
     return rc;
 }

@@ -7,16 +7,8 @@
  * fall back to chatml (ghost_chat_format).
  */
 #include <dirent.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
+#include "test_util.h"
 
 #include "ghostllm.h"
 #include "llm/chat.h"
@@ -44,22 +36,6 @@ static const ghost_chat_message conv[] = {
     {"user", "How are you?"},
 };
 #define N_CONV (sizeof conv / sizeof conv[0])
-
-static char *read_text(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open %s (is ../shared present?)", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
-    p[n] = '\0';
-    fclose(fp);
-    return p;
-}
 
 static void expect_format(const char *tmpl, const ghost_chat_message *m, size_t n, bool add_ass,
                           const char *want)
@@ -122,7 +98,7 @@ static void test_every_shared_template_is_detected_as_its_family(void **state)
             fail_msg("%s is not in the expected-family table: add it", e->d_name);
         char path[512];
         snprintf(path, sizeof path, "%s/%s", TEMPLATES, e->d_name);
-        char *tmpl = read_text(path);
+        char *tmpl = tu_read_required(path, NULL);
         const char *got = chat_family_name(chat_detect(tmpl));
         if (strcmp(got, want) != 0)
             fail_msg("%s: detected %s, expected %s", e->d_name, got, want);
@@ -139,7 +115,7 @@ static void expect_file_format(const char *file, const char *want)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", TEMPLATES, file);
-    char *tmpl = read_text(path);
+    char *tmpl = tu_read_required(path, NULL);
     expect_format(tmpl, conv, N_CONV, true, want);
     free(tmpl);
 }

@@ -9,17 +9,10 @@
  * fails (a missing model or kernel fails loudly; nothing is skipped).
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <cmocka.h>
+
+#include "test_util.h"
 
 #include "ghostllm.h"
 #include "llm/model.h"
@@ -36,22 +29,6 @@
 #define LOGPROB_TOLERANCE 0.08
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s (the shared test data must be present)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static int32_t argmax(const float *x, int32_t n)
 {
@@ -154,7 +131,7 @@ static void run_vector(const ghost_model *m, const cJSON *v, vector_result *res)
 
 static void test_greedy_matches_llama_cpp(void **state)
 {
-    char *data = read_file(VECTORS);
+    char *data = tu_read_required(VECTORS, NULL);
     int n_lines = 0, n_pass = 0;
     ghost_model *m = NULL;
     char loaded[256] = "";

@@ -583,7 +583,7 @@ static void test_reference_dot_equals_dequantized_dot(void **state)
 static void check_kernels(const quant_kernels *k, const char *label)
 {
     const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
-    enum { NMAX = 4096, COLS = 6, ROWS = 3 };
+    enum { NMAX = 4096, COLS = 6, ROWS = 11 }; /* ROWS covers multi-row tiles and leftovers */
     float *src = malloc(NMAX * 4), *wf = malloc(NMAX * 4), *xf = malloc(NMAX * 4);
     uint8_t *w = malloc((size_t)ROWS * NMAX * 4), *x = malloc((size_t)COLS * NMAX * 4);
     static const int lens_blocks[] = {1, 2, 3, 5, 8, 11, 16};

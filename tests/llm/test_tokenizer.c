@@ -14,19 +14,13 @@
  * Missing shared data fails the test; nothing is skipped.
  */
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <cmocka.h>
+
+#include "test_util.h"
 
 #include "llm/gguf.h"
+#include "llm/gguf_write.h"
 #include "llm/llm_internal.h"
 #include "llm/tokenizer.h"
 
@@ -34,24 +28,6 @@
 #define VECTORS   "../shared/vectors/greedy-llama.cpp.jsonl"
 
 /* ---- helpers --------------------------------------------------------------------- */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s (the shared test data must be present)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
 
 typedef struct loaded {
     gguf_file *f;
@@ -136,9 +112,9 @@ static void read_vectors(const char *name, vectors *vec)
     char path[256];
     memset(vec, 0, sizeof *vec);
     snprintf(path, sizeof path, VOCAB_DIR "%s.gguf.inp", name);
-    vec->inp = read_file(path, NULL);
+    vec->inp = tu_read_required(path, NULL);
     snprintf(path, sizeof path, VOCAB_DIR "%s.gguf.out", name);
-    vec->out = read_file(path, NULL);
+    vec->out = tu_read_required(path, NULL);
     static const char sep[] = "\n__ggml_vocab_test__\n";
     char *p = vec->inp, *q;
     while ((q = strstr(p, sep)) != NULL) {
@@ -228,7 +204,7 @@ static void test_bert_wordpiece_vocab_is_refused_as_unsupported(void **state)
 static void test_greedy_prompts_tokenize_like_llama_cpp(void **state)
 {
     (void)state;
-    char *all = read_file(VECTORS, NULL);
+    char *all = tu_read_required(VECTORS, NULL);
     int checked = 0;
     for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
@@ -475,79 +451,31 @@ static void test_pieces_follow_token_types(void **state)
 /* ---- vocabularies built in memory --------------------------------------------------------------
  */
 
-typedef struct gbuf {
-    unsigned char *p;
-    size_t n, cap;
-    uint64_t n_kv;
-} gbuf;
-
-static void gb_raw(gbuf *g, const void *s, size_t n)
+/* The writers' add calls, failing the test on error. */
+static void kv_string(gguf_writer *w, const char *key, const char *val)
 {
-    if (g->n + n > g->cap) {
-        g->cap = (g->n + n) * 2 + 64;
-        g->p = realloc(g->p, g->cap);
-        assert_non_null(g->p);
-    }
-    memcpy(g->p + g->n, s, n);
-    g->n += n;
+    assert_int_equal(gguf_writer_add_str(w, key, val), GHOST_OK);
 }
-static void gb_u32(gbuf *g, uint32_t x)
+static void kv_strings(gguf_writer *w, const char *key, const char *const *v, size_t n)
 {
-    gb_raw(g, &x, 4);
+    assert_int_equal(gguf_writer_add_arr_str(w, key, v, n), GHOST_OK);
 }
-static void gb_u64(gbuf *g, uint64_t x)
+static void kv_words(gguf_writer *w, const char *key, gguf_type t, const void *v, size_t n)
 {
-    gb_raw(g, &x, 8);
-}
-static void gb_str(gbuf *g, const char *s)
-{
-    gb_u64(g, strlen(s));
-    gb_raw(g, s, strlen(s));
-}
-static void gb_key(gbuf *g, const char *key, gguf_type t)
-{
-    gb_str(g, key);
-    gb_u32(g, t);
-    g->n_kv++;
-}
-static void kv_string(gbuf *g, const char *key, const char *val)
-{
-    gb_key(g, key, GGUF_TYPE_STRING);
-    gb_str(g, val);
-}
-static void kv_strings(gbuf *g, const char *key, const char *const *v, size_t n)
-{
-    gb_key(g, key, GGUF_TYPE_ARRAY);
-    gb_u32(g, GGUF_TYPE_STRING);
-    gb_u64(g, n);
-    for (size_t i = 0; i < n; i++)
-        gb_str(g, v[i]);
-}
-static void kv_words(gbuf *g, const char *key, gguf_type t, const void *v, size_t n)
-{
-    gb_key(g, key, GGUF_TYPE_ARRAY);
-    gb_u32(g, t);
-    gb_u64(g, n);
-    gb_raw(g, v, 4 * n);
+    assert_int_equal(gguf_writer_add_arr(w, key, t, v, n), GHOST_OK);
 }
 
-/* Wraps the key/values in a GGUF v3 header (no tensors) and opens it. */
-static gguf_file *gb_open(gbuf *g, unsigned char **file)
+/* Writes the key/values (no tensors) as a GGUF v3 file in memory, destroys
+ * the writer and opens the file; *file holds its bytes (free after closing). */
+static gguf_file *write_and_open(gguf_writer *w, unsigned char **file)
 {
-    gbuf h = {0};
-    gb_raw(&h, "GGUF", 4);
-    gb_u32(&h, 3);
-    gb_u64(&h, 0);
-    gb_u64(&h, g->n_kv);
-    gb_raw(&h, g->p, g->n);
-    while (h.n % 32)
-        gb_raw(&h, "", 1);
+    size_t size;
+    if (gguf_writer_write_memory(w, file, &size) != GHOST_OK)
+        fail_msg("gguf_writer_write_memory: %s", ghost_thread_errmsg());
+    gguf_writer_destroy(w);
     gguf_file *f;
-    if (gguf_open_memory(h.p, h.n, &f) != GHOST_OK)
+    if (gguf_open_memory(*file, size, &f) != GHOST_OK)
         fail_msg("gguf_open_memory: %s", ghost_thread_errmsg());
-    free(g->p);
-    *g = (gbuf){0};
-    *file = h.p;
     return f;
 }
 
@@ -565,13 +493,14 @@ static const int32_t TINY_TYPES[] = {2, 3, 3, 1, 1, 1, 1, 1};
 /* Loads a tiny SPM vocabulary with the given scores for '▁a' and 'ab'. */
 static tok_vocab *tiny_spm(float s_spa, float s_ab, gguf_file **f, unsigned char **file)
 {
-    gbuf g = {0};
+    gguf_writer *g = gguf_writer_create();
+    assert_non_null(g);
     float scores[8] = {0, 0, 0, -3, -3, -3, s_spa, s_ab};
-    kv_string(&g, "tokenizer.ggml.model", "llama");
-    kv_strings(&g, "tokenizer.ggml.tokens", TINY, 8);
-    kv_words(&g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 8);
-    kv_words(&g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, TINY_TYPES, 8);
-    *f = gb_open(&g, file);
+    kv_string(g, "tokenizer.ggml.model", "llama");
+    kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
+    kv_words(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 8);
+    kv_words(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, TINY_TYPES, 8);
+    *f = write_and_open(g, file);
     tok_vocab *v;
     if (tok_load(*f, &v) != GHOST_OK)
         fail_msg("tok_load: %s", ghost_thread_errmsg());
@@ -615,53 +544,53 @@ static void test_spm_merges_the_best_scored_pair_first(void **state)
     free(file);
 }
 
-typedef void (*vocab_builder)(gbuf *g);
+typedef void (*vocab_builder)(gguf_writer *g);
 
-static void no_model(gbuf *g)
+static void no_model(gguf_writer *g)
 {
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
 }
-static void t5_model(gbuf *g)
+static void t5_model(gguf_writer *g)
 {
     kv_string(g, "tokenizer.ggml.model", "t5");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
 }
-static void no_tokens(gbuf *g)
+static void no_tokens(gguf_writer *g)
 {
     kv_string(g, "tokenizer.ggml.model", "llama");
 }
-static void zero_tokens(gbuf *g)
+static void zero_tokens(gguf_writer *g)
 {
     kv_string(g, "tokenizer.ggml.model", "llama");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 0);
 }
-static void short_scores(gbuf *g)
+static void short_scores(gguf_writer *g)
 {
     float s[7] = {0};
     kv_string(g, "tokenizer.ggml.model", "llama");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
     kv_words(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, s, 7);
 }
-static void float_types(gbuf *g)
+static void float_types(gguf_writer *g)
 {
     float s[8] = {0};
     kv_string(g, "tokenizer.ggml.model", "llama");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
     kv_words(g, "tokenizer.ggml.token_type", GGUF_TYPE_FLOAT32, s, 8);
 }
-static void string_bos(gbuf *g)
+static void string_bos(gguf_writer *g)
 {
     kv_string(g, "tokenizer.ggml.model", "llama");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
     kv_string(g, "tokenizer.ggml.bos_token_id", "1");
 }
-static void gpt2_no_merges(gbuf *g)
+static void gpt2_no_merges(gguf_writer *g)
 {
     kv_string(g, "tokenizer.ggml.model", "gpt2");
     kv_string(g, "tokenizer.ggml.pre", "gpt-2");
     kv_strings(g, "tokenizer.ggml.tokens", TINY, 8);
 }
-static void gpt2_unknown_pre(gbuf *g)
+static void gpt2_unknown_pre(gguf_writer *g)
 {
     static const char *const merges[] = {"a b"};
     kv_string(g, "tokenizer.ggml.model", "gpt2");
@@ -690,10 +619,11 @@ static void test_malformed_vocabularies_are_rejected_naming_the_key(void **state
          "unknown pre-tokenizer 'no-such-pre' (supported: default"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        gbuf g = {0};
-        cases[i].build(&g);
+        gguf_writer *g = gguf_writer_create();
+        assert_non_null(g);
+        cases[i].build(g);
         unsigned char *file;
-        gguf_file *f = gb_open(&g, &file);
+        gguf_file *f = write_and_open(g, &file);
         tok_vocab *v = (tok_vocab *)f;
         assert_int_equal(tok_load(f, &v), cases[i].code);
         assert_null(v);
@@ -744,13 +674,14 @@ static void test_every_pre_tokenizer_loads_and_round_trips(void **state)
     const char *text = "Hello,  world!\n\n 123 4567 'll \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac "
                        "\xf0\x9f\xa6\x99\t~ the end  ";
     for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
-        gbuf g = {0};
-        kv_string(&g, "tokenizer.ggml.model", "gpt2");
-        kv_string(&g, "tokenizer.ggml.pre", pres[i]);
-        kv_strings(&g, "tokenizer.ggml.tokens", tokens, 258);
-        kv_strings(&g, "tokenizer.ggml.merges", merges, 2);
+        gguf_writer *g = gguf_writer_create();
+        assert_non_null(g);
+        kv_string(g, "tokenizer.ggml.model", "gpt2");
+        kv_string(g, "tokenizer.ggml.pre", pres[i]);
+        kv_strings(g, "tokenizer.ggml.tokens", tokens, 258);
+        kv_strings(g, "tokenizer.ggml.merges", merges, 2);
         unsigned char *file;
-        gguf_file *f = gb_open(&g, &file);
+        gguf_file *f = write_and_open(g, &file);
         tok_vocab *v;
         if (tok_load(f, &v) != GHOST_OK)
             fail_msg("pre '%s': %s", pres[i], ghost_thread_errmsg());
@@ -795,7 +726,7 @@ static void test_long_text_from_two_threads(void **state)
 {
     (void)state;
     size_t inp_len;
-    char *inp = read_file(VOCAB_DIR "gpt-2.gguf.inp", &inp_len);
+    char *inp = tu_read_required(VOCAB_DIR "gpt-2.gguf.inp", &inp_len);
     size_t len = 0, cap = 40 * inp_len + 20001;
     char *text = malloc(cap + 1);
     assert_non_null(text);

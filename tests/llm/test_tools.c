@@ -13,18 +13,10 @@
  * with a message naming what and where.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <cmocka.h>
+
+#include "test_util.h"
 
 #include "ghostllm.h"
 #include "llm/gguf.h"
@@ -37,30 +29,6 @@
 #define VECTORS "../shared/vectors/greedy-llama.cpp.jsonl"
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-static char tmpdir[64];
-
-static int setup_dir(void **state)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ghost_tools_XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int remove_dir(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[8][160];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 160, "%s/%s", tmpdir, name);
-    return p;
-}
 
 static void require_file(const char *path)
 {
@@ -159,7 +127,7 @@ static void test_convert_gives_llama_cpp_tensor_table_and_metadata(void **state)
     require_file(Q8_REF);
     convert_params p = convert_default_params();
     p.out_type = GGML_TYPE_F32;
-    const char *out = tmp_path("ts-f32.gguf");
+    const char *out = tu_path("ts-f32.gguf");
     if (convert_hf(HF_DIR, out, &p) != GHOST_OK)
         fail_msg("convert: %s", ghost_errmsg(NULL));
     gguf_file *ours = open_gguf(out), *ref = open_gguf(Q8_REF);
@@ -197,7 +165,7 @@ static void test_converted_q8_0_equals_llama_cpp_file_and_greedy_text(void **sta
     require_file(Q8_REF);
     convert_params p = convert_default_params();
     p.out_type = GGML_TYPE_F32;
-    const char *f32 = tmp_path("conv-f32.gguf"), *q8 = tmp_path("conv-q8.gguf");
+    const char *f32 = tu_path("conv-f32.gguf"), *q8 = tu_path("conv-q8.gguf");
     assert_int_equal(convert_hf(HF_DIR, f32, &p), GHOST_OK);
     quantize_params qp = {.type = GGML_TYPE_Q8_0, .n_threads = 2};
     if (quantize_gguf(f32, q8, &qp, NULL) != GHOST_OK)
@@ -230,7 +198,7 @@ static void test_converted_q8_0_equals_llama_cpp_file_and_greedy_text(void **sta
 
 static void test_convert_f16_keeps_norms_f32(void **state)
 {
-    const char *out = tmp_path("ts-f16.gguf");
+    const char *out = tu_path("ts-f16.gguf");
     assert_int_equal(convert_hf(HF_DIR, out, NULL), GHOST_OK);
     gguf_file *f = open_gguf(out);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -245,45 +213,30 @@ static void test_convert_f16_keeps_norms_f32(void **state)
 
 /* ---- convert: bad input ---------------------------------------------------------- */
 
-static void copy_file(const char *from, const char *to)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 /* A copy of the HF directory whose model.safetensors is `st` (n bytes). */
 static const char *bad_hf_dir(const char *name, const void *st, size_t n)
 {
-    const char *dir = tmp_path(name);
+    const char *dir = tu_path(name);
     mkdir(dir, 0700);
     char a[256], b[256];
     static const char *const files[] = {"config.json", "tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(a, sizeof a, "%s/%s", HF_DIR, files[i]);
         snprintf(b, sizeof b, "%s/%s", dir, files[i]);
-        copy_file(a, b);
+        tu_copy_file(a, b);
     }
     snprintf(b, sizeof b, "%s/model.safetensors", dir);
-    write_file(b, st, n);
+    tu_write_file(b, st, n);
     return dir;
 }
 
 static void expect_convert_error(const char *dir, ghost_status code, const char *needle)
 {
-    ghost_status rc = convert_hf(dir, tmp_path("never.gguf"), NULL);
+    ghost_status rc = convert_hf(dir, tu_path("never.gguf"), NULL);
     if (rc != code || strstr(ghost_errmsg(NULL), needle) == NULL)
         fail_msg("convert %s: got %d '%s', wanted %d with '%s'", dir, rc, ghost_errmsg(NULL), code,
                  needle);
-    assert_int_not_equal(access(tmp_path("never.gguf"), F_OK), 0);
+    assert_int_not_equal(access(tu_path("never.gguf"), F_OK), 0);
 }
 
 static size_t make_st(uint8_t *buf, const char *header, size_t data_bytes)
@@ -328,7 +281,7 @@ static void test_convert_rejects_bad_inputs_with_where(void **state)
     char cfg[256];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     const char *gpt = "{\"architectures\": [\"GPT2LMHeadModel\"]}";
-    write_file(cfg, gpt, strlen(gpt));
+    tu_write_file(cfg, gpt, strlen(gpt));
     expect_convert_error(dir, GHOST_ERR_UNSUPPORTED, "GPT2LMHeadModel");
 }
 
@@ -400,7 +353,7 @@ static void test_quantize_round_trips_every_type(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char name[64];
         snprintf(name, sizeof name, "stories-%s.gguf", quant_info(cases[c].type)->name);
-        const char *out = tmp_path(name);
+        const char *out = tu_path(name);
         quantize_params p = {.type = cases[c].type, .n_threads = 2};
         quantize_stats st;
         if (quantize_gguf(STORIES, out, &p, &st) != GHOST_OK)
@@ -451,22 +404,22 @@ static void test_quantize_round_trips_every_type(void **state)
 static void test_quantize_rejects_bad_type_and_input(void **state)
 {
     quantize_params p = {.type = GGML_TYPE_Q8_1, .n_threads = 1};
-    assert_int_equal(quantize_gguf(STORIES, tmp_path("x.gguf"), &p, NULL), GHOST_ERR_INVALID_ARGUMENT);
+    assert_int_equal(quantize_gguf(STORIES, tu_path("x.gguf"), &p, NULL), GHOST_ERR_INVALID_ARGUMENT);
     assert_int_equal(tools_parse_type("Q7_X"), GGML_TYPE_MAX_ID);
     assert_int_equal(tools_parse_type("q4_k"), GGML_TYPE_Q4_K);
     p.type = GGML_TYPE_Q4_0;
-    assert_int_equal(quantize_gguf("/nonexistent.gguf", tmp_path("x.gguf"), &p, NULL), GHOST_ERR_IO);
+    assert_int_equal(quantize_gguf("/nonexistent.gguf", tu_path("x.gguf"), &p, NULL), GHOST_ERR_IO);
     assert_non_null(strstr(ghost_errmsg(NULL), "/nonexistent.gguf"));
     /* a truncated model is a format error, and nothing is written */
-    const char *cut = tmp_path("cut.gguf");
+    const char *cut = tu_path("cut.gguf");
     FILE *in = fopen(STORIES, "rb");
     assert_non_null(in);
     static uint8_t head[100000];
     size_t n = fread(head, 1, sizeof head, in);
     fclose(in);
-    write_file(cut, head, n);
-    assert_int_equal(quantize_gguf(cut, tmp_path("y.gguf"), &p, NULL), GHOST_ERR_FORMAT);
-    assert_int_not_equal(access(tmp_path("y.gguf"), F_OK), 0);
+    tu_write_file(cut, head, n);
+    assert_int_equal(quantize_gguf(cut, tu_path("y.gguf"), &p, NULL), GHOST_ERR_FORMAT);
+    assert_int_not_equal(access(tu_path("y.gguf"), F_OK), 0);
 }
 
 /* ---- synth ---------------------------------------------------------------------- */
@@ -481,7 +434,7 @@ static void test_synth_small_shapes_load_and_generate(void **state)
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             char name[64];
             snprintf(name, sizeof name, "%s-%s.gguf", shapes[s], quant_info(types[t])->name);
-            const char *out = tmp_path(name);
+            const char *out = tu_path(name);
             synth_params p = {.type = types[t], .seed = 3, .n_threads = 2};
             if (synth_write(out, sh, &p) != GHOST_OK)
                 fail_msg("synth %s: %s", name, ghost_errmsg(NULL));
@@ -526,7 +479,7 @@ static void test_synth_seed_fixes_the_file_whatever_the_threads(void **state)
 {
     const synth_shape *sh = synth_find_shape("llama-tiny");
     synth_params p = {.type = GGML_TYPE_Q4_K, .seed = 11, .n_threads = 1};
-    const char *a = tmp_path("seed-a.gguf"), *b = tmp_path("seed-b.gguf"), *c = tmp_path("seed-c.gguf");
+    const char *a = tu_path("seed-a.gguf"), *b = tu_path("seed-b.gguf"), *c = tu_path("seed-c.gguf");
     assert_int_equal(synth_write(a, sh, &p), GHOST_OK);
     p.n_threads = 2;
     assert_int_equal(synth_write(b, sh, &p), GHOST_OK);
@@ -548,7 +501,7 @@ static void test_synth_rejects_unknown_shape_and_type(void **state)
     assert_non_null(synth_find_shape("tinyllama-1.1b"));
     assert_non_null(synth_find_shape("qwen2-0.5b"));
     synth_params p = {.type = GGML_TYPE_Q8_1, .seed = 1};
-    assert_int_equal(synth_write(tmp_path("z.gguf"), synth_find_shape("llama-tiny"), &p),
+    assert_int_equal(synth_write(tu_path("z.gguf"), synth_find_shape("llama-tiny"), &p),
                      GHOST_ERR_INVALID_ARGUMENT);
     assert_false(synth_type_ok(GGML_TYPE_Q8_K));
 }
@@ -591,5 +544,5 @@ int main(void)
         cmocka_unit_test(test_synth_rejects_unknown_shape_and_type),
         cmocka_unit_test(test_bench_measures_prompt_and_generation),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }
