@@ -224,8 +224,14 @@ int zqlite_export_plain(zqlite_db *db, const char *path)
 {
     if (!db || !path || !*path)
         return db ? db_fail(db, ZQLITE_MISUSE, "export: path is empty") : ZQLITE_MISUSE;
-    if (access(path, F_OK) == 0)
-        return db_fail(db, ZQLITE_MISUSE, "export: %s already exists", path);
+    /* The copy is plaintext: create it owner-only (0600) before SQLite fills
+     * it, so it is never readable by others, whatever the umask. VACUUM INTO
+     * accepts an existing empty file; O_EXCL keeps an existing one safe. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return db_fail(db, errno == EEXIST ? ZQLITE_MISUSE : ZQLITE_IO, "export: %s: %s", path,
+                       errno == EEXIST ? "already exists" : strerror(errno));
+    close(fd);
     vfs_clear_error();
     char *uri = db_uri(path, "unix");
     char *sql = uri ? sqlite3_mprintf("VACUUM INTO %Q", uri) : NULL;
@@ -236,6 +242,7 @@ int zqlite_export_plain(zqlite_db *db, const char *path)
         char keep[sizeof db->errmsg];
         memcpy(keep, db->errmsg, sizeof keep);
         db_fail(db, code, "export to %s: %s", path, keep);
+        unlink(path);
     }
     return code;
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -353,6 +354,9 @@ static void test_plain_database_converts_to_encrypted_and_back(void **state)
     assert_int_equal(zqlite_export_plain(e, back), ZQLITE_OK);
     assert_int_equal(zqlite_export_plain(e, back), ZQLITE_MISUSE); /* exists */
     zqlite_close(e);
+    struct stat st; /* the plaintext copy is owner-only, whatever the umask */
+    assert_int_equal(stat(back, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     assert_true(zq_file_contains(back, "row-secret-"));
     p = zqlite_open_encrypted(back, NULL, 0);
     assert_non_null(p);
