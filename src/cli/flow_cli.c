@@ -242,6 +242,7 @@ int flow_cli_listing_begin(const char *prog, flow_cli_listing *l)
 int flow_cli_listing_add(const gf_exchange *e, void *listing)
 {
     flow_cli_listing *l = listing;
+    l->count++;
     if (!l->json) {
         flow_cli_print_exchange(stdout, e);
         return 0;
@@ -264,6 +265,8 @@ int flow_cli_listing_end(const char *prog, const gf_service *svc, gf_status rc, 
         code = (cli_error(prog, "out of memory"), CLI_EXIT_FAILURE);
     else if (l->json && !flow_cli_print_json(prog, stdout, l->array, false))
         code = CLI_EXIT_FAILURE;
+    else if (!l->json && l->count == 0)
+        fprintf(stderr, "%s: no exchanges found\n", prog); /* stdout stays empty for scripts */
     cJSON_Delete(l->array);
     l->array = NULL;
     return code;

@@ -92,6 +92,7 @@ typedef struct flow_cli_listing {
     bool json;
     cJSON *array;
     bool oom;
+    size_t count; /* exchanges seen */
 } flow_cli_listing;
 /* 0, or -1 after printing the error. */
 int flow_cli_listing_begin(const char *prog, flow_cli_listing *l);

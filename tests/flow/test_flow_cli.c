@@ -122,6 +122,11 @@ static void test_search_finds_an_exchange(void **state)
     cJSON_Delete(arr);
     snprintf(args, sizeof args, "search --db '%s'", db_path);
     assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 2);
+    /* No match: nothing on stdout, a note on stderr, success. */
+    snprintf(args, sizeof args, "search --db '%s' zebraquokka", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "no exchanges found"));
 }
 
 static void test_export_writes_jsonl_and_markdown(void **state)
