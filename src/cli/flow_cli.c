@@ -145,6 +145,15 @@ const char *flow_cli_iso_time(int64_t unix_ms, char *buf, size_t cap)
 
 /* ---- exchanges for output -------------------------------------------------- */
 
+/* Sampling parameters are floats: print the value the user typed (0.7), not
+ * its double widening (0.699999988079071). */
+static double float_for_json(float f)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)f);
+    return strtod(buf, NULL);
+}
+
 cJSON *flow_cli_exchange_json(const gf_exchange *e)
 {
     char when[40];
@@ -163,11 +172,11 @@ cJSON *flow_cli_exchange_json(const gf_exchange *e)
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)e->params.seed);
     bool seed_known = e->params.seed != GHOST_SEED_RANDOM;
     ok = p && cJSON_AddNumberToObject(p, "max_tokens", e->params.max_tokens) &&
-         cJSON_AddNumberToObject(p, "temperature", e->params.temperature) &&
+         cJSON_AddNumberToObject(p, "temperature", float_for_json(e->params.temperature)) &&
          cJSON_AddNumberToObject(p, "top_k", e->params.top_k) &&
-         cJSON_AddNumberToObject(p, "top_p", e->params.top_p) &&
-         cJSON_AddNumberToObject(p, "min_p", e->params.min_p) &&
-         cJSON_AddNumberToObject(p, "repeat_penalty", e->params.repeat_penalty) &&
+         cJSON_AddNumberToObject(p, "top_p", float_for_json(e->params.top_p)) &&
+         cJSON_AddNumberToObject(p, "min_p", float_for_json(e->params.min_p)) &&
+         cJSON_AddNumberToObject(p, "repeat_penalty", float_for_json(e->params.repeat_penalty)) &&
          cJSON_AddNumberToObject(p, "repeat_last_n", e->params.repeat_last_n) &&
          /* a string: 64-bit seeds do not survive a JSON double */
          (seed_known ? cJSON_AddStringToObject(p, "seed", seed) != NULL
