@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"rekey", cmd_rekey, "re-encrypt the history under a new passphrase"},
     {"run", cmd_run, "generate text from a prompt with a GGUF model"},
     {"search", cmd_search, "full-text search of the history"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server, every exchange stored encrypted"},
     {"synth", cmd_synth, "write a random-weight GGUF model of a realistic shape"},
     {NULL, NULL, NULL},
 };

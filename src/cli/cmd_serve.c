@@ -1,0 +1,188 @@
+/*
+ * cmd_serve.c — `ghostflow serve`: the OpenAI-compatible HTTP server
+ * (src/server/, docs/server.md), every exchange stored in the encrypted
+ * history.
+ *
+ *   ghostflow serve -m MODEL [--db FILE] [--key-file FILE] [--host ADDR]
+ *                   [--port N] [--parallel N] [--queue N] [--ctx N]
+ *                   [-t THREADS] [-n N] [--timeout S] [--max-body BYTES]
+ *                   [--api-key KEY]
+ *
+ * Binds 127.0.0.1 by default. Prints "listening on http://HOST:PORT" on
+ * stdout once ready (with --port 0 the port is the one the system chose: tests
+ * and scripts read it there). SIGINT or SIGTERM stop it: running generations
+ * are cancelled and stored as such.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "flow_cli.h"
+#include "server/server.h"
+
+#define PROG "ghostflow serve"
+#define API_KEY_ENV "GHOSTFLOW_API_KEY"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ghostflow serve -m MODEL [options]\n"
+            "\n"
+            "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
+            "/v1/models, /health, /metrics, /tokenize, /detokenize, chat page at /).\n"
+            "Every request and answer is stored in the encrypted history.\n"
+            "\n"
+            "options:\n"
+            "  -m, --model FILE          GGUF model (required)\n"
+            "      --host ADDR           address to bind (default 127.0.0.1)\n"
+            "      --port N              port (default 8080; 0 = any free port)\n"
+            "      --parallel N          slots generating at once (default 1)\n"
+            "      --queue N             requests waiting for a slot before 503 (default 64)\n"
+            "  -c, --ctx N               context window per slot (default: the model's, at\n"
+            "                            most 4096)\n"
+            "  -t, --threads N           threads per slot (default: CPUs / parallel)\n"
+            "  -n, --n-predict N         default max_tokens (default -1: until the end of\n"
+            "                            the answer or of the context window)\n"
+            "      --timeout S           whole-request limit in seconds (default 600)\n"
+            "      --max-body BYTES      largest request body (default 1048576)\n"
+            "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
+            "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
+            "  -h, --help                this help\n");
+}
+
+enum { OPT_HOST = 256, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_TIMEOUT, OPT_MAX_BODY, OPT_API_KEY };
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"parallel", required_argument, NULL, OPT_PARALLEL},
+        {"queue", required_argument, NULL, OPT_QUEUE},
+        {"ctx", required_argument, NULL, 'c'},
+        {"ctx-size", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"n-predict", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"api-key", required_argument, NULL, OPT_API_KEY},
+        {"help", no_argument, NULL, 'h'},
+        FLOW_CLI_DB_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    flow_cli_db db = {0};
+    gf_config cfg = gf_default_config();
+    srv_config sc = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64,
+                     .timeout_s = 600, .max_body = 1 << 20};
+    sc.gen = ghost_default_gen_params();
+    sc.gen.max_tokens = -1;
+    sc.context_params = ghost_default_params();
+    const char *api_key = getenv(API_KEY_ENV);
+    long l, threads = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:c:t:n:h", opts, NULL)) != -1) {
+        if (flow_cli_db_option(&db, c, optarg))
+            continue;
+        int bad = 0;
+        switch (c) {
+        case 'm': cfg.model_path = optarg; break;
+        case OPT_HOST: sc.host = optarg; break;
+        case OPT_PORT:
+            bad = cli_parse_int(PROG, "--port", optarg, 0, 65535, &l);
+            sc.port = (uint16_t)l;
+            break;
+        case OPT_PARALLEL:
+            bad = cli_parse_int(PROG, "--parallel", optarg, 1, 256, &l);
+            sc.parallel = (int)l;
+            break;
+        case OPT_QUEUE:
+            bad = cli_parse_int(PROG, "--queue", optarg, 0, 100000, &l);
+            sc.queue = (int)l;
+            break;
+        case 'c':
+            bad = cli_parse_int(PROG, "--ctx", optarg, 16, 1L << 24, &l);
+            sc.context_params.n_ctx = (int32_t)l;
+            break;
+        case 't': bad = cli_parse_int(PROG, "-t", optarg, 1, 1024, &threads); break;
+        case 'n':
+            bad = cli_parse_int(PROG, "-n", optarg, -1, INT32_MAX, &l);
+            sc.gen.max_tokens = (int32_t)l;
+            break;
+        case OPT_TIMEOUT:
+            bad = cli_parse_int(PROG, "--timeout", optarg, 1, 86400, &l);
+            sc.timeout_s = (int)l;
+            break;
+        case OPT_MAX_BODY:
+            bad = cli_parse_int(PROG, "--max-body", optarg, 1024, 1L << 30, &l);
+            sc.max_body = (size_t)l;
+            break;
+        case OPT_API_KEY: api_key = optarg; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        default: usage(stderr); return CLI_EXIT_USAGE;
+        }
+        if (bad)
+            return CLI_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (!cfg.model_path) {
+        cli_error(PROG, "missing -m MODEL");
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!threads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus > sc.parallel ? cpus / sc.parallel : 1;
+    }
+    sc.context_params.n_threads = (int32_t)threads;
+    sc.api_key = api_key;
+
+    /* The service loads the model once and records; the server's slots
+     * generate with their own contexts (pool.c). */
+    cfg.n_contexts = 0;
+    int code;
+    gf_service *svc = flow_cli_open(PROG, &db, &cfg, &code);
+    if (!svc)
+        return code;
+    char *path_copy = strdup(cfg.model_path);
+    sc.model_id = path_copy ? basename(path_copy) : "model";
+
+    /* Signals are taken by sigwait below: block them before any thread starts
+     * so every server thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512] = "";
+    srv_server *srv = srv_start(svc, &sc, err, sizeof err);
+    if (!srv) {
+        cli_error(PROG, "%s", err);
+        free(path_copy);
+        gf_close(svc);
+        return CLI_EXIT_FAILURE;
+    }
+    const char *h = sc.host;
+    printf("listening on http://%s%s%s:%u\n", strchr(h, ':') ? "[" : "", h,
+           strchr(h, ':') ? "]" : "", srv_port(srv));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "%s: %s, stopping\n", PROG, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    srv_stop(srv);
+    free(path_copy);
+    gf_close(svc);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,749 @@
+/*
+ * server.c — the HTTP side of `ghostflow serve`: a libmicrohttpd daemon with
+ * one thread per connection, routing, the API-key check, request bodies
+ * (refused with 413 past cfg.max_body), JSON and SSE responses, /metrics.
+ *
+ * A completion request is validated (api.c), handed to a slot (pool.c) and
+ * waited for on the connection's own thread. While it waits, the thread
+ * polls the socket: a client that hangs up cancels its generation, whose
+ * partial answer the slot stores as "cancelled". A request that outlives
+ * cfg.timeout_s is cancelled the same way and answered 504 (or, mid-stream,
+ * with an error event).
+ *
+ * Streaming: the response is a libmicrohttpd callback response; the reader
+ * turns the text the slot produced since the last call into one OpenAI chunk
+ * ("data: {...}\n\n"), then the final chunk (finish_reason, usage), then
+ * "data: [DONE]".
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "server/server.h"
+
+struct srv_server {
+    gf_service *svc;
+    const ghost_model *model;
+    srv_config cfg;
+    char *model_id;
+    bool has_key;
+    unsigned char key_hash[crypto_generichash_BYTES];
+    int listen_fd;
+    uint16_t port;
+    struct MHD_Daemon *daemon;
+    srv_pool *pool;
+    srv_metrics metrics;
+    int64_t started;
+    atomic_ullong next_id;
+};
+
+/* A request's body as it arrives (freed when libmicrohttpd completes it). */
+typedef struct srv_request {
+    char *body;
+    size_t len, cap;
+    size_t discarded; /* bytes dropped after the cap was passed */
+    bool too_large;
+} srv_request;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+/* Sends body (malloc memory, taken) with status; NULL body = out of memory. */
+static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, int status,
+                                 const char *type, char *body, const char *hname,
+                                 const char *hvalue)
+{
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (hname)
+        MHD_add_response_header(r, hname, hvalue);
+    if (status >= 400)
+        atomic_fetch_add(&srv->metrics.errors, 1);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, int status, char *body,
+                                 const char *hname, const char *hvalue)
+{
+    return send_text(srv, c, status, "application/json", body, hname, hvalue);
+}
+
+static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_error *e)
+{
+    const char *hname = e->status == 405 ? MHD_HTTP_HEADER_ALLOW
+                        : e->status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
+                                           : NULL;
+    const char *hvalue = e->status == 405 ? e->param : "Bearer";
+    if (e->status == 503)
+        atomic_fetch_add(&srv->metrics.rejected, 1);
+    return send_json(srv, c, e->status, srv_error_json(e), hname, hvalue);
+}
+
+/* ---- waiting for a slot -------------------------------------------------- */
+
+enum { WAIT_OK, WAIT_GONE, WAIT_TIMEOUT };
+
+/* true when the peer closed or reset the connection. A client that only
+ * half-closes (shutdown SHUT_WR) after its request counts as gone too. */
+static bool peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Waits until job reaches state want (or, with or_text, has text to send),
+ * checking the client and the deadline every 50 ms. */
+static int wait_job(srv_job *job, srv_job_state want, bool or_text, int fd, int64_t deadline)
+{
+    pthread_mutex_lock(&job->mu);
+    for (;;) {
+        if (job->state >= want || job->state == JOB_DONE || (or_text && job->out_len > 0))
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&job->cv, &job->mu, &ts);
+        if (rc != ETIMEDOUT)
+            continue;
+        pthread_mutex_unlock(&job->mu);
+        if (fd >= 0 && peer_gone(fd))
+            return WAIT_GONE;
+        if (now_ms() >= deadline)
+            return WAIT_TIMEOUT;
+        pthread_mutex_lock(&job->mu);
+    }
+    pthread_mutex_unlock(&job->mu);
+    return WAIT_OK;
+}
+
+static int connection_fd(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+/* ---- streaming ----------------------------------------------------------- */
+
+enum { ST_ROLE, ST_TEXT, ST_FINAL, ST_DONE_MARK, ST_END };
+
+typedef struct srv_stream {
+    srv_server *srv;
+    srv_job *job;
+    int fd;
+    int64_t deadline;
+    char id[48];
+    int64_t created;
+    int phase;
+    char *pending; /* the event being sent */
+    size_t pend_len, pend_off;
+} srv_stream;
+
+static char *error_event(const srv_error *e)
+{
+    return srv_sse_event(srv_error_json(e));
+}
+
+/* The next event to send, or NULL at the end (*fail: out of memory / gone). */
+static char *stream_next(srv_stream *st, bool *fail)
+{
+    srv_job *job = st->job;
+    const char *model = st->srv->model_id;
+    bool chat = job->req.chat;
+    for (;;) {
+        switch (st->phase) {
+        case ST_ROLE:
+            st->phase = ST_TEXT;
+            if (chat) /* OpenAI opens a chat stream with the role alone */
+                return srv_chunk_event(true, st->id, model, st->created, NULL, 0, NULL);
+            break;
+        case ST_TEXT: {
+            int w = wait_job(job, JOB_DONE, true, st->fd, st->deadline);
+            if (w == WAIT_GONE) {
+                *fail = true;
+                return NULL;
+            }
+            if (w == WAIT_TIMEOUT) {
+                srv_job_cancel(job);
+                srv_error e;
+                srv_fail(&e, 504, "", "request timed out after %d s (partial answer stored)",
+                         st->srv->cfg.timeout_s);
+                atomic_fetch_add(&st->srv->metrics.errors, 1);
+                st->phase = ST_DONE_MARK;
+                return error_event(&e);
+            }
+            pthread_mutex_lock(&job->mu);
+            char *ev = NULL;
+            bool had_text = job->out_len > 0;
+            if (had_text) {
+                ev = srv_chunk_event(chat, st->id, model, st->created, job->out, job->out_len,
+                                     NULL);
+                job->out_len = 0;
+                pthread_cond_broadcast(&job->cv); /* a slot may wait on back-pressure */
+            } else if (job->state == JOB_DONE) {
+                st->phase = ST_FINAL;
+            }
+            pthread_mutex_unlock(&job->mu);
+            if (had_text)
+                return ev;
+            break;
+        }
+        case ST_FINAL:
+            st->phase = ST_DONE_MARK;
+            if (job->err.status) {
+                atomic_fetch_add(&st->srv->metrics.errors, 1);
+                return error_event(&job->err);
+            }
+            if (job->resp)
+                return srv_chunk_event(chat, st->id, model, st->created, NULL, 0, job->resp);
+            break;
+        case ST_DONE_MARK:
+            st->phase = ST_END;
+            return strdup("data: [DONE]\n\n");
+        default:
+            return NULL;
+        }
+    }
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    srv_stream *st = cls;
+    while (st->pend_off == st->pend_len) {
+        free(st->pending);
+        st->pending = NULL;
+        st->pend_len = st->pend_off = 0;
+        if (st->phase == ST_END)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        bool fail = false;
+        st->pending = stream_next(st, &fail);
+        if (!st->pending) {
+            if (fail || st->phase != ST_END) {
+                srv_job_cancel(st->job);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        st->pend_len = strlen(st->pending);
+    }
+    size_t n = st->pend_len - st->pend_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, st->pending + st->pend_off, n);
+    st->pend_off += n;
+    return (ssize_t)n;
+}
+
+/* Called when the response is done with — also when the client went away. */
+static void stream_free(void *cls)
+{
+    srv_stream *st = cls;
+    pthread_mutex_lock(&st->job->mu);
+    bool unfinished = st->job->state != JOB_DONE;
+    pthread_mutex_unlock(&st->job->mu);
+    if (unfinished)
+        srv_job_cancel(st->job);
+    srv_job_release(st->job);
+    free(st->pending);
+    free(st);
+}
+
+/* ---- completion endpoints ------------------------------------------------ */
+
+/* Parses the body as one JSON object; NULL with *e on failure. */
+static cJSON *parse_body(const srv_request *rq, srv_error *e)
+{
+    size_t bad;
+    if (rq->len == 0)
+        return srv_fail(e, 400, "", "request body: empty (expected a JSON object)"), NULL;
+    if (!srv_utf8_valid(rq->body, rq->len, &bad))
+        return srv_fail(e, 400, "", "request body: invalid UTF-8 at byte %zu", bad), NULL;
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, false);
+    if (!v) {
+        size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
+        return srv_fail(e, 400, "", "request body: malformed JSON near byte %zu", at), NULL;
+    }
+    for (const char *p = end; p && p < rq->body + rq->len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '\0') {
+            cJSON_Delete(v);
+            return srv_fail(e, 400, "", "request body: unexpected data after the JSON value "
+                                        "at byte %zu", (size_t)(p - rq->body)), NULL;
+        }
+    }
+    return v;
+}
+
+static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection *c,
+                                         const srv_request *rq, bool chat)
+{
+    srv_error e = {0};
+    srv_gen_request req;
+    cJSON *body = parse_body(rq, &e);
+    int prc = body ? srv_parse_generation(body, chat, srv->model, &srv->cfg.gen, &req, &e) : -1;
+    cJSON_Delete(body);
+    if (prc) {
+        if (body)
+            srv_gen_request_free(&req);
+        return send_error(srv, c, &e);
+    }
+    /* The conversation: X-Conversation-Id, else the "user" field, else new. */
+    const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Conversation-Id");
+    if (!label || !label[0])
+        label = req.label;
+    int64_t conv = GF_NEW_CONVERSATION;
+    if (label) {
+        size_t bad;
+        gf_status gs = GF_OK;
+        if (strlen(label) > 256 || !srv_utf8_valid(label, strlen(label), &bad))
+            srv_fail(&e, 400, "user", "conversation label: not UTF-8 or longer than 256 bytes");
+        else if ((gs = gf_conversation_for_label(srv->svc, label, &conv)) != GF_OK)
+            srv_fail(&e, gs == GF_ERR_INVALID_ARGUMENT ? 400 : 500, "user",
+                     "conversation label: %s", gf_errmsg(srv->svc));
+        if (e.status) {
+            srv_gen_request_free(&req);
+            return send_error(srv, c, &e);
+        }
+    }
+    srv_job *job = srv_job_new(&req, conv);
+    if (!job) {
+        srv_gen_request_free(&req);
+        srv_fail(&e, 500, "", "out of memory");
+        return send_error(srv, c, &e);
+    }
+    if (!srv_pool_submit(srv->pool, job)) {
+        srv_job_release(job);
+        srv_fail(&e, 503, "", "all %d slots are busy and the queue is full; retry later",
+                 srv->cfg.parallel);
+        return send_error(srv, c, &e);
+    }
+    int fd = connection_fd(c);
+    int64_t deadline = now_ms() + (int64_t)srv->cfg.timeout_s * 1000;
+    bool stream = job->req.stream;
+    int w = wait_job(job, stream ? JOB_RUNNING : JOB_DONE, false, fd, deadline);
+    if (w == WAIT_GONE) {
+        srv_job_cancel(job);
+        srv_job_release(job);
+        return MHD_NO; /* nobody to answer: close */
+    }
+    if (w == WAIT_TIMEOUT) {
+        srv_job_cancel(job);
+        srv_job_release(job);
+        srv_fail(&e, 504, "", "request timed out after %d s (partial answer stored)",
+                 srv->cfg.timeout_s);
+        return send_error(srv, c, &e);
+    }
+    char conv_text[24];
+    snprintf(conv_text, sizeof conv_text, "%lld", (long long)job->conversation_out);
+    char id[48];
+    snprintf(id, sizeof id, "%s-%llu", chat ? "chatcmpl" : "cmpl",
+             (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
+    int64_t created = (int64_t)time(NULL);
+
+    pthread_mutex_lock(&job->mu);
+    bool failed_early = job->state == JOB_DONE && (job->err.status || !job->resp);
+    pthread_mutex_unlock(&job->mu);
+    if (failed_early || !stream) {
+        enum MHD_Result rc;
+        if (job->err.status)
+            rc = send_error(srv, c, &job->err);
+        else
+            rc = send_json(srv, c, 200,
+                           srv_completion_json(chat, id, srv->model_id, created, job->resp),
+                           "X-Conversation-Id", conv_text);
+        srv_job_release(job);
+        return rc;
+    }
+    srv_stream *st = calloc(1, sizeof *st);
+    struct MHD_Response *r =
+        st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st,
+                                               stream_free)
+           : NULL;
+    if (!r) {
+        free(st);
+        srv_job_cancel(job);
+        srv_job_release(job);
+        return MHD_NO;
+    }
+    *st = (srv_stream){.srv = srv, .job = job, .fd = fd, .deadline = deadline, .created = created};
+    memcpy(st->id, id, sizeof id);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Conversation-Id", conv_text);
+    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r); /* stream_free runs when libmicrohttpd lets go of it */
+    return rc;
+}
+
+/* ---- small endpoints ----------------------------------------------------- */
+
+static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *data = root ? cJSON_AddArrayToObject(root, "data") : NULL;
+    cJSON *m = data ? cJSON_CreateObject() : NULL;
+    if (m && !cJSON_AddItemToArray(data, m)) {
+        cJSON_Delete(m);
+        m = NULL;
+    }
+    char *out = NULL;
+    if (m && cJSON_AddStringToObject(root, "object", "list") &&
+        cJSON_AddStringToObject(m, "id", srv->model_id) &&
+        cJSON_AddStringToObject(m, "object", "model") &&
+        cJSON_AddNumberToObject(m, "created", (double)srv->started) &&
+        cJSON_AddStringToObject(m, "owned_by", "ghostflow")) {
+        char *json = cJSON_PrintUnformatted(root);
+        out = json ? strdup(json) : NULL;
+        cJSON_free(json);
+    }
+    cJSON_Delete(root);
+    return send_json(srv, c, 200, out, NULL, NULL);
+}
+
+static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
+{
+    int queued, active, slots;
+    srv_pool_gauges(srv->pool, &queued, &active, &slots);
+    char buf[160];
+    snprintf(buf, sizeof buf,
+             "{\"status\":\"ok\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
+             slots - active, active, queued);
+    return send_json(srv, c, 200, strdup(buf), NULL, NULL);
+}
+
+static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
+{
+    const srv_metrics *m = &srv->metrics;
+    int queued, active, slots;
+    srv_pool_gauges(srv->pool, &queued, &active, &slots);
+    long long gen_us = atomic_load(&m->generation_us);
+    long long out_tok = atomic_load(&m->completion_tokens);
+    static const char fmt[] =
+        "# HELP ghostflow_requests_total HTTP requests received.\n"
+        "# TYPE ghostflow_requests_total counter\nghostflow_requests_total %lld\n"
+        "# HELP ghostflow_errors_total Requests answered with an error.\n"
+        "# TYPE ghostflow_errors_total counter\nghostflow_errors_total %lld\n"
+        "# HELP ghostflow_rejected_total Requests refused with 503 (queue full).\n"
+        "# TYPE ghostflow_rejected_total counter\nghostflow_rejected_total %lld\n"
+        "# HELP ghostflow_cancelled_total Generations cancelled (client gone, timeout).\n"
+        "# TYPE ghostflow_cancelled_total counter\nghostflow_cancelled_total %lld\n"
+        "# HELP ghostflow_prompt_tokens_total Prompt tokens processed.\n"
+        "# TYPE ghostflow_prompt_tokens_total counter\nghostflow_prompt_tokens_total %lld\n"
+        "# HELP ghostflow_completion_tokens_total Tokens generated.\n"
+        "# TYPE ghostflow_completion_tokens_total counter\n"
+        "ghostflow_completion_tokens_total %lld\n"
+        "# HELP ghostflow_generation_seconds_total Slot time spent in prompt and generation.\n"
+        "# TYPE ghostflow_generation_seconds_total counter\n"
+        "ghostflow_generation_seconds_total %.6f\n"
+        "# HELP ghostflow_tokens_per_second Generated tokens per second of slot time.\n"
+        "# TYPE ghostflow_tokens_per_second gauge\nghostflow_tokens_per_second %.3f\n"
+        "# HELP ghostflow_queue_depth Requests waiting for a slot.\n"
+        "# TYPE ghostflow_queue_depth gauge\nghostflow_queue_depth %d\n"
+        "# HELP ghostflow_slots_active Slots generating now.\n"
+        "# TYPE ghostflow_slots_active gauge\nghostflow_slots_active %d\n"
+        "# HELP ghostflow_slots_total Slots configured.\n"
+        "# TYPE ghostflow_slots_total gauge\nghostflow_slots_total %d\n";
+    char *buf = malloc(sizeof fmt + 16 * 24);
+    if (buf)
+        snprintf(buf, sizeof fmt + 16 * 24, fmt, (long long)atomic_load(&m->requests),
+                 (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
+                 (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
+                 out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued,
+                 active, slots);
+    return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
+}
+
+static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
+                                     const srv_request *rq, bool tokenize)
+{
+    srv_error e = {0};
+    cJSON *body = parse_body(rq, &e);
+    char *out = !body      ? NULL
+                : tokenize ? srv_tokenize(body, srv->model, &e)
+                           : srv_detokenize(body, srv->model, &e);
+    cJSON_Delete(body);
+    return out ? send_json(srv, c, 200, out, NULL, NULL) : send_error(srv, c, &e);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+enum { R_PAGE, R_HEALTH, R_METRICS, R_MODELS, R_CHAT, R_COMPLETIONS, R_TOKENIZE, R_DETOKENIZE };
+
+static const struct route {
+    const char *path;
+    const char *method;
+    int id;
+    bool public; /* served without the API key */
+} routes[] = {
+    {"/", "GET", R_PAGE, true},
+    {"/health", "GET", R_HEALTH, true},
+    {"/metrics", "GET", R_METRICS, false},
+    {"/v1/models", "GET", R_MODELS, false},
+    {"/v1/chat/completions", "POST", R_CHAT, false},
+    {"/v1/completions", "POST", R_COMPLETIONS, false},
+    {"/tokenize", "POST", R_TOKENIZE, false},
+    {"/detokenize", "POST", R_DETOKENIZE, false},
+};
+
+/* Bearer token check: both sides are hashed to equal-length digests and
+ * compared in constant time, so neither the key nor its length leaks. */
+static bool authorized(const srv_server *srv, struct MHD_Connection *c)
+{
+    if (!srv->has_key)
+        return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    unsigned char digest[crypto_generichash_BYTES];
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)tok, strlen(tok), NULL, 0);
+    return sodium_memcmp(digest, srv->key_hash, sizeof digest) == 0;
+}
+
+static enum MHD_Result route(srv_server *srv, struct MHD_Connection *c, const char *url,
+                             const char *method, const srv_request *rq)
+{
+    srv_error e = {0};
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(url, routes[i].path) == 0)
+            rt = &routes[i];
+    if (!rt) {
+        srv_fail(&e, 404, "", "no such endpoint: %.200s", url);
+        return send_error(srv, c, &e);
+    }
+    if (strcmp(method, rt->method) != 0) {
+        srv_fail(&e, 405, "", "%.16s %s: method not allowed (use %s)", method, rt->path,
+                 rt->method);
+        snprintf(e.param, sizeof e.param, "%s", rt->method); /* the Allow header's value */
+        return send_error(srv, c, &e);
+    }
+    if (rq->too_large) {
+        srv_fail(&e, 413, "", "request body larger than %zu bytes", srv->cfg.max_body);
+        e.code = "request_too_large";
+        return send_error(srv, c, &e);
+    }
+    if (!rt->public && !authorized(srv, c)) {
+        srv_fail(&e, 401, "", "missing or wrong API key (send Authorization: Bearer KEY)");
+        e.code = "invalid_api_key";
+        return send_error(srv, c, &e);
+    }
+    switch (rt->id) {
+    case R_PAGE:
+        return send_text(srv, c, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
+                         NULL);
+    case R_HEALTH: return handle_health(srv, c);
+    case R_METRICS: return handle_metrics(srv, c);
+    case R_MODELS: return handle_models(srv, c);
+    case R_CHAT: return handle_generation(srv, c, rq, true);
+    case R_COMPLETIONS: return handle_generation(srv, c, rq, false);
+    case R_TOKENIZE: return handle_tokens(srv, c, rq, true);
+    default: return handle_tokens(srv, c, rq, false);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    srv_server *srv = cls;
+    srv_request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq)))
+            return MHD_NO;
+        *con_cls = rq;
+        atomic_fetch_add(&srv->metrics.requests, 1);
+        /* A declared length over the cap is refused before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
+            rq->too_large = true;
+            return route(srv, c, url, method, rq);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (!rq->too_large && rq->len + n > srv->cfg.max_body) {
+            rq->too_large = true; /* chunked upload: known only now */
+            free(rq->body);
+            rq->body = NULL;
+            rq->len = rq->cap = 0;
+        }
+        if (rq->too_large) {
+            rq->discarded += n;
+            return rq->discarded > 16 * srv->cfg.max_body ? MHD_NO : MHD_YES;
+        }
+        if (rq->len + n + 1 > rq->cap) {
+            size_t cap = rq->cap ? rq->cap : 4096;
+            while (cap < rq->len + n + 1)
+                cap *= 2;
+            char *nb = realloc(rq->body, cap);
+            if (!nb)
+                return MHD_NO;
+            rq->body = nb;
+            rq->cap = cap;
+        }
+        memcpy(rq->body + rq->len, upload, n);
+        rq->len += n;
+        rq->body[rq->len] = '\0';
+        return MHD_YES;
+    }
+    return route(srv, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    srv_request *rq = *con_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static int open_listener(const srv_config *cfg, uint16_t *port, char *err, size_t errcap)
+{
+    char service[8];
+    snprintf(service, sizeof service, "%u", cfg->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int grc = getaddrinfo(cfg->host, service, &hints, &ai);
+    if (grc) {
+        snprintf(err, errcap, "host %s: %s", cfg->host, gai_strerror(grc));
+        return -1;
+    }
+    int fd = -1, saved = 0;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        int one = 1;
+        if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+                        bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 128))) {
+            saved = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        snprintf(err, errcap, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
+                 strerror(saved ? saved : errno));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t errcap)
+{
+    if (!gf_service_model(svc)) {
+        snprintf(err, errcap, "the service has no model");
+        return NULL;
+    }
+    if (sodium_init() < 0) {
+        snprintf(err, errcap, "libsodium failed to initialise");
+        return NULL;
+    }
+    srv_server *srv = calloc(1, sizeof *srv);
+    if (!srv || !(srv->model_id = strdup(cfg->model_id))) {
+        snprintf(err, errcap, "out of memory");
+        free(srv);
+        return NULL;
+    }
+    srv->svc = svc;
+    srv->model = gf_service_model(svc);
+    srv->cfg = *cfg;
+    srv->cfg.api_key = NULL; /* only its digest is kept */
+    srv->cfg.model_id = srv->model_id;
+    srv->started = (int64_t)time(NULL);
+    srv->listen_fd = -1;
+    if (cfg->api_key && cfg->api_key[0]) {
+        srv->has_key = true;
+        crypto_generichash(srv->key_hash, sizeof srv->key_hash,
+                           (const unsigned char *)cfg->api_key, strlen(cfg->api_key), NULL, 0);
+    }
+    srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params,
+                                &srv->metrics, err, errcap);
+    if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0) {
+        srv_stop(srv);
+        return NULL;
+    }
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, on_request,
+        srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errcap, "libmicrohttpd could not start on %s:%u", cfg->host, srv->port);
+        srv_stop(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+uint16_t srv_port(const srv_server *srv)
+{
+    return srv->port;
+}
+
+void srv_stop(srv_server *srv)
+{
+    if (!srv)
+        return;
+    /* No new connections; a failed quiesce leaves the socket to MHD_stop_daemon. */
+    if (srv->daemon && MHD_quiesce_daemon(srv->daemon) == MHD_INVALID_SOCKET)
+        srv->listen_fd = -1;
+    if (srv->pool)
+        srv_pool_stop(srv->pool); /* waiting connections see their jobs end */
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    srv_pool_destroy(srv->pool);
+    sodium_memzero(srv->key_hash, sizeof srv->key_hash);
+    free(srv->model_id);
+    free(srv);
+}

@@ -1,0 +1,168 @@
+/*
+ * server.h — the map of `ghostflow serve`, an OpenAI-compatible HTTP server
+ * over the ghostflow service (docs/server.md).
+ *
+ *   server.c   the libmicrohttpd daemon: listening socket, routing, API-key
+ *              check, request bodies (size cap), responses, metrics, SSE
+ *   api.c      the OpenAI / llama-server JSON shapes: request validation
+ *              (every bad field named), response and chunk building, errors
+ *   pool.c     the slots: N worker threads, each with its own engine context
+ *              over the service's one loaded model, and a bounded job queue
+ *   page.c     the built-in chat page served at "/"
+ *
+ * Threads: libmicrohttpd runs one thread per connection; a generation runs on
+ * a slot's worker thread and hands its text to the connection's thread through
+ * the job (srv_job) under the job's mutex. Every exchange is recorded with
+ * gf_log_prompt / gf_log_response, so `ghostflow history` shows API traffic.
+ */
+#ifndef GF_SERVER_H
+#define GF_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ghostflow.h"
+
+#define SRV_MAX_STOP 16            /* stop strings per request */
+#define SRV_STREAM_BACKLOG 65536   /* unsent bytes that pause a generation */
+
+/* ---- configuration and lifetime (server.c) ------------------------------- */
+
+typedef struct srv_config {
+    const char *host;          /* numeric address or name to bind */
+    uint16_t port;             /* 0 = any free port (srv_port says which) */
+    int parallel;              /* slots = generations running at once */
+    int queue;                 /* requests waiting for a slot before 503 */
+    int timeout_s;             /* whole-request limit; idle connections too */
+    size_t max_body;           /* request bodies above are refused with 413 */
+    const char *api_key;       /* NULL = no key required; only hashed, not kept */
+    const char *model_id;      /* the "model" name in answers and /v1/models */
+    ghost_params context_params;
+    ghost_gen_params gen;      /* defaults for fields a request leaves out */
+} srv_config;
+
+typedef struct srv_server srv_server;
+
+/* Starts listening and serving. NULL on failure with the reason in err. The
+ * service (with a model) must outlive the server. Stop with srv_stop. */
+srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t errcap);
+uint16_t srv_port(const srv_server *srv);
+/* Cancels running generations (their partial answers are stored), stops the
+ * daemon, joins every thread and frees everything. NULL is a no-op. */
+void srv_stop(srv_server *srv);
+
+/* ---- metrics (server.c, updated by pool.c) ------------------------------- */
+
+typedef struct srv_metrics {
+    atomic_llong requests, errors, rejected, cancelled;
+    atomic_llong prompt_tokens, completion_tokens;
+    atomic_llong generation_us; /* summed over finished generations */
+} srv_metrics;
+
+/* ---- errors in OpenAI's shape (api.c) ------------------------------------ */
+
+typedef struct srv_error {
+    int status;           /* HTTP status */
+    const char *type;     /* "invalid_request_error", ... */
+    const char *code;     /* NULL = null */
+    char param[96];       /* "" = null */
+    char message[512];
+} srv_error;
+
+/* Fills *e and returns -1, so validators can `return srv_fail(...)`. */
+int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* {"error": {"message", "type", "param", "code"}}; NULL when out of memory. */
+char *srv_error_json(const srv_error *e);
+
+/* ---- generation requests (api.c) ----------------------------------------- */
+
+typedef struct srv_gen_request {
+    bool chat;                 /* /v1/chat/completions (else /v1/completions) */
+    bool stream;
+    char *prompt;              /* the text the engine continues (malloc) */
+    char *record;              /* the prompt as stored in the history (malloc) */
+    char *label;               /* conversation label from "user" (malloc) or NULL */
+    ghost_gen_params gen;      /* gen.stop points into stops */
+    char *stops[SRV_MAX_STOP];
+    const char *stop_ptrs[SRV_MAX_STOP];
+} srv_gen_request;
+
+/* Validates a parsed body for a completion endpoint and fills *out (free with
+ * srv_gen_request_free, also after a failure). 0, or -1 with *e filled. */
+int srv_parse_generation(const cJSON *body, bool chat, const ghost_model *model,
+                         const ghost_gen_params *defaults, srv_gen_request *out, srv_error *e);
+void srv_gen_request_free(srv_gen_request *r);
+
+/* /tokenize and /detokenize: the answer body (malloc) or NULL with *e. */
+char *srv_tokenize(const cJSON *body, const ghost_model *model, srv_error *e);
+char *srv_detokenize(const cJSON *body, const ghost_model *model, srv_error *e);
+
+/* Checks that len bytes at s are UTF-8; false with the first bad offset. */
+bool srv_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+
+/* A whole answer (non-streaming), and the pieces of a stream. id is the
+ * response id ("chatcmpl-..." / "cmpl-..."); NULL when out of memory. */
+char *srv_completion_json(bool chat, const char *id, const char *model, int64_t created,
+                          const ghost_response *r);
+/* One SSE event "data: {...}\n\n" for text (may be NULL: the role opener of a
+ * chat stream) or, when final, the chunk with finish_reason and usage. */
+char *srv_chunk_event(bool chat, const char *id, const char *model, int64_t created,
+                      const char *text, size_t len, const ghost_response *final);
+const char *srv_finish_name(ghost_finish_reason r);
+/* "data: <json>\n\n" from json (malloc memory, taken; NULL gives NULL). */
+char *srv_sse_event(char *json);
+
+/* ---- slots (pool.c) ------------------------------------------------------ */
+
+typedef enum srv_job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE } srv_job_state;
+
+/* One generation, shared by the connection's thread and a worker (refs). */
+typedef struct srv_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    srv_gen_request req;
+    int64_t conversation;      /* in: GF_NEW_CONVERSATION or a labelled one */
+    srv_job_state state;
+    bool cancel;               /* the client left or the request timed out */
+    ghost_context *ctx;        /* while running, for ghost_context_cancel */
+    char *out;                 /* streamed text not yet taken by the reader */
+    size_t out_len, out_cap;
+    /* results, valid once state is JOB_DONE */
+    ghost_response *resp;      /* NULL when the generation never ran */
+    int64_t conversation_out, prompt_id;
+    srv_error err;             /* err.status != 0: the request failed */
+    struct srv_job *next;
+} srv_job;
+
+typedef struct srv_pool srv_pool;
+
+/* n slots over the service's model. NULL with the reason in err. */
+srv_pool *srv_pool_create(gf_service *svc, int n, int queue, const ghost_params *params,
+                          srv_metrics *metrics, char *err, size_t errcap);
+/* Cancels everything running or queued (stored as cancelled) and joins the
+ * workers; later submits are refused. The pool stays valid until destroyed. */
+void srv_pool_stop(srv_pool *pool);
+/* srv_pool_stop, then frees. NULL is a no-op. */
+void srv_pool_destroy(srv_pool *pool);
+/* A new job owning req (moved: *req is zeroed), one reference for the caller.
+ * NULL when out of memory. */
+srv_job *srv_job_new(srv_gen_request *req, int64_t conversation);
+void srv_job_release(srv_job *job);
+/* Queues job (taking a reference); false when the queue is full (503). */
+bool srv_pool_submit(srv_pool *pool, srv_job *job);
+/* Asks job to stop (client gone, timeout); its answer is stored cancelled. */
+void srv_job_cancel(srv_job *job);
+void srv_pool_gauges(srv_pool *pool, int *queued, int *active, int *slots);
+
+/* ---- the chat page (page.c) ---------------------------------------------- */
+
+extern const char srv_chat_page[];
+
+#endif

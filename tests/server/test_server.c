@@ -1,0 +1,713 @@
+/*
+ * test_server.c — `ghostflow serve` end to end over loopback: the program is
+ * started on a port it picks (--port 0, read back from its first stdout line)
+ * with a database made here with the cheap KDF, and driven with libcurl.
+ * Every endpoint and error status, a corpus of malformed requests, SSE
+ * streams, 8 concurrent streaming clients, /metrics arithmetic, a client
+ * hanging up mid-stream (stored as cancelled), 503 on a full queue, and the
+ * history the server leaves behind (read through libghostflow).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "flow/flow_test.h"
+
+#define MODEL FT_MODEL
+#define DB_KEY FT_KEY
+#define API_KEY "sk-test-123"
+
+typedef struct server_proc {
+    pid_t pid;
+    int port;
+} server_proc;
+
+static server_proc main_srv;
+
+/* ---- the server process --------------------------------------------------- */
+
+/* A database with the cheap KDF, made (or opened) through libghostflow. */
+static void make_db(const char *path)
+{
+    gf_close(ft_open(path, false));
+}
+
+/* Starts `ghostflow serve` with extra arguments; waits for its port. */
+static server_proc start_server(const char *db, const char *parallel, const char *queue)
+{
+    if (access(MODEL, R_OK) != 0)
+        fail_msg("%s is missing: run from the repository root with ../shared present", MODEL);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *prog = tu_program("ghostflow");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("GHOSTFLOW_KEY", DB_KEY, 1);
+        setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
+        execl(prog, "ghostflow", "serve", "-m", MODEL, "--db", db, "--port", "0", "--parallel",
+              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", "60", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[256] = "";
+    if (!fgets(line, sizeof line, f))
+        fail_msg("ghostflow serve exited before listening");
+    fclose(f);
+    const char *colon = strrchr(line, ':');
+    assert_non_null(colon);
+    server_proc s = {pid, atoi(colon + 1)};
+    assert_true(s.port > 0);
+    return s;
+}
+
+static void stop_server(server_proc *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    int st = 0;
+    assert_int_equal(waitpid(s->pid, &st, 0), s->pid);
+    s->pid = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* ---- HTTP ----------------------------------------------------------------- */
+
+typedef struct http_resp {
+    long status;
+    char *body;
+    size_t len;
+    char conv[32];
+    char allow[32];
+    size_t abort_after; /* > 0: hang up once this many body bytes arrived */
+    CURLcode rc;
+} http_resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *user)
+{
+    http_resp *r = user;
+    size_t len = sz * n;
+    char *nb = realloc(r->body, r->len + len + 1);
+    assert_non_null(nb);
+    r->body = nb;
+    memcpy(r->body + r->len, p, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    if (r->abort_after && r->len >= r->abort_after)
+        return 0; /* curl aborts: the client goes away mid-stream */
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *user)
+{
+    http_resp *r = user;
+    size_t len = sz * n;
+    char line[128];
+    snprintf(line, sizeof line, "%.*s", (int)(len < 127 ? len : 127), p);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strncasecmp(line, "X-Conversation-Id: ", 19) == 0)
+        snprintf(r->conv, sizeof r->conv, "%.31s", line + 19);
+    if (strncasecmp(line, "Allow: ", 7) == 0)
+        snprintf(r->allow, sizeof r->allow, "%.31s", line + 7);
+    return len;
+}
+
+/* One request to port; key NULL = no Authorization header. */
+static void http_to(int port, const char *method, const char *path, const char *body, size_t len,
+                    const char *key, const char *header, http_resp *r)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        h = curl_slist_append(h, auth);
+    }
+    if (header)
+        h = curl_slist_append(h, header);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    r->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r->body)
+        r->body = calloc(1, 1);
+}
+
+static http_resp req(const char *method, const char *path, const char *body, const char *key)
+{
+    http_resp r = {0};
+    http_to(main_srv.port, method, path, body, body ? strlen(body) : 0, key, NULL, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    return r;
+}
+
+static http_resp post(const char *path, const char *body)
+{
+    return req("POST", path, body, API_KEY);
+}
+
+/* Asserts OpenAI's error shape with status and (when given) param. */
+static void assert_error(http_resp *r, long status, const char *param)
+{
+    if (r->status != status)
+        fail_msg("expected %ld, got %ld: %s", status, r->status, r->body);
+    cJSON *j = cJSON_Parse(r->body);
+    assert_non_null(j);
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    assert_true(cJSON_IsObject(e));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "message")));
+    assert_true(strlen(cJSON_GetObjectItem(e, "message")->valuestring) > 0);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(e, "type")));
+    assert_non_null(cJSON_GetObjectItem(e, "code"));
+    cJSON *p = cJSON_GetObjectItem(e, "param");
+    assert_non_null(p);
+    if (param) {
+        if (!cJSON_IsString(p) || strcmp(p->valuestring, param) != 0)
+            fail_msg("expected param %s: %s", param, r->body);
+    }
+    cJSON_Delete(j);
+}
+
+/* ---- SSE ------------------------------------------------------------------ */
+
+typedef struct sse_result {
+    int events;
+    bool done_last;   /* "data: [DONE]" was the last event */
+    char text[8192];  /* concatenated deltas */
+    char finish[16];
+    int completion_tokens, prompt_tokens;
+} sse_result;
+
+static sse_result parse_sse(const char *body, bool chat)
+{
+    sse_result s = {0};
+    const char *p = body;
+    while (*p) {
+        const char *end = strstr(p, "\n\n");
+        assert_non_null(end);
+        assert_memory_equal(p, "data: ", 6);
+        char *ev = strndup(p + 6, (size_t)(end - p - 6));
+        s.events++;
+        s.done_last = strcmp(ev, "[DONE]") == 0;
+        if (!s.done_last) {
+            cJSON *j = cJSON_Parse(ev);
+            if (!j)
+                fail_msg("chunk is not JSON: %s", ev);
+            assert_null(cJSON_GetObjectItem(j, "error"));
+            cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+            assert_non_null(ch);
+            cJSON *t = chat ? cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "delta"), "content")
+                            : cJSON_GetObjectItem(ch, "text");
+            if (cJSON_IsString(t))
+                strncat(s.text, t->valuestring, sizeof s.text - strlen(s.text) - 1);
+            cJSON *f = cJSON_GetObjectItem(ch, "finish_reason");
+            if (cJSON_IsString(f))
+                snprintf(s.finish, sizeof s.finish, "%s", f->valuestring);
+            cJSON *u = cJSON_GetObjectItem(j, "usage");
+            if (u) {
+                s.completion_tokens = cJSON_GetObjectItem(u, "completion_tokens")->valueint;
+                s.prompt_tokens = cJSON_GetObjectItem(u, "prompt_tokens")->valueint;
+            }
+            cJSON_Delete(j);
+        }
+        free(ev);
+        p = end + 2;
+    }
+    return s;
+}
+
+/* ---- metrics -------------------------------------------------------------- */
+
+static double metric(const char *name)
+{
+    http_resp r = req("GET", "/metrics", NULL, API_KEY);
+    assert_int_equal(r.status, 200);
+    char key[96];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(r.body, key);
+    if (!at)
+        fail_msg("metric %s missing", name);
+    double v = atof(at + strlen(key));
+    free(r.body);
+    return v;
+}
+
+/* ---- history -------------------------------------------------------------- */
+
+typedef struct rows {
+    int n, answered, cancelled;
+    char last_prompt[256], last_response[2048];
+} rows;
+
+static int collect(const gf_exchange *e, void *user)
+{
+    rows *r = user;
+    r->n++;
+    r->answered += e->answered;
+    r->cancelled += e->answered && e->finish_reason == GHOST_FINISH_CANCELLED;
+    snprintf(r->last_prompt, sizeof r->last_prompt, "%s", e->prompt);
+    snprintf(r->last_response, sizeof r->last_response, "%s", e->response ? e->response : "");
+    return 0;
+}
+
+static rows history_of(const char *label)
+{
+    gf_service *svc = ft_open(tu_path("main.db"), false);
+    int64_t id = 0;
+    assert_int_equal(gf_conversation_for_label(svc, label, &id), GF_OK);
+    rows r = {0};
+    assert_int_equal(gf_history(svc, id, 0, collect, &r), GF_OK);
+    gf_close(svc);
+    return r;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    make_db(tu_path("main.db"));
+    main_srv = start_server(tu_path("main.db"), "2", "16");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    stop_server(&main_srv);
+    curl_global_cleanup();
+    return tu_teardown(state);
+}
+
+static void test_health_page_and_models(void **state)
+{
+    (void)state;
+    http_resp r = req("GET", "/health", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+    free(r.body);
+    r = req("GET", "/", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<html"));
+    assert_non_null(strstr(r.body, "/v1/chat/completions"));
+    free(r.body);
+    r = req("GET", "/v1/models", NULL, API_KEY);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "data"), 0);
+    assert_string_equal(cJSON_GetObjectItem(m, "id")->valuestring, "stories260K.gguf");
+    assert_string_equal(cJSON_GetObjectItem(j, "object")->valuestring, "list");
+    cJSON_Delete(j);
+    free(r.body);
+}
+
+static void test_missing_or_wrong_api_key_is_401(void **state)
+{
+    (void)state;
+    const char *keys[] = {NULL, "sk-test-12", "sk-test-1234", "", "SK-TEST-123"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        http_resp r = req("GET", "/v1/models", NULL, keys[i]);
+        assert_error(&r, 401, NULL);
+        free(r.body);
+        r = req("POST", "/v1/completions", "{\"prompt\":\"a\"}", keys[i]);
+        assert_error(&r, 401, NULL);
+        free(r.body);
+    }
+}
+
+static void test_completion_counts_tokens_and_is_reproducible(void **state)
+{
+    (void)state;
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"seed\":42,"
+                       "\"temperature\":0.9,\"top_p\":0.9}";
+    http_resp a = post("/v1/completions", body), b = post("/v1/completions", body);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(b.status, 200);
+    cJSON *ja = cJSON_Parse(a.body), *jb = cJSON_Parse(b.body);
+    cJSON *ca = cJSON_GetArrayItem(cJSON_GetObjectItem(ja, "choices"), 0);
+    cJSON *cb = cJSON_GetArrayItem(cJSON_GetObjectItem(jb, "choices"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ca, "text")->valuestring,
+                        cJSON_GetObjectItem(cb, "text")->valuestring);
+    assert_string_equal(cJSON_GetObjectItem(ca, "finish_reason")->valuestring, "length");
+    cJSON *u = cJSON_GetObjectItem(ja, "usage");
+    assert_int_equal(cJSON_GetObjectItem(u, "completion_tokens")->valueint, 8);
+    assert_true(cJSON_GetObjectItem(u, "prompt_tokens")->valueint >= 4);
+    assert_int_equal(cJSON_GetObjectItem(u, "total_tokens")->valueint,
+                     cJSON_GetObjectItem(u, "prompt_tokens")->valueint + 8);
+    assert_string_equal(cJSON_GetObjectItem(ja, "object")->valuestring, "text_completion");
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    free(a.body);
+    free(b.body);
+}
+
+static void test_stop_string_cuts_the_answer(void **state)
+{
+    (void)state;
+    http_resp r = post("/v1/completions",
+                       "{\"prompt\":\"Once upon a time\",\"max_tokens\":30,\"temperature\":0}");
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    const char *text =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "text")
+            ->valuestring;
+    const char *cut = strstr(text + 1, " ");
+    assert_non_null(cut);
+    cut = strstr(cut + 1, " "); /* stop at the second word boundary */
+    assert_non_null(cut);
+    char stop[8];
+    snprintf(stop, sizeof stop, "%.3s", cut);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"Once upon a time\",\"max_tokens\":30,\"temperature\":0,"
+             "\"stop\":[\"zzzz\",\"%s\"]}", stop);
+    size_t expect = (size_t)(strstr(text, stop) - text);
+    http_resp s = post("/v1/completions", body);
+    assert_int_equal(s.status, 200);
+    cJSON *js = cJSON_Parse(s.body);
+    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(js, "choices"), 0);
+    assert_int_equal(strlen(cJSON_GetObjectItem(ch, "text")->valuestring), expect);
+    assert_memory_equal(cJSON_GetObjectItem(ch, "text")->valuestring, text, expect);
+    assert_string_equal(cJSON_GetObjectItem(ch, "finish_reason")->valuestring, "stop");
+    cJSON_Delete(j);
+    cJSON_Delete(js);
+    free(r.body);
+    free(s.body);
+}
+
+static void test_chat_stream_ends_with_done_and_is_stored(void **state)
+{
+    (void)state;
+    http_resp r = post("/v1/chat/completions",
+                       "{\"messages\":[{\"role\":\"system\",\"content\":\"Tell a story.\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Tom\"}]}],"
+                       "\"max_tokens\":12,\"stream\":true,\"user\":\"stream-user\"}");
+    assert_int_equal(r.status, 200);
+    assert_true(r.conv[0] != '\0');
+    sse_result s = parse_sse(r.body, true);
+    assert_true(s.done_last);
+    assert_true(s.events >= 3);
+    assert_string_equal(s.finish, "length");
+    assert_int_equal(s.completion_tokens, 12);
+    rows h = history_of("stream-user");
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.answered, 1);
+    assert_string_equal(h.last_prompt, "Tom");
+    assert_string_equal(h.last_response, s.text);
+    free(r.body);
+
+    /* non-streaming chat, conversation named by header */
+    http_resp c = {0};
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5}";
+    http_to(main_srv.port, "POST", "/v1/chat/completions", body, strlen(body), API_KEY,
+            "X-Conversation-Id: header-conv", &c);
+    assert_int_equal(c.status, 200);
+    cJSON *j = cJSON_Parse(c.body);
+    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
+                                   "message");
+    assert_string_equal(cJSON_GetObjectItem(m, "role")->valuestring, "assistant");
+    assert_string_equal(cJSON_GetObjectItem(j, "object")->valuestring, "chat.completion");
+    h = history_of("header-conv");
+    assert_int_equal(h.answered, 1);
+    assert_string_equal(h.last_response, cJSON_GetObjectItem(m, "content")->valuestring);
+    cJSON_Delete(j);
+    free(c.body);
+}
+
+static void test_tokenize_detokenize_round_trip(void **state)
+{
+    (void)state;
+    http_resp r = post("/tokenize", "{\"content\":\"Once upon a time\"}");
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *toks = cJSON_GetObjectItem(j, "tokens");
+    assert_true(cJSON_GetArraySize(toks) >= 3);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddItemReferenceToObject(b, "tokens", toks);
+    char *body = cJSON_PrintUnformatted(b);
+    http_resp d = post("/detokenize", body);
+    assert_int_equal(d.status, 200);
+    cJSON *jd = cJSON_Parse(d.body);
+    const char *content = cJSON_GetObjectItem(jd, "content")->valuestring;
+    assert_non_null(strstr(content, "Once upon a time"));
+    cJSON_free(body);
+    cJSON_Delete(b);
+    cJSON_Delete(j);
+    cJSON_Delete(jd);
+    free(r.body);
+    free(d.body);
+}
+
+static void test_routing_errors(void **state)
+{
+    (void)state;
+    http_resp r = req("GET", "/v2/nothing", NULL, API_KEY);
+    assert_error(&r, 404, NULL);
+    free(r.body);
+    r = req("GET", "/v1/chat/completions", NULL, API_KEY);
+    assert_error(&r, 405, NULL);
+    assert_string_equal(r.allow, "POST");
+    free(r.body);
+    r = req("DELETE", "/health", NULL, API_KEY);
+    assert_error(&r, 405, NULL);
+    free(r.body);
+    /* 2 MiB body: refused with 413 before it is read */
+    size_t n = 2u << 20;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[n] = '\0';
+    memcpy(big, "{\"prompt\":\"", 11);
+    r = post("/v1/completions", big);
+    assert_error(&r, 413, NULL);
+    free(r.body);
+    free(big);
+}
+
+static void test_malformed_requests_are_400_naming_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *body, *param;
+    } corpus[] = {
+        {"/v1/completions", "", NULL},
+        {"/v1/completions", "{", NULL},
+        {"/v1/completions", "{\"prompt\":\"a\"} trailing", NULL},
+        {"/v1/completions", "[1,2,3]", NULL},
+        {"/v1/completions", "null", NULL},
+        {"/v1/completions", "{}", "prompt"},
+        {"/v1/completions", "{\"prompt\":42}", "prompt"},
+        {"/v1/completions", "{\"prompt\":[1,2]}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":\"ten\"}", "max_tokens"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1e300}", "max_tokens"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2.5}", "max_tokens"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":-7}", "max_tokens"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"temperature\":-1}", "temperature"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"temperature\":1e999}", "temperature"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"top_p\":1.5}", "top_p"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"seed\":-1}", "seed"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"seed\":123456789012345678901234567890}", "seed"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream\":\"yes\"}", "stream"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stop\":5}", "stop"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"x\",7]}", "stop[1]"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"\"]}", "stop[0]"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"n\":3}", "n"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logprobs\":5}", "logprobs"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"model\":7}", "model"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
+        {"/v1/completions", "{\"prompt\":\"\xff\xfe\"}", NULL},
+        {"/v1/completions", "{\"prompt\":\"\xc0\xaf\"}", NULL},
+        {"/v1/completions", "{\"prompt\":\"\xed\xa0\x80\"}", NULL},
+        {"/v1/completions", "{\"prompt\":\"\\ud800\"}", NULL},
+        {"/v1/chat/completions", "{}", "messages"},
+        {"/v1/chat/completions", "{\"messages\":{}}", "messages"},
+        {"/v1/chat/completions", "{\"messages\":[]}", "messages"},
+        {"/v1/chat/completions", "{\"messages\":[5]}", "messages"},
+        {"/v1/chat/completions", "{\"messages\":[{\"content\":\"a\"}]}", "messages[0].role"},
+        {"/v1/chat/completions", "{\"messages\":[{\"role\":\"wizard\",\"content\":\"a\"}]}",
+         "messages[0].role"},
+        {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":3}]}",
+         "messages[0].content"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
+         "messages[0].content"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"ok\"},{\"role\":\"user\",\"content\":"
+         "\"\xe2\x82\"}]}",
+         NULL},
+        {"/tokenize", "{}", "content"},
+        {"/tokenize", "{\"content\":1}", "content"},
+        {"/tokenize", "{\"content\":\"a\",\"add_special\":\"no\"}", "add_special"},
+        {"/detokenize", "{}", "tokens"},
+        {"/detokenize", "{\"tokens\":\"1 2\"}", "tokens"},
+        {"/detokenize", "{\"tokens\":[1,-1]}", "tokens"},
+        {"/detokenize", "{\"tokens\":[1,99999999]}", "tokens"},
+        {"/detokenize", "{\"tokens\":[1.5]}", "tokens"},
+        {"/detokenize", "{\"tokens\":[\"a\"]}", "tokens"},
+    };
+    for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
+        http_resp r = post(corpus[i].path, corpus[i].body);
+        if (r.status != 400)
+            fail_msg("case %zu (%s %s): status %ld: %s", i, corpus[i].path, corpus[i].body,
+                     r.status, r.body);
+        assert_error(&r, 400, corpus[i].param);
+        free(r.body);
+    }
+    /* the server is still healthy after all of that */
+    http_resp h = req("GET", "/health", NULL, NULL);
+    assert_int_equal(h.status, 200);
+    free(h.body);
+}
+
+typedef struct client_arg {
+    int port, index;
+    http_resp r;
+} client_arg;
+
+static void *stream_client(void *p)
+{
+    client_arg *a = p;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"Lily %d\"}],\"max_tokens\":24,"
+             "\"stream\":true,\"user\":\"client-%d\",\"seed\":%d}",
+             a->index, a->index, a->index);
+    http_to(a->port, "POST", "/v1/chat/completions", body, strlen(body), API_KEY, NULL, &a->r);
+    return NULL;
+}
+
+static void test_eight_concurrent_streams_complete_and_metrics_match(void **state)
+{
+    (void)state;
+    double req0 = metric("ghostflow_requests_total");
+    double err0 = metric("ghostflow_errors_total");
+    double tok0 = metric("ghostflow_completion_tokens_total");
+    client_arg args[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (client_arg){.port = main_srv.port, .index = i};
+        assert_int_equal(pthread_create(&th[i], NULL, stream_client, &args[i]), 0);
+    }
+    int tokens = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].r.rc, CURLE_OK);
+        assert_int_equal(args[i].r.status, 200);
+        sse_result s = parse_sse(args[i].r.body, true);
+        assert_true(s.done_last);
+        tokens += s.completion_tokens;
+        char label[32];
+        snprintf(label, sizeof label, "client-%d", i);
+        rows h = history_of(label);
+        assert_int_equal(h.answered, 1);
+        assert_string_equal(h.last_response, s.text);
+        free(args[i].r.body);
+    }
+    assert_true(tokens > 0);
+    /* requests: the 8 streams and the 3 metric reads before this one (each
+     * /metrics call counts itself). */
+    assert_int_equal((long)(metric("ghostflow_requests_total") - req0), 8 + 3);
+    assert_int_equal((long)(metric("ghostflow_errors_total") - err0), 0);
+    assert_int_equal((long)(metric("ghostflow_completion_tokens_total") - tok0), tokens);
+    assert_int_equal((long)metric("ghostflow_slots_total"), 2);
+    assert_int_equal((long)metric("ghostflow_queue_depth"), 0);
+}
+
+static void test_client_hanging_up_mid_stream_is_stored_cancelled(void **state)
+{
+    (void)state;
+    double c0 = metric("ghostflow_cancelled_total");
+    /* A generation of stories260K is fast: try a few times for a hang-up that
+     * lands before the answer ends; one cancelled record is required. */
+    int cancelled = 0;
+    for (int attempt = 0; attempt < 5 && !cancelled; attempt++) {
+        char label[32], header[64];
+        snprintf(label, sizeof label, "hangup-%d", attempt);
+        snprintf(header, sizeof header, "X-Conversation-Id: %s", label);
+        const char *body = "{\"prompt\":\"Once upon a time\",\"temperature\":0,"
+                           "\"max_tokens\":400,\"stream\":true}";
+        http_resp r = {.abort_after = 1};
+        http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &r);
+        assert_int_equal(r.rc, CURLE_WRITE_ERROR);
+        free(r.body);
+        /* the server stores the answer once the slot notices */
+        for (int wait = 0; wait < 100; wait++) {
+            rows h = history_of(label);
+            if (h.answered) {
+                cancelled += h.cancelled;
+                break;
+            }
+            usleep(50 * 1000);
+        }
+    }
+    assert_true(cancelled > 0);
+    assert_true(metric("ghostflow_cancelled_total") - c0 >= cancelled);
+}
+
+static void *flood_client(void *p)
+{
+    client_arg *a = p;
+    const char *body = "{\"prompt\":\"Once upon a time\",\"temperature\":0,\"max_tokens\":400,"
+                       "\"stream\":true}";
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &a->r);
+    return NULL;
+}
+
+static void test_full_queue_is_503(void **state)
+{
+    (void)state;
+    make_db(tu_path("busy.db"));
+    server_proc busy = start_server(tu_path("busy.db"), "1", "0");
+    int rejected = 0, served = 0;
+    for (int round = 0; round < 5 && !rejected; round++) {
+        client_arg args[12];
+        pthread_t th[12];
+        for (int i = 0; i < 12; i++) {
+            args[i] = (client_arg){.port = busy.port, .index = i};
+            assert_int_equal(pthread_create(&th[i], NULL, flood_client, &args[i]), 0);
+        }
+        for (int i = 0; i < 12; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(args[i].r.rc, CURLE_OK);
+            if (args[i].r.status == 503) {
+                assert_error(&args[i].r, 503, NULL);
+                rejected++;
+            } else {
+                assert_int_equal(args[i].r.status, 200);
+                assert_true(parse_sse(args[i].r.body, false).done_last);
+                served++;
+            }
+            free(args[i].r.body);
+        }
+    }
+    stop_server(&busy);
+    assert_true(rejected > 0);
+    assert_true(served > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_page_and_models),
+        cmocka_unit_test(test_missing_or_wrong_api_key_is_401),
+        cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
+        cmocka_unit_test(test_stop_string_cuts_the_answer),
+        cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
+        cmocka_unit_test(test_tokenize_detokenize_round_trip),
+        cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_malformed_requests_are_400_naming_the_field),
+        cmocka_unit_test(test_eight_concurrent_streams_complete_and_metrics_match),
+        cmocka_unit_test(test_client_hanging_up_mid_stream_is_stored_cancelled),
+        cmocka_unit_test(test_full_queue_is_503),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
