@@ -4,20 +4,22 @@
  * quantizers. Compiled with -mavx2 -mfma -mf16c and only called after
  * quant.c's CPUID check; see quant.c for the numerical contract.
  *
- * Each dot product is an always-inline template over NC activation columns:
- * vec_dot is the NC = 1 instance and gemm runs NC = 4 tiles, so a weight
- * block is unpacked once per four columns while every column sees exactly
- * the instructions of vec_dot (the results are bit-identical).
+ * Each dot product is an always-inline template over NC activation columns
+ * (and, for the 32-element block types, several weight rows): vec_dot is
+ * the 1 x 1 instance and gemm runs larger tiles, so a weight block is
+ * unpacked once per four columns and an activation block loaded once per
+ * tile of rows, while every (row, column) pair sees exactly the
+ * instructions of vec_dot (the results are bit-identical).
  *
- * The int8 products use the sign trick: maddubs multiplies unsigned by
+ * Signed int8 weights use the sign trick: maddubs multiplies unsigned by
  * signed bytes, so |w| meets sign(w)*x; pair sums stay within int16 for
- * every weight range used here.
+ * every weight range used here. Q4_0 and Q5_0 stay unsigned and subtract
+ * their offset through per-lane activation sums (see quant_x86.h).
  */
 #include <immintrin.h>
 #include <math.h>
 
 #include "quant_internal.h"
-
 
 /* 8 int32 sums of signed w times signed x (w never -128 with x == -128). */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
@@ -32,70 +34,36 @@ INLINE __m256i dot_u8(__m256i w, __m256i x)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 }
 
+/* acc + 8 int32 sums of unsigned w times signed x */
+INLINE __m256i dot_u8_acc(__m256i acc, __m256i w, __m256i x)
+{
+    return _mm256_add_epi32(acc, dot_u8(w, x));
+}
+
+/* acc + pairwise int16 products */
+INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
+{
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+}
+
+/* 16 YMM registers: accumulator pairs for four rows of one column or one
+ * row of four columns. */
+#define NRMAX 4
+#define ROWS_1 4
+#define ROWS_4 1
+
 #include "quant_x86.h"
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
 
-/* Q4_K and Q5_K share everything but the fifth bit. */
-INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const char *x, size_t xs,
-                    int nc, float *out)
-{
-    const int64_t nb = n / QK_K;
-    __m256 acc[NCMAX];
-    float smin[NCMAX];
-    UNROLL for (int c = 0; c < nc; c++) {
-        acc[c] = _mm256_setzero_ps();
-        smin[c] = 0.0f;
-    }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    for (int64_t i = 0; i < nb; i++) {
-        /* Q4_K and Q5_K start alike: d, dmin, scales[12]; then Q5_K has qh */
-        const block_q4_K *w4 = (const block_q4_K *)((const char *)vw + (size_t)i * bsize);
-        const uint8_t *qs = five ? ((const block_q5_K *)w4)->qs : w4->qs;
-        __m256i hb = five ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)w4)->qh)
-                          : _mm256_setzero_si256();
-        uint8_t sc[8], mn[8];
-        quant_k4_scales(w4->scales, sc, mn);
-        __m256i isum[NCMAX];
-        UNROLL for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            __m256i lo = _mm256_and_si256(q, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if (five) {
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-                hi = _mm256_or_si256(
-                    hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-                hb = _mm256_srli_epi16(hb, 2);
-            }
-            const __m256i s_lo = _mm256_set1_epi16(sc[2 * j]), s_hi = _mm256_set1_epi16(sc[2 * j + 1]);
-            UNROLL for (int c = 0; c < nc; c++) {
-                const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
-                __m256i yl = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j));
-                __m256i yh = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32));
-                __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, yl), s_lo);
-                __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, yh), s_hi);
-                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(pl, ph));
-            }
-        }
-        const float d = h2f(w4->d), dmin = h2f(w4->dmin);
-        UNROLL for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-            smin[c] += (dmin * y->d) * (float)k4_mins_dot(mn, y->bsums);
-        }
-    }
-    UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) - smin[c];
-}
-
 INLINE void kern_q4_K(int64_t n, const void *w, const char *x, size_t xs, int nc, float *out)
 {
-    kern_k4(n, w, sizeof(block_q4_K), false, x, xs, nc, out);
+    kern_k4_256(n, w, sizeof(block_q4_K), false, x, xs, nc, out);
 }
 
 INLINE void kern_q5_K(int64_t n, const void *w, const char *x, size_t xs, int nc, float *out)
 {
-    kern_k4(n, w, sizeof(block_q5_K), true, x, xs, nc, out);
+    kern_k4_256(n, w, sizeof(block_q5_K), true, x, xs, nc, out);
 }
 
 /* byte shuffles putting int16 scale 2k in the low lane and 2k+1 in the high */
@@ -216,10 +184,10 @@ DEFINE_FLOAT_KERNEL(bf16)
 
 /* ---- vec_dot and gemm entry points ------------------------------------------ */
 
-DEFINE_ENTRY_POINTS(q4_0)
-DEFINE_ENTRY_POINTS(q8_0)
-DEFINE_ENTRY_POINTS(q5_0)
-DEFINE_ENTRY_POINTS(iq4_nl)
+DEFINE_TILED_ENTRY_POINTS(q4_0)
+DEFINE_TILED_ENTRY_POINTS(q8_0)
+DEFINE_TILED_ENTRY_POINTS(q5_0)
+DEFINE_TILED_ENTRY_POINTS(iq4_nl)
 DEFINE_ENTRY_POINTS(q4_1)
 DEFINE_ENTRY_POINTS(q5_1)
 DEFINE_ENTRY_POINTS(q4_K)

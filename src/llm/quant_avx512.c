@@ -11,16 +11,17 @@
  * Activation quantizers are not here; the AVX2 ones serve.
  *
  * The 32-element block types share quant_x86.h's templates with the AVX2
- * file and differ only in the integer dot (vpdpbusd on YMM); K-quants and
- * float types use ZMM registers.
+ * file and differ only in the integer dot (vpdpbusd on YMM); so do Q4_K and
+ * Q5_K with VNNI (vpdpwssd on YMM). Q6_K, the float types and, without
+ * VNNI, Q4_K/Q5_K use ZMM registers.
  */
 #include <immintrin.h>
 
 #include "quant_internal.h"
 
-/* vpdpbusd: four u8*s8 products summed into each int32, no saturation. The
- * weights keep the AVX2 sign trick on YMM registers: on CPUs that split
- * 512-bit operations, two-block ZMM packing measured slower. */
+/* vpdpbusd: four u8*s8 products summed into each int32, no saturation.
+ * Signed weights keep the AVX2 sign trick on YMM registers: on CPUs that
+ * split 512-bit operations, two-block ZMM packing measured slower. */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -30,6 +31,21 @@ INLINE __m256i dot_u8(__m256i w, __m256i x)
 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
 }
+
+INLINE __m256i dot_u8_acc(__m256i acc, __m256i w, __m256i x)
+{
+    return _mm256_dpbusd_epi32(acc, w, x);
+}
+
+INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
+{
+    return _mm256_dpwssd_epi32(acc, p, s);
+}
+
+/* 32 YMM registers (EVEX): 2 x 4 tiles keep 16 accumulators. */
+#define NRMAX 4
+#define ROWS_1 4
+#define ROWS_4 2
 
 #include "quant_x86.h"
 
@@ -52,8 +68,9 @@ INLINE __m512i madd_acc(__m512i isum, __m512i p16, __m512i s16, bool vnni)
     return _mm512_add_epi32(isum, _mm512_madd_epi16(p16, s16));
 }
 
-INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, bool vnni, const char *x,
-                    size_t xs, int nc, float *out)
+/* Q4_K and Q5_K on ZMM registers, for AVX-512 without VNNI */
+INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const char *x, size_t xs,
+                    int nc, float *out)
 {
     const int64_t nb = n / QK_K;
     __m512 acc[NCMAX];
@@ -65,9 +82,9 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, bool vnn
     for (int64_t i = 0; i < nb; i++) {
         const block_q4_K *w4 = (const block_q4_K *)((const char *)vw + (size_t)i * bsize);
         const uint8_t *qs = five ? ((const block_q5_K *)w4)->qs : w4->qs;
-        uint8_t sc[8], mn[8];
-        quant_k4_scales(w4->scales, sc, mn);
-        const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        const __m128i scm = k4_scales_mins(w4->scales);
+        const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scm));
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)w4)->qh)
                           : _mm256_setzero_si256();
         __m512i isum[NCMAX];
@@ -86,14 +103,14 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, bool vnn
             UNROLL for (int c = 0; c < nc; c++) {
                 const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * j);
-                isum[c] = madd_acc(isum[c], _mm512_maddubs_epi16(z, yv), s, vnni);
+                isum[c] = madd_acc(isum[c], _mm512_maddubs_epi16(z, yv), s, false);
             }
         }
         const float d = h2f(w4->d), dmin = h2f(w4->dmin);
         UNROLL for (int c = 0; c < nc; c++) {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y->d), _mm512_cvtepi32_ps(isum[c]), acc[c]);
-            smin[c] += (dmin * y->d) * (float)k4_mins_dot(mn, y->bsums);
+            smin[c] += (dmin * y->d) * (float)k4_mins_dot(m16, y->bsums);
         }
     }
     UNROLL for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]) - smin[c];
@@ -158,12 +175,18 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
     INLINE void kern_q4_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
                                   float *out)                                                     \
     {                                                                                             \
-        kern_k4(n, w, sizeof(block_q4_K), false, vnni, x, xs, nc, out);                           \
+        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                               \
+            kern_k4_256(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                         \
+        else                                                                                      \
+            kern_k4(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                             \
     }                                                                                             \
     INLINE void kern_q5_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
                                   float *out)                                                     \
     {                                                                                             \
-        kern_k4(n, w, sizeof(block_q5_K), true, vnni, x, xs, nc, out);                            \
+        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                               \
+            kern_k4_256(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                          \
+        else                                                                                      \
+            kern_k4(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                              \
     }                                                                                             \
     INLINE void kern_q6_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
                                   float *out)                                                     \
@@ -253,10 +276,10 @@ INLINE void kern_bf16_dp(int64_t n, const void *vw, const char *x, size_t xs, in
         out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
 }
 
-DEFINE_ENTRY_POINTS(q4_0)
-DEFINE_ENTRY_POINTS(q5_0)
-DEFINE_ENTRY_POINTS(q8_0)
-DEFINE_ENTRY_POINTS(iq4_nl)
+DEFINE_TILED_ENTRY_POINTS(q4_0)
+DEFINE_TILED_ENTRY_POINTS(q5_0)
+DEFINE_TILED_ENTRY_POINTS(q8_0)
+DEFINE_TILED_ENTRY_POINTS(iq4_nl)
 DEFINE_ENTRY_POINTS(q4_1)
 DEFINE_ENTRY_POINTS(q5_1)
 DEFINE_ENTRY_POINTS(q4_K)
