@@ -47,7 +47,7 @@ static void usage(FILE *out)
             "      --queue N             requests waiting for a slot before 503 (default 64)\n"
             "  -c, --ctx N               context window per slot (default: the model's, at\n"
             "                            most 4096)\n"
-            "  -t, --threads N           threads per slot (default: CPUs / parallel)\n"
+            "  -t, --threads N           threads of the slots' shared forward batch (default: CPUs)\n"
             "  -n, --n-predict N         default max_tokens (default -1: until the end of\n"
             "                            the answer or of the context window)\n"
             "      --timeout S           whole-request limit in seconds (default 600)\n"
@@ -140,10 +140,8 @@ int cmd_serve(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (!threads) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cpus > sc.parallel ? cpus / sc.parallel : 1;
-    }
+    if (!threads) /* the slots share one forward batch: it gets every CPU */
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     sc.context_params.n_threads = (int32_t)threads;
     sc.api_key = api_key;
 

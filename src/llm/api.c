@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "llm_internal.h"
 #include "model.h"
 #include "sampler.h"
@@ -42,6 +43,7 @@ struct ghost_context {
     int32_t n_ctx;
     kv_cache kv;
     fwd_state *fwd;
+    batcher *batch;            /* not owned: forward calls are fused there */
     sampler *smp;
     int32_t *history;          /* the tokens whose keys/values are in kv */
     int32_t n_past;
@@ -325,6 +327,27 @@ void ghost_context_cancel(ghost_context *ctx)
         atomic_store(&ctx->cancel, 1);
 }
 
+ghost_status batch_attach(ghost_context *ctx, batcher *b)
+{
+    if (ctx == NULL || b == NULL || ctx->model != batch_model(b) ||
+        ctx->n_ctx > batch_window(b))
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "batch: context is NULL, over another model or a wider window");
+    ctx->batch = b;
+    return GHOST_OK;
+}
+
+batcher *batch_create_like(const ghost_context *ctx, int32_t extra, int n_threads)
+{
+    if (ctx == NULL || extra < 0 || extra > MAX_BATCH || n_threads < 0 || n_threads > 1024) {
+        ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                        "batch: context is NULL, or extra or n_threads out of range");
+        return NULL;
+    }
+    return batch_create(ctx->model, fwd_state_batch(ctx->fwd) + extra, ctx->n_ctx,
+                        n_threads ? n_threads : online_cpus());
+}
+
 void ghost_context_reset(ghost_context *ctx)
 {
     if (ctx != NULL)
@@ -460,13 +483,16 @@ static double now_ms(void)
 /* Evaluates tokens[0..n) at positions n_past.. and leaves the last one's logits. */
 static ghost_status eval_tokens(ghost_context *ctx, const int32_t *tokens, int32_t n)
 {
-    const int32_t B = fwd_state_batch(ctx->fwd);
+    int32_t B = fwd_state_batch(ctx->fwd);
+    if (ctx->batch && batch_max_items(ctx->batch) < B)
+        B = batch_max_items(ctx->batch);
     for (int32_t done = 0; done < n;) {
         const int32_t m = n - done < B ? n - done : B;
         for (int32_t i = 0; i < m; i++)
             ctx->items[i] = (fwd_item){tokens[done + i], ctx->n_past + i, &ctx->kv,
                                        done + i == n - 1 ? ctx->logits : NULL};
-        ghost_status st = forward_batch(ctx->fwd, ctx->items, m);
+        ghost_status st = ctx->batch ? batch_forward(ctx->batch, ctx->items, m)
+                                     : forward_batch(ctx->fwd, ctx->items, m);
         if (st != GHOST_OK)
             return ctx_take_error(ctx, st);
         memcpy(ctx->history + ctx->n_past, tokens + done, (size_t)m * sizeof *tokens);
@@ -581,6 +607,8 @@ ghost_response *ghost_generate_ex(ghost_context *ctx, const char *prompt,
     st = (stream){.gp = gp, .cb = callback, .user_data = user_data};
 
     const double t0 = now_ms();
+    if (ctx->batch)
+        batch_member_join(ctx->batch);
     status = process_prompt(ctx, prompt, gp, r);
     const double t1 = now_ms();
     r->prompt_ms = t1 - t0;
@@ -588,6 +616,8 @@ ghost_response *ghost_generate_ex(ghost_context *ctx, const char *prompt,
         sampler_start(ctx->smp, gp);
         status = generate_tokens(ctx, gp, &st, r);
     }
+    if (ctx->batch)
+        batch_member_leave(ctx->batch);
     if (status == GHOST_OK && !stream_finish(&st))
         status = ctx_error(ctx, GHOST_ERR_NOMEM, "out of memory for the answer's text");
     r->generation_ms = now_ms() - t1;

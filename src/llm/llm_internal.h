@@ -20,6 +20,8 @@
  *   sampler.[ch]      greedy / temperature / top-k / top-p / min-p / penalties
  *   chat.[ch]         chat template families and prompt layout
  *   api.c             the public ghostllm.h functions
+ *   batch.c           continuous batching: several contexts' forward calls
+ *                     fused into one batch (batch.h, used by the server)
  *
  * Model tools (tools.h; the ghostflow convert / quantize / synth / bench
  * commands):

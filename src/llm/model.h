@@ -14,10 +14,11 @@
  *
  * Batches: forward_batch() takes a list of (token, position, kv cache,
  * logits-out) items. Items may belong to different sequences with different
- * caches — one context's prompt today, several contexts' next tokens when
- * continuous batching arrives. Within a batch, an item attends to positions
- * 0..pos of its own cache, and the batch's own keys/values are written
- * before any attention runs, so a prompt can be evaluated in one call.
+ * caches — one context's prompt, or several contexts' prompt chunks and
+ * next tokens fused by the batcher (batch.h, continuous batching). Within a
+ * batch, an item attends to positions 0..pos of its own cache, and the
+ * batch's own keys/values are written before any attention runs, so a
+ * prompt can be evaluated in one call.
  */
 #ifndef GHOST_MODEL_H
 #define GHOST_MODEL_H

@@ -8,8 +8,13 @@
  * (gf_log_response) whatever the outcome — cancelled and failed ones with
  * their partial text.
  *
- * Slots run concurrently, each decoding its own sequence; they are not fused
- * into one forward batch (the engine has no batched-decode entry point yet).
+ * Continuous batching: every slot's context is attached to one batcher
+ * (llm/batch.h), so the slots' forward calls — a joining request's prompt
+ * chunk, each running request's next token — are fused into one forward
+ * batch over their KV caches, run on the batcher's single thread pool. A
+ * worker thread per slot keeps the per-sequence logic (sampling, stop
+ * strings, streaming, cancellation) of ghost_generate_ex; a new request
+ * joins the batch at the next step without waiting for the others.
  * A slot keeps its KV cache between jobs, so a chat that resends the same
  * history reuses its prefix when it lands on the same slot.
  *
@@ -23,6 +28,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "llm/batch.h"
 #include "server/server.h"
 
 struct srv_pool {
@@ -35,6 +41,7 @@ struct srv_pool {
     bool stopping;
     int n_slots;
     ghost_context **ctx;
+    batcher *batch;            /* shared by every slot's context */
     pthread_t *threads;
     int n_threads;
 };
@@ -251,14 +258,28 @@ srv_pool *srv_pool_create(gf_service *svc, int n, int queue, const ghost_params 
     pool->max_queued = queue;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
+    /* The slots' own thread pools would sit idle: the batcher runs every
+     * forward pass, on params->n_threads threads. */
+    ghost_params slot_params = *params;
+    slot_params.n_threads = 1;
     for (int i = 0; i < n; i++) {
-        pool->ctx[i] = ghost_context_new(gf_service_model(svc), params);
+        pool->ctx[i] = ghost_context_new(gf_service_model(svc), &slot_params);
         if (!pool->ctx[i]) {
             snprintf(err, errcap, "slot %d of %d: %s", i + 1, n, ghost_errmsg(NULL));
             srv_pool_destroy(pool);
             return NULL;
         }
         pool->n_slots = i + 1;
+        if (i == 0 && !(pool->batch = batch_create_like(pool->ctx[0], n, params->n_threads))) {
+            snprintf(err, errcap, "slots: batch of %d: %s", n, ghost_errmsg(NULL));
+            srv_pool_destroy(pool);
+            return NULL;
+        }
+        if (batch_attach(pool->ctx[i], pool->batch) != GHOST_OK) {
+            snprintf(err, errcap, "slot %d of %d: %s", i + 1, n, ghost_errmsg(NULL));
+            srv_pool_destroy(pool);
+            return NULL;
+        }
     }
     for (int i = 0; i < n; i++) {
         worker_arg *a = malloc(sizeof *a);
@@ -305,6 +326,7 @@ void srv_pool_destroy(srv_pool *pool)
     srv_pool_stop(pool);
     for (int i = 0; i < pool->n_slots; i++)
         ghost_free_context(pool->ctx[i]);
+    batch_destroy(pool->batch);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     free(pool->threads);
@@ -333,6 +355,17 @@ bool srv_pool_submit(srv_pool *pool, srv_job *job)
     }
     pthread_mutex_unlock(&pool->mu);
     return ok;
+}
+
+void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last,
+                          int *max)
+{
+    batch_stats bs;
+    batch_get_stats(pool->batch, &bs);
+    *steps = bs.steps;
+    *items = bs.items;
+    *last = bs.last_seqs;
+    *max = bs.max_seqs;
 }
 
 void srv_pool_gauges(srv_pool *pool, int *queued, int *active, int *slots)

@@ -471,14 +471,25 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
         "# HELP ghostflow_slots_active Slots generating now.\n"
         "# TYPE ghostflow_slots_active gauge\nghostflow_slots_active %d\n"
         "# HELP ghostflow_slots_total Slots configured.\n"
-        "# TYPE ghostflow_slots_total gauge\nghostflow_slots_total %d\n";
-    char *buf = malloc(sizeof fmt + 16 * 24);
+        "# TYPE ghostflow_slots_total gauge\nghostflow_slots_total %d\n"
+        "# HELP ghostflow_batch_steps_total Forward batches run (all slots fused).\n"
+        "# TYPE ghostflow_batch_steps_total counter\nghostflow_batch_steps_total %lld\n"
+        "# HELP ghostflow_batch_items_total Tokens evaluated in forward batches.\n"
+        "# TYPE ghostflow_batch_items_total counter\nghostflow_batch_items_total %lld\n"
+        "# HELP ghostflow_batch_sequences Sequences in the last forward batch.\n"
+        "# TYPE ghostflow_batch_sequences gauge\nghostflow_batch_sequences %d\n"
+        "# HELP ghostflow_batch_sequences_max Most sequences seen in one forward batch.\n"
+        "# TYPE ghostflow_batch_sequences_max gauge\nghostflow_batch_sequences_max %d\n";
+    long long b_steps, b_items;
+    int b_last, b_max;
+    srv_pool_batch_stats(srv->pool, &b_steps, &b_items, &b_last, &b_max);
+    char *buf = malloc(sizeof fmt + 20 * 24);
     if (buf)
-        snprintf(buf, sizeof fmt + 16 * 24, fmt, (long long)atomic_load(&m->requests),
+        snprintf(buf, sizeof fmt + 20 * 24, fmt, (long long)atomic_load(&m->requests),
                  (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
                  out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued,
-                 active, slots);
+                 active, slots, b_steps, b_items, b_last, b_max);
     return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 

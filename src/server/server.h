@@ -7,7 +7,8 @@
  *   api.c      the OpenAI / llama-server JSON shapes: request validation
  *              (every bad field named), response and chunk building, errors
  *   pool.c     the slots: N worker threads, each with its own engine context
- *              over the service's one loaded model, and a bounded job queue
+ *              over the service's one loaded model, their forward calls
+ *              fused into one batch per step, and a bounded job queue
  *   page.c     the built-in chat page served at "/"
  *
  * Threads: libmicrohttpd runs one thread per connection; a generation runs on
@@ -160,6 +161,10 @@ bool srv_pool_submit(srv_pool *pool, srv_job *job);
 /* Asks job to stop (client gone, timeout); its answer is stored cancelled. */
 void srv_job_cancel(srv_job *job);
 void srv_pool_gauges(srv_pool *pool, int *queued, int *active, int *slots);
+/* Continuous batching: forward steps run, items evaluated, and sequences in
+ * the last and the largest step. */
+void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last,
+                          int *max);
 
 /* ---- the chat page (page.c) ---------------------------------------------- */
 

@@ -248,9 +248,10 @@ static sse_result parse_sse(const char *body, bool chat)
 
 /* ---- metrics -------------------------------------------------------------- */
 
-static double metric(const char *name)
+static double metric_at(int port, const char *name)
 {
-    http_resp r = req("GET", "/metrics", NULL, API_KEY);
+    http_resp r = {0};
+    http_to(port, "GET", "/metrics", NULL, 0, API_KEY, NULL, &r);
     assert_int_equal(r.status, 200);
     char key[96];
     snprintf(key, sizeof key, "\n%s ", name);
@@ -261,6 +262,8 @@ static double metric(const char *name)
     free(r.body);
     return v;
 }
+
+static double metric(const char *name) { return metric_at(main_srv.port, name); }
 
 /* ---- history -------------------------------------------------------------- */
 
@@ -573,6 +576,15 @@ typedef struct client_arg {
     http_resp r;
 } client_arg;
 
+/* Starts n clients running fn against port, concurrently. */
+static void spawn_clients(int port, int n, void *(*fn)(void *), client_arg *args, pthread_t *th)
+{
+    for (int i = 0; i < n; i++) {
+        args[i] = (client_arg){.port = port, .index = i};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &args[i]), 0);
+    }
+}
+
 static void *stream_client(void *p)
 {
     client_arg *a = p;
@@ -593,10 +605,7 @@ static void test_eight_concurrent_streams_complete_and_metrics_match(void **stat
     double tok0 = metric("ghostflow_completion_tokens_total");
     client_arg args[8];
     pthread_t th[8];
-    for (int i = 0; i < 8; i++) {
-        args[i] = (client_arg){.port = main_srv.port, .index = i};
-        assert_int_equal(pthread_create(&th[i], NULL, stream_client, &args[i]), 0);
-    }
+    spawn_clients(main_srv.port, 8, stream_client, args, th);
     int tokens = 0;
     for (int i = 0; i < 8; i++) {
         pthread_join(th[i], NULL);
@@ -671,10 +680,7 @@ static void test_full_queue_is_503(void **state)
     for (int round = 0; round < 5 && !rejected; round++) {
         client_arg args[12];
         pthread_t th[12];
-        for (int i = 0; i < 12; i++) {
-            args[i] = (client_arg){.port = busy.port, .index = i};
-            assert_int_equal(pthread_create(&th[i], NULL, flood_client, &args[i]), 0);
-        }
+        spawn_clients(busy.port, 12, flood_client, args, th);
         for (int i = 0; i < 12; i++) {
             pthread_join(th[i], NULL);
             assert_int_equal(args[i].r.rc, CURLE_OK);
@@ -694,6 +700,70 @@ static void test_full_queue_is_503(void **state)
     assert_true(served > 0);
 }
 
+/* Prompts of different lengths, so the fused batch mixes positions. */
+static const char *const batch_prompts[4] = {
+    "Once upon a time", "Lily had a red ball and", "The little dog ran to the park because it",
+    "Tom",
+};
+
+static void *greedy_client(void *p)
+{
+    client_arg *a = p;
+    char body[256];
+    snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"temperature\":0,\"max_tokens\":32}",
+             batch_prompts[a->index]);
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &a->r);
+    return NULL;
+}
+
+static char *completion_text(http_resp *r)
+{
+    assert_int_equal(r->rc, CURLE_OK);
+    assert_int_equal(r->status, 200);
+    cJSON *j = cJSON_Parse(r->body);
+    assert_non_null(j);
+    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    char *t = strdup(cJSON_GetObjectItem(c, "text")->valuestring);
+    cJSON_Delete(j);
+    free(r->body);
+    return t;
+}
+
+/* Four greedy requests decoded together in one forward batch give exactly
+ * the texts they give one at a time: each item of a fused batch sees only
+ * its own KV cache, and every row of a matrix product is computed alone. */
+static void test_concurrent_requests_batch_together_with_sequential_results(void **state)
+{
+    (void)state;
+    make_db(tu_path("batch.db"));
+    server_proc bs = start_server(tu_path("batch.db"), "4", "8");
+    char *alone[4];
+    for (int i = 0; i < 4; i++) {
+        client_arg a = {.port = bs.port, .index = i};
+        greedy_client(&a);
+        alone[i] = completion_text(&a.r);
+    }
+    assert_int_equal((long)metric_at(bs.port, "ghostflow_batch_sequences_max"), 1);
+    int fused = 0;
+    for (int round = 0; round < 3 && fused < 2; round++) {
+        client_arg args[4];
+        pthread_t th[4];
+        spawn_clients(bs.port, 4, greedy_client, args, th);
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            char *t = completion_text(&args[i].r);
+            assert_string_equal(t, alone[i]);
+            free(t);
+        }
+        fused = (int)metric_at(bs.port, "ghostflow_batch_sequences_max");
+    }
+    assert_true(fused >= 2);
+    assert_true(metric_at(bs.port, "ghostflow_batch_steps_total") > 0);
+    stop_server(&bs);
+    for (int i = 0; i < 4; i++)
+        free(alone[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_eight_concurrent_streams_complete_and_metrics_match),
         cmocka_unit_test(test_client_hanging_up_mid_stream_is_stored_cancelled),
         cmocka_unit_test(test_full_queue_is_503),
+        cmocka_unit_test(test_concurrent_requests_batch_together_with_sequential_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
