@@ -49,9 +49,9 @@ typedef enum ghost_status {
     GHOST_ERR_FORMAT = 3,           /* malformed GGUF file or tokenizer data */
     GHOST_ERR_UNSUPPORTED = 4,      /* unknown architecture, tensor type, ... */
     GHOST_ERR_NOMEM = 5,
-    GHOST_ERR_CONTEXT_FULL = 6,     /* prompt does not fit the context window */
-    GHOST_ERR_CANCELLED = 7,        /* callback or ghost_context_cancel stopped it */
-    GHOST_ERR_BAD_INPUT = 8,        /* text that is not valid UTF-8, bad token id */
+    GHOST_ERR_CONTEXT_FULL = 6, /* prompt does not fit the context window */
+    GHOST_ERR_CANCELLED = 7,    /* callback or ghost_context_cancel stopped it */
+    GHOST_ERR_BAD_INPUT = 8,    /* text that is not valid UTF-8, bad token id */
     GHOST_ERR_BUFFER_TOO_SMALL = 9,
     GHOST_ERR_INTERNAL = 10
 } ghost_status;
@@ -73,32 +73,32 @@ GHOST_API const char *ghost_version(void);
 
 /* Per-generation settings. Start from ghost_default_gen_params(). */
 typedef struct ghost_gen_params {
-    int32_t max_tokens;     /* tokens to generate at most (default 2048); -1 = until
-                               the context window is full; 0 = evaluate the prompt
-                               into the KV cache only */
-    float temperature;      /* 0 = greedy (default 0.7) */
-    int32_t top_k;          /* 0 = off (default 40) */
-    float top_p;            /* 1 = off (default 0.95) */
-    float min_p;            /* 0 = off (default 0.05) */
-    float repeat_penalty;   /* 1 = off (default 1.0) */
-    int32_t repeat_last_n;  /* window for the penalty, over prompt and answer
-                               (default 64; -1 = everything in the context) */
-    uint64_t seed;          /* GHOST_SEED_RANDOM = from the OS (default); the same
-                               seed, prompt and settings give the same text */
-    const char *const *stop;/* stop strings (not included in the output) */
+    int32_t max_tokens;      /* tokens to generate at most (default 2048); -1 = until
+                                the context window is full; 0 = evaluate the prompt
+                                into the KV cache only */
+    float temperature;       /* 0 = greedy (default 0.7) */
+    int32_t top_k;           /* 0 = off (default 40) */
+    float top_p;             /* 1 = off (default 0.95) */
+    float min_p;             /* 0 = off (default 0.05) */
+    float repeat_penalty;    /* 1 = off (default 1.0) */
+    int32_t repeat_last_n;   /* window for the penalty, over prompt and answer
+                                (default 64; -1 = everything in the context) */
+    uint64_t seed;           /* GHOST_SEED_RANDOM = from the OS (default); the same
+                                seed, prompt and settings give the same text */
+    const char *const *stop; /* stop strings (not included in the output) */
     size_t n_stop;
-    bool parse_special;     /* prompt text like "<|im_start|>" maps to special
-                               tokens (chat templates); default false */
-    bool add_bos;           /* prepend BOS when the model asks for it (default true) */
+    bool parse_special; /* prompt text like "<|im_start|>" maps to special
+                           tokens (chat templates); default false */
+    bool add_bos;       /* prepend BOS when the model asks for it (default true) */
 } ghost_gen_params;
 
 /* Per-context settings. Start from ghost_default_params(). */
 typedef struct ghost_params {
-    int32_t n_ctx;          /* context window in tokens; 0 = min(training ctx, 4096) */
-    int32_t n_threads;      /* 0 = number of online CPUs */
-    bool kv_f16;            /* keep the KV cache in F16 like llama.cpp (default
-                               true; false = F32, twice the memory) */
-    ghost_gen_params gen;   /* defaults for ghost_generate() */
+    int32_t n_ctx;        /* context window in tokens; 0 = min(training ctx, 4096) */
+    int32_t n_threads;    /* 0 = number of online CPUs */
+    bool kv_f16;          /* keep the KV cache in F16 like llama.cpp (default
+                             true; false = F32, twice the memory) */
+    ghost_gen_params gen; /* defaults for ghost_generate() */
 } ghost_params;
 
 GHOST_API ghost_params ghost_default_params(void);
@@ -112,14 +112,14 @@ GHOST_API ghost_model *ghost_model_load(const char *path);
 GHOST_API void ghost_model_free(ghost_model *model);
 
 typedef struct ghost_model_info {
-    const char *architecture;   /* "llama", "qwen2" */
-    const char *name;           /* general.name or the file name */
-    const char *chat_template;  /* tokenizer.chat_template or NULL */
+    const char *architecture;  /* "llama", "qwen2" */
+    const char *name;          /* general.name or the file name */
+    const char *chat_template; /* tokenizer.chat_template or NULL */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
-    int32_t bos_token, eos_token;  /* -1 when absent */
+    int32_t bos_token, eos_token; /* -1 when absent */
     uint64_t n_params;
     uint64_t file_size;
-    const char *file_type;      /* dominant tensor type, e.g. "Q8_0" */
+    const char *file_type; /* dominant tensor type, e.g. "Q8_0" */
 } ghost_model_info;
 
 /* Fills *info; the strings are owned by the model. */
@@ -132,22 +132,22 @@ GHOST_API ghost_status ghost_model_get_info(const ghost_model *model, ghost_mode
  * add_special: BOS/EOS as the model's metadata asks. parse_special: text such
  * as "<|im_start|>" becomes its special token. Invalid UTF-8 → GHOST_ERR_BAD_INPUT. */
 GHOST_API ghost_status ghost_tokenize(const ghost_model *model, const char *text, size_t len,
-                                      bool add_special, bool parse_special,
-                                      int32_t *tokens, size_t cap, size_t *n_tokens);
+                                      bool add_special, bool parse_special, int32_t *tokens,
+                                      size_t cap, size_t *n_tokens);
 
 /* Text of tokens[0..n) as a NUL-terminated string in *text (free with ghost_free). */
-GHOST_API ghost_status ghost_detokenize(const ghost_model *model, const int32_t *tokens,
-                                        size_t n, char **text);
+GHOST_API ghost_status ghost_detokenize(const ghost_model *model, const int32_t *tokens, size_t n,
+                                        char **text);
 
 /* Raw bytes of one token's piece (may be part of a UTF-8 character), copied to
  * buf. Returns the length, or -1 for an invalid id, or -(needed) if cap is short. */
-GHOST_API int32_t ghost_token_to_piece(const ghost_model *model, int32_t token,
-                                       char *buf, size_t cap);
+GHOST_API int32_t ghost_token_to_piece(const ghost_model *model, int32_t token, char *buf,
+                                       size_t cap);
 
 /* ---- chat ---------------------------------------------------------------- */
 
 typedef struct ghost_chat_message {
-    const char *role;     /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } ghost_chat_message;
 
@@ -185,16 +185,16 @@ typedef enum ghost_finish_reason {
 } ghost_finish_reason;
 
 typedef struct ghost_response {
-    char *text;              /* generated text (prompt excluded), NUL-terminated */
-    int tokens_used;         /* prompt + completion tokens (seed field) */
-    int error_code;          /* a ghost_status (seed field) */
+    char *text;      /* generated text (prompt excluded), NUL-terminated */
+    int tokens_used; /* prompt + completion tokens (seed field) */
+    int error_code;  /* a ghost_status (seed field) */
     int prompt_tokens;
     int completion_tokens;
-    int cached_tokens;       /* prompt tokens reused from the KV cache */
+    int cached_tokens; /* prompt tokens reused from the KV cache */
     ghost_finish_reason finish_reason;
-    double prompt_ms;        /* prompt processing time */
-    double generation_ms;    /* generation time */
-    char *error_message;     /* NULL on success */
+    double prompt_ms;     /* prompt processing time */
+    double generation_ms; /* generation time */
+    char *error_message;  /* NULL on success */
 } ghost_response;
 
 /* Streaming callback: receives each piece of text as soon as it forms whole

@@ -79,9 +79,11 @@ static double time_job(const job *j, int nt)
             }
         }
         for (int t = 0; t < nt; t++)
-            if (th[t]) pthread_join(th[t], NULL);
+            if (th[t])
+                pthread_join(th[t], NULL);
         double dt = (now() - t0) / j->reps;
-        if (dt < best) best = dt;
+        if (dt < best)
+            best = dt;
     }
     return best;
 }
@@ -120,18 +122,20 @@ int main(int argc, char **argv)
         case 'n': n = atoll(optarg); break;
         case 'c': cols = atoll(optarg); break;
         default:
-            fprintf(stderr, "usage: %s [-t THREADS] [-m MiB] [-n ROW_LEN] [-c COLS] [TYPE...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t THREADS] [-m MiB] [-n ROW_LEN] [-c COLS] [TYPE...]\n",
+                    argv[0]);
             return 2;
         }
     }
     if (threads < 1 || threads > 64 || n < 256 || n % 256 != 0 || cols < 1 || mib <= 0) {
-        fprintf(stderr, "bench_kernels: need 1 <= -t <= 64, -n a multiple of 256, -c >= 1, -m > 0\n");
+        fprintf(stderr,
+                "bench_kernels: need 1 <= -t <= 64, -n a multiple of 256, -c >= 1, -m > 0\n");
         return 2;
     }
-    static const ggml_type all[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
-                                    GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K,
-                                    GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL, GGML_TYPE_F16,
-                                    GGML_TYPE_BF16, GGML_TYPE_F32};
+    static const ggml_type all[] = {
+        GGML_TYPE_Q4_0,   GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
+        GGML_TYPE_Q2_K,   GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K,
+        GGML_TYPE_IQ4_NL, GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_F32};
     ggml_type types[32];
     int ntypes = 0;
     if (optind < argc) {
@@ -188,7 +192,8 @@ int main(int argc, char **argv)
                 jg.cols = cols < 8 ? cols : 8;
             }
             jl.reps = (int)(64.0 * 1048576 / ((double)rows_l2 * (double)w_row)) + 1;
-            if (isa == QUANT_ISA_SCALAR) jl.reps = jl.reps / 16 + 1;
+            if (isa == QUANT_ISA_SCALAR)
+                jl.reps = jl.reps / 16 + 1;
             const double td = time_job(&jd, threads), tl = time_job(&jl, threads);
             const double tg = time_job(&jg, threads);
             printf("%-7s %-7s %10.2f %10.2f %11.2f\n", quant_info(t)->name,
@@ -197,7 +202,10 @@ int main(int argc, char **argv)
                    2.0 * (double)n * (double)jg.rows * (double)jg.cols / tg / 1e9);
             fflush(stdout);
         }
-        free(w); free(x); free(out); free(xf);
+        free(w);
+        free(x);
+        free(out);
+        free(xf);
     }
     return 0;
 }

@@ -35,8 +35,10 @@ int cli_usage_exit(void (*usage)(FILE *out), int opt);
 
 /* Parses a whole decimal/float argument or fails with a usage message naming
  * the flag: returns 0 on success, -1 after printing the error. */
-int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out);
-int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max, double *out);
+int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max,
+                  long *out);
+int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max,
+                    double *out);
 
 /* A progress bar on stderr, drawn only when stderr is a terminal
  * (cli_progress.c). cli_progress_update matches the engine's progress

@@ -31,8 +31,8 @@ void cli_progress_update(void *user, uint64_t done, uint64_t total, const char *
     memset(bar + filled, '.', (size_t)(BAR_WIDTH - filled));
     bar[BAR_WIDTH] = '\0';
     /* \033[K clears what a longer previous tensor name left behind */
-    fprintf(stderr, "\r%s [%s] %5.1f%% %.40s\033[K", p->label, bar, 100.0 * (double)done / (double)total,
-            item ? item : "");
+    fprintf(stderr, "\r%s [%s] %5.1f%% %.40s\033[K", p->label, bar,
+            100.0 * (double)done / (double)total, item ? item : "");
     fflush(stderr);
     p->drawn = true;
 }

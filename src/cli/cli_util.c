@@ -26,7 +26,8 @@ int cli_usage_exit(void (*usage)(FILE *out), int opt)
     return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
-int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max, long *out)
+int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max,
+                  long *out)
 {
     char *end = NULL;
     errno = 0;
@@ -43,7 +44,8 @@ int cli_parse_int(const char *prog, const char *flag, const char *text, long min
     return 0;
 }
 
-int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max, double *out)
+int cli_parse_float(const char *prog, const char *flag, const char *text, double min, double max,
+                    double *out)
 {
     char *end = NULL;
     errno = 0;

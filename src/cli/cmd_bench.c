@@ -24,8 +24,8 @@
 #include "llm/model.h"
 #include "llm/tools.h"
 
-#define PROG "ghostflow bench"
-#define MAX_MODELS 16
+#define PROG        "ghostflow bench"
+#define MAX_MODELS  16
 #define MAX_THREADS 8
 /* Below this many weight bytes per token the % of bandwidth is not shown. */
 #define BW_MIN_WEIGHTS ((uint64_t)64 << 20)
@@ -41,23 +41,22 @@ typedef struct bench_opts {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ghostflow bench -m MODEL [options]\n"
-            "\n"
-            "Measures prompt processing (pp: one batch of P tokens) and generation (tg: N\n"
-            "tokens one by one) like llama-bench: random tokens, empty cache per run, one\n"
-            "warm-up, mean +- stddev of tokens/s over the repetitions.\n"
-            "\n"
-            "options:\n"
-            "  -m, --model FILE       GGUF model (repeat for several)\n"
-            "  -p, --n-prompt P       prompt tokens, 0 = skip pp (default 128)\n"
-            "  -n, --n-gen N          generated tokens, 0 = skip tg (default 64)\n"
-            "  -t, --threads T[,T..]  thread counts (default 2)\n"
-            "  -r, --repetitions R    timed runs per test (default 5)\n"
-            "  -o, --output md|csv    table format (default md)\n"
-            "      --no-bandwidth     skip the memory bandwidth probe\n"
-            "      --kv-f32           F32 KV cache instead of F16\n"
-            "  -h, --help             this help\n");
+    fprintf(out, "usage: ghostflow bench -m MODEL [options]\n"
+                 "\n"
+                 "Measures prompt processing (pp: one batch of P tokens) and generation (tg: N\n"
+                 "tokens one by one) like llama-bench: random tokens, empty cache per run, one\n"
+                 "warm-up, mean +- stddev of tokens/s over the repetitions.\n"
+                 "\n"
+                 "options:\n"
+                 "  -m, --model FILE       GGUF model (repeat for several)\n"
+                 "  -p, --n-prompt P       prompt tokens, 0 = skip pp (default 128)\n"
+                 "  -n, --n-gen N          generated tokens, 0 = skip tg (default 64)\n"
+                 "  -t, --threads T[,T..]  thread counts (default 2)\n"
+                 "  -r, --repetitions R    timed runs per test (default 5)\n"
+                 "  -o, --output md|csv    table format (default md)\n"
+                 "      --no-bandwidth     skip the memory bandwidth probe\n"
+                 "      --kv-f32           F32 KV cache instead of F16\n"
+                 "  -h, --help             this help\n");
 }
 
 static int parse_threads(bench_opts *o, const char *arg)
@@ -97,7 +96,9 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (bench_opts){.threads = {2}, .n_threads = 1, .bandwidth = true,
+    *o = (bench_opts){.threads = {2},
+                      .n_threads = 1,
+                      .bandwidth = true,
                       .bp = {.n_prompt = 128, .n_gen = 64, .reps = 5, .kv_f16 = true}};
     long v;
     int c;
@@ -132,18 +133,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             }
             o->csv = strcmp(optarg, "csv") == 0;
             break;
-        case 'B':
-            o->bandwidth = false;
-            break;
-        case 'K':
-            o->bp.kv_f16 = false;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+        case 'B': o->bandwidth = false; break;
+        case 'K': o->bp.kv_f16 = false; break;
+        case 'h': usage(stdout); return -1;
+        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
     if (optind != argc) {
@@ -213,7 +206,7 @@ static void print_row(const bench_opts *o, const char *model, const ghost_model_
 
 typedef struct model_result {
     const char *path;
-    ghost_model_info info;       /* strings unused after the model is freed */
+    ghost_model_info info; /* strings unused after the model is freed */
     uint64_t wbytes;
     bench_result r[MAX_THREADS];
 } model_result;

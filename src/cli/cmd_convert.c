@@ -56,12 +56,9 @@ int cmd_convert(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case 'N':
-            p.name = optarg;
-            break;
+        case 'N': p.name = optarg; break;
         case 'h':
-        default:
-            return cli_usage_exit(usage, c);
+        default: return cli_usage_exit(usage, c);
         }
     }
     if (argc - optind != 2) {

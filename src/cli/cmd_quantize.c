@@ -34,7 +34,10 @@ static void usage(FILE *out)
             quantize_type_list());
 }
 
-static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+static double mib(uint64_t b)
+{
+    return (double)b / (1024.0 * 1024.0);
+}
 
 int cmd_quantize(int argc, char **argv)
 {
@@ -54,8 +57,7 @@ int cmd_quantize(int argc, char **argv)
             p.n_threads = (int)v;
             break;
         case 'h':
-        default:
-            return cli_usage_exit(usage, c);
+        default: return cli_usage_exit(usage, c);
         }
     }
     if (argc - optind != 3) {

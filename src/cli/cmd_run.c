@@ -115,7 +115,10 @@ static int on_piece(const char *piece, size_t len, void *user_data)
     return 0;
 }
 
-static double per_second(int n, double ms) { return ms > 0 ? n * 1000.0 / ms : 0.0; }
+static double per_second(int n, double ms)
+{
+    return ms > 0 ? n * 1000.0 / ms : 0.0;
+}
 
 enum { OPT_TEMP = 256, OPT_SEED, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT_PENALTY };
 
@@ -237,9 +240,9 @@ int cmd_run(int argc, char **argv)
         cfg.n_contexts = 0; /* this command generates; the service only records */
         int code;
         svc = flow_cli_open(PROG, &db, &cfg, &code);
-        gf_status st = svc ? gf_log_prompt(svc, GF_NEW_CONVERSATION, prompt, gp, &conversation,
-                                           &prompt_id)
-                           : GF_OK;
+        gf_status st =
+            svc ? gf_log_prompt(svc, GF_NEW_CONVERSATION, prompt, gp, &conversation, &prompt_id)
+                : GF_OK;
         if (!svc || st != GF_OK) {
             if (svc)
                 code = flow_cli_fail(PROG, svc, st);
@@ -272,7 +275,8 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "generation: %d tokens in %.1f ms, %.1f t/s\n", r->completion_tokens,
                 r->generation_ms, per_second(r->completion_tokens, r->generation_ms));
         if (r->error_code != GHOST_OK && r->error_code != GHOST_ERR_CANCELLED) {
-            cli_error(PROG, "%s", r->error_message ? r->error_message : ghost_strerror(r->error_code));
+            cli_error(PROG, "%s",
+                      r->error_message ? r->error_message : ghost_strerror(r->error_code));
             rc = CLI_EXIT_FAILURE;
         }
     }

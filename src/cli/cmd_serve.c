@@ -27,34 +27,35 @@
 #include "flow_cli.h"
 #include "server/server.h"
 
-#define PROG "ghostflow serve"
+#define PROG        "ghostflow serve"
 #define API_KEY_ENV "GHOSTFLOW_API_KEY"
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ghostflow serve -m MODEL [options]\n"
-            "\n"
-            "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
-            "/v1/models, /health, /metrics, /tokenize, /detokenize, chat page at /).\n"
-            "Every request and answer is stored in the encrypted history.\n"
-            "\n"
-            "options:\n"
-            "  -m, --model FILE          GGUF model (required)\n"
-            "      --host ADDR           address to bind (default 127.0.0.1)\n"
-            "      --port N              port (default 8080; 0 = any free port)\n"
-            "      --parallel N          slots generating at once (default 1)\n"
-            "      --queue N             requests waiting for a slot before 503 (default 64)\n"
-            "  -c, --ctx N               context window per slot (default: the model's, at\n"
-            "                            most 4096)\n"
-            "  -t, --threads N           threads of the slots' shared forward batch (default: CPUs)\n"
-            "  -n, --n-predict N         default max_tokens (default -1: until the end of\n"
-            "                            the answer or of the context window)\n"
-            "      --timeout S           whole-request limit in seconds (default 600)\n"
-            "      --max-body BYTES      largest request body (default 1048576)\n"
-            "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
-            "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
-            "  -h, --help                this help\n");
+    fprintf(
+        out,
+        "usage: ghostflow serve -m MODEL [options]\n"
+        "\n"
+        "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
+        "/v1/models, /health, /metrics, /tokenize, /detokenize, chat page at /).\n"
+        "Every request and answer is stored in the encrypted history.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model FILE          GGUF model (required)\n"
+        "      --host ADDR           address to bind (default 127.0.0.1)\n"
+        "      --port N              port (default 8080; 0 = any free port)\n"
+        "      --parallel N          slots generating at once (default 1)\n"
+        "      --queue N             requests waiting for a slot before 503 (default 64)\n"
+        "  -c, --ctx N               context window per slot (default: the model's, at\n"
+        "                            most 4096)\n"
+        "  -t, --threads N           threads of the slots' shared forward batch (default: CPUs)\n"
+        "  -n, --n-predict N         default max_tokens (default -1: until the end of\n"
+        "                            the answer or of the context window)\n"
+        "      --timeout S           whole-request limit in seconds (default 600)\n"
+        "      --max-body BYTES      largest request body (default 1048576)\n"
+        "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
+        "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
+        "  -h, --help                this help\n");
 }
 
 enum { OPT_HOST = 256, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_TIMEOUT, OPT_MAX_BODY, OPT_API_KEY };
@@ -80,8 +81,12 @@ int cmd_serve(int argc, char **argv)
     };
     flow_cli_db db = {0};
     gf_config cfg = gf_default_config();
-    srv_config sc = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64,
-                     .timeout_s = 600, .max_body = 1 << 20};
+    srv_config sc = {.host = "127.0.0.1",
+                     .port = 8080,
+                     .parallel = 1,
+                     .queue = 64,
+                     .timeout_s = 600,
+                     .max_body = 1 << 20};
     sc.gen = ghost_default_gen_params();
     sc.gen.max_tokens = -1;
     sc.context_params = ghost_default_params();

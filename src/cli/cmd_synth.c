@@ -27,12 +27,11 @@ static void list_shapes(FILE *out)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ghostflow synth --shape NAME [options] OUT.gguf\n"
-            "       ghostflow synth --list\n"
-            "\n"
-            "Writes a GGUF model of the given shape with random weights and a generated\n"
-            "vocabulary (llama.cpp loads it too). Shapes:\n");
+    fprintf(out, "usage: ghostflow synth --shape NAME [options] OUT.gguf\n"
+                 "       ghostflow synth --list\n"
+                 "\n"
+                 "Writes a GGUF model of the given shape with random weights and a generated\n"
+                 "vocabulary (llama.cpp loads it too). Shapes:\n");
     list_shapes(out);
     fprintf(out,
             "\noptions:\n"
@@ -63,13 +62,12 @@ int cmd_synth(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "s:T:t:h", opts, NULL)) != -1) {
         switch (c) {
-        case 's':
-            shape_name = optarg;
-            break;
+        case 's': shape_name = optarg; break;
         case 'T':
             p.type = tools_parse_type(optarg);
             if (!synth_type_ok(p.type)) {
-                cli_error(PROG, "--type: unknown type '%s' (expected %s)", optarg, synth_type_list());
+                cli_error(PROG, "--type: unknown type '%s' (expected %s)", optarg,
+                          synth_type_list());
                 return CLI_EXIT_USAGE;
             }
             break;
@@ -83,12 +81,9 @@ int cmd_synth(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             p.n_threads = (int)v;
             break;
-        case 'l':
-            list_shapes(stdout);
-            return CLI_EXIT_OK;
+        case 'l': list_shapes(stdout); return CLI_EXIT_OK;
         case 'h':
-        default:
-            return cli_usage_exit(usage, c);
+        default: return cli_usage_exit(usage, c);
         }
     }
     if (shape_name == NULL || argc - optind != 1) {

@@ -29,13 +29,12 @@ static const cli_command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ghostflow [--help] [--version] <command> [args]\n"
-            "\n"
-            "A local, private LLM: GGUF inference with every exchange stored in an\n"
-            "encrypted database.\n"
-            "\n"
-            "commands:\n");
+    fprintf(out, "usage: ghostflow [--help] [--version] <command> [args]\n"
+                 "\n"
+                 "A local, private LLM: GGUF inference with every exchange stored in an\n"
+                 "encrypted database.\n"
+                 "\n"
+                 "commands:\n");
     for (const cli_command *c = commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "\nRun 'ghostflow <command> --help' for a command's options.\n");
@@ -52,16 +51,12 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
         case 'V':
             printf("ghostflow %s (ghostllm %s, zqlite %s)\n", gf_version(), ghost_version(),
                    zqlite_version());
             return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc) {

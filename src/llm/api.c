@@ -34,24 +34,24 @@
 
 /* Prompt tokens evaluated per forward call: bounds the scratch memory. */
 #define MAX_BATCH 512
-#define MAX_CTX (1 << 24)
+#define MAX_CTX   (1 << 24)
 
 struct ghost_context {
     const ghost_model *model;
-    ghost_model *owned_model;  /* set by ghost_init*: freed with the context */
+    ghost_model *owned_model; /* set by ghost_init*: freed with the context */
     ghost_params params;
     int32_t n_ctx;
     kv_cache kv;
     fwd_state *fwd;
-    batcher *batch;            /* not owned: forward calls are fused there */
+    batcher *batch; /* not owned: forward calls are fused there */
     sampler *smp;
-    int32_t *history;          /* the tokens whose keys/values are in kv */
+    int32_t *history; /* the tokens whose keys/values are in kv */
     int32_t n_past;
-    int32_t *prompt;           /* tokenized prompt, n_ctx entries */
-    fwd_item *items;           /* one batch */
-    float *logits;             /* n_vocab */
+    int32_t *prompt; /* tokenized prompt, n_ctx entries */
+    fwd_item *items; /* one batch */
+    float *logits;   /* n_vocab */
     ghost_token_callback seed_cb;
-    char *piece_buf;           /* NUL-terminated copy for the seed callback */
+    char *piece_buf; /* NUL-terminated copy for the seed callback */
     size_t piece_cap;
     atomic_int cancel;
     ghost_status errcode;
@@ -88,7 +88,10 @@ ghost_status ghost_errcode(const ghost_context *ctx)
     return ctx ? ctx->errcode : ghost_thread_errcode();
 }
 
-void ghost_free(void *ptr) { free(ptr); }
+void ghost_free(void *ptr)
+{
+    free(ptr);
+}
 
 /* ---- parameters ------------------------------------------------------------ */
 
@@ -112,8 +115,8 @@ ghost_gen_params ghost_default_gen_params(void)
 
 ghost_params ghost_default_params(void)
 {
-    return (ghost_params){.n_ctx = 0, .n_threads = 0, .kv_f16 = true,
-                          .gen = ghost_default_gen_params()};
+    return (ghost_params){
+        .n_ctx = 0, .n_threads = 0, .kv_f16 = true, .gen = ghost_default_gen_params()};
 }
 
 /* NULL when p is usable, else the complaint. */
@@ -152,7 +155,10 @@ ghost_model *ghost_model_load(const char *path)
     return model_load(path, &m) == GHOST_OK ? m : NULL;
 }
 
-void ghost_model_free(ghost_model *model) { model_free(model); }
+void ghost_model_free(ghost_model *model)
+{
+    model_free(model);
+}
 
 ghost_status ghost_model_get_info(const ghost_model *m, ghost_model_info *info)
 {
@@ -185,7 +191,8 @@ ghost_status ghost_tokenize(const ghost_model *model, const char *text, size_t l
                             bool add_special, bool parse_special, int32_t *tokens, size_t cap,
                             size_t *n_tokens)
 {
-    if (model == NULL || (text == NULL && len > 0) || n_tokens == NULL || (tokens == NULL && cap > 0))
+    if (model == NULL || (text == NULL && len > 0) || n_tokens == NULL ||
+        (tokens == NULL && cap > 0))
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "tokenize: NULL argument");
     return tok_encode(model->vocab, text ? text : "", len, add_special, parse_special, tokens, cap,
                       n_tokens);
@@ -203,10 +210,11 @@ int32_t ghost_token_to_piece(const ghost_model *model, int32_t token, char *buf,
 static size_t piece_of(const tok_vocab *v, int32_t id, char *buf, size_t cap)
 {
     int32_t r = tok_piece(v, id, buf, cap);
-    return r < 0 ? (size_t)-(int64_t)r : (size_t)r;
+    return r < 0 ? (size_t) - (int64_t)r : (size_t)r;
 }
 
-ghost_status ghost_detokenize(const ghost_model *model, const int32_t *tokens, size_t n, char **text)
+ghost_status ghost_detokenize(const ghost_model *model, const int32_t *tokens, size_t n,
+                              char **text)
 {
     if (model == NULL || text == NULL || (tokens == NULL && n > 0))
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "detokenize: NULL argument");
@@ -301,7 +309,10 @@ ghost_context *ghost_init_ex(const char *model_path, const ghost_params *params)
     return ctx;
 }
 
-ghost_context *ghost_init(const char *model_path) { return ghost_init_ex(model_path, NULL); }
+ghost_context *ghost_init(const char *model_path)
+{
+    return ghost_init_ex(model_path, NULL);
+}
 
 void ghost_free_context(ghost_context *ctx)
 {
@@ -319,7 +330,10 @@ void ghost_free_context(ghost_context *ctx)
     free(ctx);
 }
 
-const ghost_model *ghost_context_model(const ghost_context *ctx) { return ctx ? ctx->model : NULL; }
+const ghost_model *ghost_context_model(const ghost_context *ctx)
+{
+    return ctx ? ctx->model : NULL;
+}
 
 void ghost_context_cancel(ghost_context *ctx)
 {
@@ -329,8 +343,7 @@ void ghost_context_cancel(ghost_context *ctx)
 
 ghost_status batch_attach(ghost_context *ctx, batcher *b)
 {
-    if (ctx == NULL || b == NULL || ctx->model != batch_model(b) ||
-        ctx->n_ctx > batch_window(b))
+    if (ctx == NULL || b == NULL || ctx->model != batch_model(b) || ctx->n_ctx > batch_window(b))
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
                                "batch: context is NULL, over another model or a wider window");
     ctx->batch = b;
@@ -363,7 +376,7 @@ typedef struct stream {
     const ghost_gen_params *gp;
     ghost_stream_fn cb;
     void *user_data;
-    bool cancelled;    /* the callback asked to stop */
+    bool cancelled; /* the callback asked to stop */
 } stream;
 
 static bool stream_append(stream *st, const char *s, size_t n)
@@ -419,8 +432,8 @@ static size_t find_stop(const stream *st, size_t from)
 {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < st->gp->n_stop; i++) {
-        const char *hit = memmem(st->text + from, st->len - from, st->gp->stop[i],
-                                 strlen(st->gp->stop[i]));
+        const char *hit =
+            memmem(st->text + from, st->len - from, st->gp->stop[i], strlen(st->gp->stop[i]));
         if (hit != NULL && (size_t)(hit - st->text) < best)
             best = (size_t)(hit - st->text);
     }
@@ -513,7 +526,8 @@ static ghost_status process_prompt(ghost_context *ctx, const char *prompt,
     if (st == GHOST_ERR_BUFFER_TOO_SMALL || (st == GHOST_OK && n >= (size_t)ctx->n_ctx))
         return ctx_error(ctx, GHOST_ERR_CONTEXT_FULL,
                          "prompt is %zu tokens but the context window holds %d, and the answer "
-                         "needs at least one more", n, ctx->n_ctx);
+                         "needs at least one more",
+                         n, ctx->n_ctx);
     if (st != GHOST_OK)
         return ctx_take_error(ctx, st);
     if (n == 0)
@@ -545,7 +559,8 @@ static ghost_status generate_tokens(ghost_context *ctx, const ghost_gen_params *
             r->finish_reason = GHOST_FINISH_LENGTH;
             return GHOST_OK;
         }
-        const int32_t tok = sampler_sample(ctx->smp, ctx->logits, ctx->history, (size_t)ctx->n_past);
+        const int32_t tok =
+            sampler_sample(ctx->smp, ctx->logits, ctx->history, (size_t)ctx->n_past);
         if (tok_is_eog(v, tok)) {
             r->finish_reason = GHOST_FINISH_STOP;
             return GHOST_OK;
@@ -594,8 +609,9 @@ ghost_response *ghost_generate_ex(ghost_context *ctx, const char *prompt,
     ghost_status status = GHOST_OK;
     stream st = {0};
     const ghost_gen_params *gp = ctx ? (params ? params : &ctx->params.gen) : NULL;
-    const char *bad = ctx == NULL ? "context is NULL" : prompt == NULL ? "prompt is NULL"
-                                                                        : check_gen_params(gp);
+    const char *bad = ctx == NULL      ? "context is NULL"
+                      : prompt == NULL ? "prompt is NULL"
+                                       : check_gen_params(gp);
     if (bad != NULL) {
         status = ctx ? ctx_error(ctx, GHOST_ERR_INVALID_ARGUMENT, "generate: %s", bad)
                      : ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "generate: %s", bad);
@@ -657,7 +673,8 @@ static int seed_trampoline(const char *piece, size_t len, void *user_data)
     return 0;
 }
 
-ghost_response *ghost_generate(ghost_context *ctx, const char *prompt, ghost_token_callback callback)
+ghost_response *ghost_generate(ghost_context *ctx, const char *prompt,
+                               ghost_token_callback callback)
 {
     if (ctx != NULL)
         ctx->seed_cb = callback;

@@ -32,13 +32,13 @@ struct batcher {
     fwd_state *fwd;
     int32_t n_batch, n_ctx;
     const ghost_model *model;
-    fwd_item *items;           /* the fused step */
-    batch_req **taken;         /* its submissions (each has >= 1 item) */
+    fwd_item *items;   /* the fused step */
+    batch_req **taken; /* its submissions (each has >= 1 item) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    batch_req *head;           /* pending submissions, oldest first */
+    batch_req *head; /* pending submissions, oldest first */
     int n_pending, n_members;
-    bool busy;                 /* a leader is gathering or running */
+    bool busy; /* a leader is gathering or running */
     batch_stats stats;
 };
 
@@ -83,9 +83,18 @@ void batch_destroy(batcher *b)
     free(b);
 }
 
-int32_t batch_max_items(const batcher *b) { return b->n_batch; }
-const ghost_model *batch_model(const batcher *b) { return b->model; }
-int32_t batch_window(const batcher *b) { return b->n_ctx; }
+int32_t batch_max_items(const batcher *b)
+{
+    return b->n_batch;
+}
+const ghost_model *batch_model(const batcher *b)
+{
+    return b->model;
+}
+int32_t batch_window(const batcher *b)
+{
+    return b->n_ctx;
+}
 
 void batch_member_join(batcher *b)
 {

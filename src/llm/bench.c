@@ -152,7 +152,10 @@ out:
     return st;
 }
 
-static uint64_t matrix_bytes(const model_matrix *w) { return (uint64_t)w->row_bytes * (uint64_t)w->n_out; }
+static uint64_t matrix_bytes(const model_matrix *w)
+{
+    return (uint64_t)w->row_bytes * (uint64_t)w->n_out;
+}
 
 uint64_t bench_weight_bytes_per_token(const ghost_model *m)
 {
@@ -161,7 +164,7 @@ uint64_t bench_weight_bytes_per_token(const ghost_model *m)
     n += (uint64_t)(2 * hp->n_layer + 1) * (uint64_t)hp->n_embd * sizeof(float); /* norms */
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const model_layer *L = &m->w.layers[il];
-        const model_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo,
+        const model_matrix *ws[] = {&L->wq,       &L->wk,     &L->wv,      &L->wo,
                                     &L->ffn_gate, &L->ffn_up, &L->ffn_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
             n += matrix_bytes(ws[i]);
@@ -175,9 +178,9 @@ typedef uint64_t v2u64 __attribute__((vector_size(16)));
 
 typedef struct bw_job {
     uint8_t *src, *dst;
-    size_t bytes;          /* per buffer, a multiple of 64 * n_threads */
-    int mode;              /* 0 = fill, 1 = read, 2 = copy */
-    uint64_t sink[64];     /* per-thread result, so the reads cannot be elided */
+    size_t bytes;      /* per buffer, a multiple of 64 * n_threads */
+    int mode;          /* 0 = fill, 1 = read, 2 = copy */
+    uint64_t sink[64]; /* per-thread result, so the reads cannot be elided */
 } bw_job;
 
 static void bw_worker(void *arg, int ith, int nth)
@@ -212,9 +215,7 @@ static void bw_worker(void *arg, int ith, int nth)
             j->sink[ith] = a[0] ^ a[1];
         break;
     }
-    default:
-        memcpy(d, s, share);
-        break;
+    default: memcpy(d, s, share); break;
     }
 }
 

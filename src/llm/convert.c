@@ -136,10 +136,10 @@ static ghost_status read_config(const char *path, const cJSON *c, tools_hparams 
         (rc = need_int(path, c, "head_dim", 1, &hc->head_dim)) != GHOST_OK)
         return rc;
     if (hc->n_head % hc->n_head_kv != 0 || (hc->head_dim == 0 && hc->n_embd % hc->n_head != 0))
-        return ghost_set_error(GHOST_ERR_FORMAT,
-                               "%s: %lld heads, %lld key/value heads and hidden size %lld do not fit",
-                               path, (long long)hc->n_head, (long long)hc->n_head_kv,
-                               (long long)hc->n_embd);
+        return ghost_set_error(
+            GHOST_ERR_FORMAT,
+            "%s: %lld heads, %lld key/value heads and hidden size %lld do not fit", path,
+            (long long)hc->n_head, (long long)hc->n_head_kv, (long long)hc->n_embd);
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(c, "rope_theta");
     if ((hc->has_rope_theta = cJSON_IsNumber(j)))
         hc->rope_theta = j->valuedouble;
@@ -171,12 +171,12 @@ typedef struct added_tok {
 } added_tok;
 
 typedef struct tok_src {
-    const char *path;            /* tokenizer.json, for messages */
-    const cJSON *vocab;          /* model.vocab: token -> id */
-    const cJSON *merges;         /* model.merges or NULL */
+    const char *path;    /* tokenizer.json, for messages */
+    const cJSON *vocab;  /* model.vocab: token -> id */
+    const cJSON *merges; /* model.merges or NULL */
     added_tok *added;
     size_t n_added;
-    const cJSON *tcfg;           /* tokenizer_config.json or NULL */
+    const cJSON *tcfg; /* tokenizer_config.json or NULL */
 } tok_src;
 
 static char *xstrdup(const char *s)
@@ -238,21 +238,23 @@ static ghost_status reverse_vocab(const tok_src *ts, int64_t n, const char **rev
 {
     for (const cJSON *e = ts->vocab->child; e != NULL; e = e->next) {
         int64_t id;
-        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(id = (int64_t)e->valuedouble) || id < 0)
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(id = (int64_t)e->valuedouble) ||
+            id < 0)
             return ghost_set_error(GHOST_ERR_FORMAT, "%s: vocab entry '%.60s' has no valid id",
                                    ts->path, e->string);
         if (id >= n)
-            return ghost_set_error(GHOST_ERR_FORMAT,
-                                   "%s: vocab entry '%.60s' has id %lld past the vocabulary size %lld",
-                                   ts->path, e->string, (long long)id, (long long)n);
+            return ghost_set_error(
+                GHOST_ERR_FORMAT,
+                "%s: vocab entry '%.60s' has id %lld past the vocabulary size %lld", ts->path,
+                e->string, (long long)id, (long long)n);
         rev[id] = e->string;
     }
     for (size_t i = 0; i < ts->n_added; i++) {
         if (ts->added[i].id >= n)
-            return ghost_set_error(GHOST_ERR_FORMAT,
-                                   "%s: added token '%.60s' has id %lld past the vocabulary size %lld",
-                                   ts->path, ts->added[i].content, (long long)ts->added[i].id,
-                                   (long long)n);
+            return ghost_set_error(
+                GHOST_ERR_FORMAT,
+                "%s: added token '%.60s' has id %lld past the vocabulary size %lld", ts->path,
+                ts->added[i].content, (long long)ts->added[i].id, (long long)n);
         rev[ts->added[i].id] = ts->added[i].content;
     }
     return GHOST_OK;
@@ -313,7 +315,8 @@ static void unspace(char *s)
 {
     char *w = s;
     for (const char *r = s; *r;) {
-        if ((unsigned char)r[0] == 0xE2 && (unsigned char)r[1] == 0x96 && (unsigned char)r[2] == 0x81) {
+        if ((unsigned char)r[0] == 0xE2 && (unsigned char)r[1] == 0x96 &&
+            (unsigned char)r[2] == 0x81) {
             *w++ = ' ';
             r += 3;
         } else {
@@ -354,8 +357,8 @@ static char *merge_string(const tok_src *ts, const cJSON *m, size_t i)
         *w = '\0';
         return s;
     }
-    ghost_set_error(GHOST_ERR_FORMAT, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]", ts->path,
-                    i);
+    ghost_set_error(GHOST_ERR_FORMAT, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]",
+                    ts->path, i);
     return NULL;
 }
 
@@ -497,8 +500,9 @@ static ghost_status load_vocab(const char *dir, const tools_hparams *hc, const c
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(tj, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") != 0) {
-        rc = ghost_set_error(GHOST_ERR_UNSUPPORTED, "%s: tokenizer model '%.40s' is not supported (BPE)",
-                             path, cJSON_IsString(type) ? type->valuestring : "?");
+        rc = ghost_set_error(GHOST_ERR_UNSUPPORTED,
+                             "%s: tokenizer model '%.40s' is not supported (BPE)", path,
+                             cJSON_IsString(type) ? type->valuestring : "?");
         goto out;
     }
     ts.vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -530,12 +534,12 @@ out:
 /* ---- tensors ---------------------------------------------------------------------- */
 
 typedef struct conv_tensor {
-    char name[96];               /* GGUF name */
+    char name[96]; /* GGUF name */
     const st_tensor *src;
     uint32_t n_dims;
-    int64_t ne[4];               /* GGUF order: ne[0] = row length */
+    int64_t ne[4]; /* GGUF order: ne[0] = row length */
     ggml_type type;
-    int64_t permute_heads;       /* llama q/k: heads to regroup rows by, 0 = none */
+    int64_t permute_heads; /* llama q/k: heads to regroup rows by, 0 = none */
 } conv_tensor;
 
 static const struct {
@@ -601,8 +605,9 @@ static ghost_status add_tensor(const tools_hparams *hc, const st_tensor *src, co
     snprintf(t->name, sizeof t->name, "%s", gname);
     t->src = src;
     if (!st_is_float(src->dtype))
-        return ghost_set_error(GHOST_ERR_UNSUPPORTED, "tensor '%s': dtype %s is not supported (F32, F16, BF16)",
-                               src->name, st_dtype_name(src->dtype));
+        return ghost_set_error(GHOST_ERR_UNSUPPORTED,
+                               "tensor '%s': dtype %s is not supported (F32, F16, BF16)", src->name,
+                               st_dtype_name(src->dtype));
     if (src->n_dims < 1 || src->n_dims > 2)
         return ghost_set_error(GHOST_ERR_FORMAT, "tensor '%s': %d dimensions (expected 1 or 2)",
                                src->name, src->n_dims);
@@ -667,7 +672,9 @@ static ghost_status plan_tensors(const st_set *set, const tools_hparams *hc, ggm
     const bool has_head = st_set_find(set, "lm_head.weight") != NULL;
     if (!has_embd && !has_head) {
         free(ts);
-        return ghost_set_error(GHOST_ERR_FORMAT, "no model.embed_tokens.weight (nor lm_head.weight) in the safetensors");
+        return ghost_set_error(
+            GHOST_ERR_FORMAT,
+            "no model.embed_tokens.weight (nor lm_head.weight) in the safetensors");
     }
     size_t n = 0;
     ghost_status rc = GHOST_OK;
@@ -721,7 +728,10 @@ convert_params convert_default_params(void)
     return (convert_params){.out_type = GGML_TYPE_F16};
 }
 
-const char *convert_type_list(void) { return "f32, f16, bf16, q8_0"; }
+const char *convert_type_list(void)
+{
+    return "f32, f16, bf16, q8_0";
+}
 
 /* general.name: the directory's last component. */
 static void dir_name(const char *dir, char *out, size_t cap)
@@ -786,7 +796,8 @@ ghost_status convert_hf(const char *hf_dir, const char *out_path, const convert_
     if (p == NULL)
         p = &defaults;
     if (hf_dir == NULL || out_path == NULL)
-        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "convert: need a directory and an output path");
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "convert: need a directory and an output path");
     if (p->out_type != GGML_TYPE_F32 && p->out_type != GGML_TYPE_F16 &&
         p->out_type != GGML_TYPE_BF16 && p->out_type != GGML_TYPE_Q8_0)
         return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "convert: output type must be one of %s",

@@ -13,7 +13,10 @@
 static _Thread_local char tls_msg[GHOST_ERRMSG_MAX];
 static _Thread_local ghost_status tls_code;
 
-const char *ghost_version(void) { return GHOST_VERSION; }
+const char *ghost_version(void)
+{
+    return GHOST_VERSION;
+}
 
 const char *ghost_strerror(ghost_status code)
 {
@@ -55,5 +58,11 @@ void ghost_clear_error(void)
     tls_code = GHOST_OK;
 }
 
-const char *ghost_thread_errmsg(void) { return tls_msg; }
-ghost_status ghost_thread_errcode(void) { return tls_code; }
+const char *ghost_thread_errmsg(void)
+{
+    return tls_msg;
+}
+ghost_status ghost_thread_errcode(void)
+{
+    return tls_code;
+}

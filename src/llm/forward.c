@@ -38,7 +38,7 @@
 #define PAR_MIN_MACS (512 * 1024)
 /* The same for attention, in multiply-adds. */
 #define PAR_MIN_ATTN (64 * 1024)
-#define ALIGN 64
+#define ALIGN        64
 
 /* Quantized activations for one vec_dot_type. */
 typedef struct act_buf {
@@ -52,23 +52,29 @@ struct fwd_state {
     threadpool *pool;
     int32_t n_batch, n_ctx;
     int32_t q_dim, kv_dim, xb_dim;
-    float *x;           /* [n_batch][n_embd] residual stream */
-    float *xb;          /* [n_batch][xb_dim] normed input, then attention output */
-    float *q, *k, *v;   /* [n_batch][q_dim / kv_dim] */
-    float *hb, *hb2;    /* [n_batch][n_ff] */
-    float *out;         /* [n_batch][n_embd] a projection before the residual add */
-    float *rope;        /* [n_batch][n_rot] cos, sin pairs per item */
-    fwd_item *out_items;/* [n_batch] the items that want logits, in order */
-    act_buf act[3];     /* one per distinct vec_dot_type in a matmul group */
-    uint8_t *att;       /* per thread: scores [n_ctx] + q in F16 [head_dim] */
+    float *x;            /* [n_batch][n_embd] residual stream */
+    float *xb;           /* [n_batch][xb_dim] normed input, then attention output */
+    float *q, *k, *v;    /* [n_batch][q_dim / kv_dim] */
+    float *hb, *hb2;     /* [n_batch][n_ff] */
+    float *out;          /* [n_batch][n_embd] a projection before the residual add */
+    float *rope;         /* [n_batch][n_rot] cos, sin pairs per item */
+    fwd_item *out_items; /* [n_batch] the items that want logits, in order */
+    act_buf act[3];      /* one per distinct vec_dot_type in a matmul group */
+    uint8_t *att;        /* per thread: scores [n_ctx] + q in F16 [head_dim] */
     size_t att_stride;
 };
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+static size_t align_up(size_t n)
+{
+    return (n + ALIGN - 1) / ALIGN * ALIGN;
+}
 
-static void *alloc_aligned(size_t n) { return aligned_alloc(ALIGN, align_up(n ? n : 1)); }
+static void *alloc_aligned(size_t n)
+{
+    return aligned_alloc(ALIGN, align_up(n ? n : 1));
+}
 
 static void rmsnorm(float *y, const float *x, const float *w, int32_t n, float eps)
 {
@@ -121,9 +127,9 @@ static void rope_apply(const model_hparams *hp, float *x, int32_t n_heads, const
 
 typedef struct mm_task {
     const model_matrix *w;
-    const void *x;      /* quantized activations, ncols rows of x_stride bytes */
+    const void *x; /* quantized activations, ncols rows of x_stride bytes */
     size_t x_stride;
-    float *y;           /* y[c * ldy + r] */
+    float *y; /* y[c * ldy + r] */
     size_t ldy;
 } mm_task;
 
@@ -145,9 +151,9 @@ static void mm_worker(void *arg, int ith, int nth)
         const int64_t r0 = chunk * ith, r1 = r0 + chunk < rows ? r0 + chunk : rows;
         if (r0 >= r1)
             continue;
-        job->kern->gemm[t->w->type](t->w->n_in, (const char *)t->w->data + (size_t)r0 * t->w->row_bytes,
-                                    t->w->row_bytes, r1 - r0, t->x, t->x_stride, job->ncols,
-                                    t->y + r0, t->ldy);
+        job->kern->gemm[t->w->type](
+            t->w->n_in, (const char *)t->w->data + (size_t)r0 * t->w->row_bytes, t->w->row_bytes,
+            r1 - r0, t->x, t->x_stride, job->ncols, t->y + r0, t->ldy);
     }
 }
 
@@ -362,7 +368,8 @@ static void output_logits(fwd_state *s, const fwd_item *items, int32_t n)
         if (items[t].logits == NULL)
             continue;
         rmsnorm(s->xb, s->x + (size_t)t * hp->n_embd, s->m->w.output_norm, hp->n_embd, hp->rms_eps);
-        matmul(s, s->xb, (size_t)s->xb_dim, 1, &s->m->w.output, items[t].logits, (size_t)hp->n_vocab);
+        matmul(s, s->xb, (size_t)s->xb_dim, 1, &s->m->w.output, items[t].logits,
+               (size_t)hp->n_vocab);
     }
 }
 
@@ -370,18 +377,18 @@ static ghost_status check_items(const fwd_state *s, const fwd_item *items, int32
 {
     const model_hparams *hp = &s->m->hp;
     if (n < 1 || n > s->n_batch)
-        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
-                                    "batch of %d items (want 1..%d)", n, s->n_batch);
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "batch of %d items (want 1..%d)", n,
+                               s->n_batch);
     for (int32_t t = 0; t < n; t++) {
         const fwd_item *it = &items[t];
         if (it->token < 0 || it->token >= hp->n_vocab)
             return ghost_set_error(GHOST_ERR_BAD_INPUT,
-                                        "token id %d out of range (vocabulary of %d)", it->token,
-                                        hp->n_vocab);
+                                   "token id %d out of range (vocabulary of %d)", it->token,
+                                   hp->n_vocab);
         if (it->kv == NULL || it->kv->n_layer != hp->n_layer || it->kv->kv_dim != s->kv_dim ||
             it->pos < 0 || it->pos >= it->kv->n_ctx || it->pos >= s->n_ctx)
-            return ghost_set_error(GHOST_ERR_BAD_INPUT,
-                                        "position %d outside the context window", it->pos);
+            return ghost_set_error(GHOST_ERR_BAD_INPUT, "position %d outside the context window",
+                                   it->pos);
     }
     return GHOST_OK;
 }
@@ -414,8 +421,8 @@ static size_t max_act_row(const ghost_model *m)
     size_t best = quant_row_size(quant_info(o->type)->vec_dot_type, o->n_in);
     for (int32_t il = 0; il < m->hp.n_layer; il++) {
         const model_layer *L = &m->w.layers[il];
-        const model_matrix *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
-                                    &L->ffn_down};
+        const model_matrix *lw[] = {&L->wq,       &L->wk,     &L->wv,      &L->wo,
+                                    &L->ffn_gate, &L->ffn_up, &L->ffn_down};
         for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++) {
             size_t r = quant_row_size(quant_info(lw[i]->type)->vec_dot_type, lw[i]->n_in);
             if (r > best)
@@ -455,8 +462,8 @@ fwd_state *fwd_state_create(const ghost_model *m, int32_t n_batch, int32_t n_ctx
     const size_t group = (size_t)(hp->n_head / hp->n_head_kv);
     s->att_stride = align_up(group * (size_t)n_ctx * sizeof(float)) +
                     align_up(group * (size_t)hp->head_dim * 4);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->out || !s->rope || !s->out_items ||
-        !s->act[0].data || !s->act[1].data || !s->act[2].data)
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->out || !s->rope ||
+        !s->out_items || !s->act[0].data || !s->act[1].data || !s->act[2].data)
         goto nomem;
     s->pool = threadpool_create(n_threads);
     if (s->pool == NULL) {
@@ -488,4 +495,7 @@ void fwd_state_destroy(fwd_state *s)
     free(s);
 }
 
-int32_t fwd_state_batch(const fwd_state *s) { return s->n_batch; }
+int32_t fwd_state_batch(const fwd_state *s)
+{
+    return s->n_batch;
+}

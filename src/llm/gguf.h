@@ -41,7 +41,7 @@ typedef enum gguf_type {
     GGUF_TYPE_COUNT
 } gguf_type;
 
-#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_DIMS          4
 #define GGUF_DEFAULT_ALIGNMENT 32
 
 typedef struct gguf_str {
@@ -64,22 +64,22 @@ typedef struct gguf_kv {
 } gguf_kv;
 
 typedef struct gguf_tensor {
-    char *name;                 /* NUL-terminated copy, owned by the gguf_file */
+    char *name; /* NUL-terminated copy, owned by the gguf_file */
     uint32_t n_dims;
-    int64_t ne[GGUF_MAX_DIMS];  /* ne[0] = row length (contiguous); unused dims = 1 */
-    uint32_t type;              /* a ggml type id (quant.h); validated as known */
-    uint64_t offset;            /* relative to the data section */
+    int64_t ne[GGUF_MAX_DIMS]; /* ne[0] = row length (contiguous); unused dims = 1 */
+    uint32_t type;             /* a ggml type id (quant.h); validated as known */
+    uint64_t offset;           /* relative to the data section */
     uint64_t nbytes;
-    const void *data;           /* into the map */
+    const void *data; /* into the map */
 } gguf_tensor;
 
 typedef struct gguf_file {
     const uint8_t *map;
     size_t size;
-    bool owns_map;              /* false for gguf_open_memory */
+    bool owns_map; /* false for gguf_open_memory */
     uint32_t version;
     uint64_t alignment;
-    uint64_t data_offset;       /* start of the tensor data section */
+    uint64_t data_offset; /* start of the tensor data section */
     uint64_t n_kv;
     gguf_kv *kv;
     uint64_t n_tensors;

@@ -31,8 +31,9 @@ ghost_status kv_cache_init(kv_cache *kv, const model_hparams *hp, int32_t n_ctx,
     kv->v = calloc(rows, kv->row_bytes);
     if (kv->k == NULL || kv->v == NULL) {
         kv_cache_free(kv);
-        return ghost_set_error(GHOST_ERR_NOMEM, "KV cache: out of memory for %d positions x %d layers",
-                               n_ctx, hp->n_layer);
+        return ghost_set_error(GHOST_ERR_NOMEM,
+                               "KV cache: out of memory for %d positions x %d layers", n_ctx,
+                               hp->n_layer);
     }
     return GHOST_OK;
 }

@@ -48,7 +48,8 @@
  * can write `return ghost_set_error(GHOST_ERR_FORMAT, "...", ...);`. */
 ghost_status ghost_set_error(ghost_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-ghost_status ghost_set_errorv(char *buf, size_t cap, ghost_status code, const char *fmt, va_list ap);
+ghost_status ghost_set_errorv(char *buf, size_t cap, ghost_status code, const char *fmt,
+                              va_list ap);
 void ghost_clear_error(void);
 const char *ghost_thread_errmsg(void);
 ghost_status ghost_thread_errcode(void);

@@ -64,10 +64,11 @@ static ghost_status get_int(const gguf_file *f, const char *arch, const char *su
     if (!gguf_get_u32(f, key, &v))
         return ghost_set_error(GHOST_ERR_FORMAT,
                                "key '%s': expected a non-negative integer (per-layer arrays are "
-                               "not supported)", key);
+                               "not supported)",
+                               key);
     if (v < 1 || v > max)
-        return ghost_set_error(GHOST_ERR_FORMAT, "key '%s': %u is out of range (1..%lld)", key,
-                               v, (long long)max);
+        return ghost_set_error(GHOST_ERR_FORMAT, "key '%s': %u is out of range (1..%lld)", key, v,
+                               (long long)max);
     *out = (int32_t)v;
     return GHOST_OK;
 }
@@ -100,7 +101,8 @@ static ghost_status read_rope_scaling(const gguf_file *f, const char *arch, mode
     if (!gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
         return ghost_set_error(GHOST_ERR_UNSUPPORTED,
                                "key '%s': RoPE scaling '%.*s' is not supported (supported: none, "
-                               "linear)", key, (int)(type.len > 64 ? 64 : type.len), type.ptr);
+                               "linear)",
+                               key, (int)(type.len > 64 ? 64 : type.len), type.ptr);
     float factor = 0.0f;
     ghost_status st = get_float(f, arch, "rope.scaling.factor", false, 0.0f, &factor);
     if (st == GHOST_OK && factor == 0.0f) /* the older key llama.cpp still reads */
@@ -128,9 +130,9 @@ static ghost_status read_hparams(const gguf_file *f, const arch_desc *ad, model_
     char key[160];
     snprintf(key, sizeof key, "%s.attention.key_length", a);
     if (gguf_find_kv(f, key) == NULL && hp->n_embd % hp->n_head != 0)
-        return ghost_set_error(GHOST_ERR_FORMAT,
-                               "%s.embedding_length %d is not a multiple of attention.head_count %d",
-                               a, hp->n_embd, hp->n_head);
+        return ghost_set_error(
+            GHOST_ERR_FORMAT, "%s.embedding_length %d is not a multiple of attention.head_count %d",
+            a, hp->n_embd, hp->n_head);
     if ((st = get_int(f, a, "attention.key_length", hp->n_embd / hp->n_head, 1 << 16,
                       &hp->head_dim)))
         return st;
@@ -148,8 +150,7 @@ static ghost_status read_hparams(const gguf_file *f, const arch_desc *ad, model_
                                "%s.attention.head_count %d is not a multiple of head_count_kv %d",
                                a, hp->n_head, hp->n_head_kv);
     if (hp->n_rot % 2 != 0)
-        return ghost_set_error(GHOST_ERR_FORMAT, "%s.rope.dimension_count %d is odd", a,
-                               hp->n_rot);
+        return ghost_set_error(GHOST_ERR_FORMAT, "%s.rope.dimension_count %d is odd", a, hp->n_rot);
     if ((st = get_float(f, a, "attention.layer_norm_rms_epsilon", true, 0.0f, &hp->rms_eps)) ||
         (st = get_float(f, a, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base)))
         return st;
@@ -182,7 +183,8 @@ static ghost_status check_shape(const gguf_tensor *t, int64_t ne0, int64_t ne1)
         t->ne[3] != 1)
         return ghost_set_error(GHOST_ERR_FORMAT,
                                "tensor '%s': shape [%lld, %lld, %lld, %lld] but the model needs "
-                               "[%lld, %lld]", t->name, (long long)t->ne[0], (long long)t->ne[1],
+                               "[%lld, %lld]",
+                               t->name, (long long)t->ne[0], (long long)t->ne[1],
                                (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
                                (long long)ne1);
     return GHOST_OK;
@@ -208,8 +210,8 @@ static ghost_status get_matrix(const loader *ld, const char *name, int64_t n_in,
     if (n_in % qi->block_size != 0)
         return ghost_set_error(GHOST_ERR_FORMAT,
                                "tensor '%s': row length %lld is not a multiple of the %s block "
-                               "size %lld", name, (long long)n_in, qi->name,
-                               (long long)qi->block_size);
+                               "size %lld",
+                               name, (long long)n_in, qi->name, (long long)qi->block_size);
     *out = (model_matrix){t->data, (ggml_type)t->type, n_in, n_out,
                           quant_row_size((ggml_type)t->type, n_in)};
     return GHOST_OK;
@@ -282,8 +284,8 @@ static ghost_status load_weights(ghost_model *m, const arch_desc *ad)
                      (size_t)hp->n_layer * (q + 2 * kv)};
     model_weights *w = &m->w;
     ghost_status st;
-    if ((st = get_matrix(&ld, "token_embd.weight", hp->n_embd, hp->n_vocab, true,
-                         &w->token_embd)) ||
+    if ((st =
+             get_matrix(&ld, "token_embd.weight", hp->n_embd, hp->n_vocab, true, &w->token_embd)) ||
         (st = get_vector(&ld, "output_norm.weight", hp->n_embd, true, &w->output_norm)) ||
         (st = get_matrix(&ld, "output.weight", hp->n_embd, hp->n_vocab, false, &w->output)))
         return st;
@@ -322,7 +324,8 @@ static void summarize(ghost_model *m)
 static ghost_status read_strings(ghost_model *m, const char *path)
 {
     gguf_str s;
-    if (gguf_find_kv(m->gguf, "general.name") != NULL && gguf_get_str(m->gguf, "general.name", &s)) {
+    if (gguf_find_kv(m->gguf, "general.name") != NULL &&
+        gguf_get_str(m->gguf, "general.name", &s)) {
         m->name = str_dup(s);
     } else {
         const char *base = strrchr(path, '/');
@@ -359,7 +362,8 @@ ghost_status model_load(const char *path, ghost_model **out)
     if (ad == NULL) {
         st = ghost_set_error(GHOST_ERR_UNSUPPORTED,
                              "%s: architecture '%.*s' is not supported (supported: " SUPPORTED_ARCHS
-                             ")", path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+                             ")",
+                             path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
         goto fail;
     }
     if ((m->arch_name = strdup(ad->name)) == NULL) {
@@ -393,6 +397,12 @@ void model_free(ghost_model *m)
     free(m);
 }
 
-const char *model_chat_template(const ghost_model *m) { return m ? m->chat_template : NULL; }
+const char *model_chat_template(const ghost_model *m)
+{
+    return m ? m->chat_template : NULL;
+}
 
-const tok_vocab *model_vocab(const ghost_model *m) { return m ? m->vocab : NULL; }
+const tok_vocab *model_vocab(const ghost_model *m)
+{
+    return m ? m->vocab : NULL;
+}

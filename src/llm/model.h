@@ -49,34 +49,34 @@ typedef struct model_hparams {
     int32_t n_ff;
     int32_t n_head;
     int32_t n_head_kv;
-    int32_t head_dim;        /* attention.key_length, default n_embd / n_head */
-    int32_t n_rot;           /* rope.dimension_count, default head_dim */
+    int32_t head_dim; /* attention.key_length, default n_embd / n_head */
+    int32_t n_rot;    /* rope.dimension_count, default head_dim */
     float rms_eps;
-    float rope_freq_base;    /* default 10000 */
-    float rope_freq_scale;   /* 1 / rope.scaling.factor (linear), default 1 */
+    float rope_freq_base;  /* default 10000 */
+    float rope_freq_scale; /* 1 / rope.scaling.factor (linear), default 1 */
     model_rope_type rope_type;
 } model_hparams;
 
 /* A weight matrix of n_out rows of n_in elements, row-major in its file type. */
 typedef struct model_matrix {
-    const void *data;        /* into the map */
+    const void *data; /* into the map */
     ggml_type type;
     int64_t n_in, n_out;
     size_t row_bytes;
 } model_matrix;
 
 typedef struct model_layer {
-    const float *attn_norm, *ffn_norm;   /* n_embd */
-    const float *bq, *bk, *bv;           /* qwen2's QKV biases, NULL when absent */
+    const float *attn_norm, *ffn_norm; /* n_embd */
+    const float *bq, *bk, *bv;         /* qwen2's QKV biases, NULL when absent */
     model_matrix wq, wk, wv, wo;
     model_matrix ffn_gate, ffn_up, ffn_down;
 } model_layer;
 
 typedef struct model_weights {
-    model_matrix token_embd;   /* n_vocab rows of n_embd */
+    model_matrix token_embd; /* n_vocab rows of n_embd */
     const float *output_norm;
-    model_matrix output;       /* = token_embd when output.weight is absent */
-    model_layer *layers;       /* n_layer, owned by the model */
+    model_matrix output; /* = token_embd when output.weight is absent */
+    model_layer *layers; /* n_layer, owned by the model */
 } model_weights;
 
 struct ghost_model {
@@ -84,11 +84,11 @@ struct ghost_model {
     tok_vocab *vocab;
     model_hparams hp;
     model_weights w;
-    char *arch_name, *name, *chat_template;  /* owned, NUL-terminated */
-    const char *file_type;                   /* a quant type name (static) */
+    char *arch_name, *name, *chat_template; /* owned, NUL-terminated */
+    const char *file_type;                  /* a quant type name (static) */
     uint64_t n_params;
-    float *f32_copies;  /* 1-D tensors (norms, biases) stored in a non-F32
-                           type, converted once: the only weights copied */
+    float *f32_copies; /* 1-D tensors (norms, biases) stored in a non-F32
+                          type, converted once: the only weights copied */
 };
 
 /* Loads a model (the public ghost_model_load without the error bookkeeping). */
@@ -101,10 +101,10 @@ const tok_vocab *model_vocab(const ghost_model *m);
 /* ---- KV cache (kv_cache.c) ---------------------------------------------------- */
 
 typedef struct kv_cache {
-    int32_t n_layer, n_ctx, kv_dim;   /* kv_dim = n_head_kv * head_dim */
-    bool f16;                         /* F16 like llama.cpp's default, else F32 */
-    size_t row_bytes;                 /* one position of one layer */
-    void *k, *v;                      /* [n_layer][n_ctx][kv_dim] */
+    int32_t n_layer, n_ctx, kv_dim; /* kv_dim = n_head_kv * head_dim */
+    bool f16;                       /* F16 like llama.cpp's default, else F32 */
+    size_t row_bytes;               /* one position of one layer */
+    void *k, *v;                    /* [n_layer][n_ctx][kv_dim] */
 } kv_cache;
 
 ghost_status kv_cache_init(kv_cache *kv, const model_hparams *hp, int32_t n_ctx, bool f16);
@@ -125,9 +125,9 @@ size_t kv_cache_bytes(const kv_cache *kv);
 
 typedef struct fwd_item {
     int32_t token;
-    int32_t pos;        /* 0 <= pos < kv->n_ctx; positions 0..pos-1 already cached */
+    int32_t pos; /* 0 <= pos < kv->n_ctx; positions 0..pos-1 already cached */
     kv_cache *kv;
-    float *logits;      /* n_vocab floats out, or NULL when not needed */
+    float *logits; /* n_vocab floats out, or NULL when not needed */
 } fwd_item;
 
 typedef struct fwd_state fwd_state;

@@ -75,7 +75,10 @@ uint16_t quant_f32_to_f16(float f)
     return sign | (uint16_t)(ax >> 13);
 }
 
-float quant_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float quant_bf16_to_f32(uint16_t h)
+{
+    return bits_f32((uint32_t)h << 16);
+}
 
 uint16_t quant_f32_to_bf16(float f)
 {
@@ -336,10 +339,12 @@ void quant_dequantize_row(ggml_type type, const void *src, float *dst, int64_t n
     switch (type) {
     case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
     case GGML_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = quant_f16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = quant_f16_to_f32(h[i]);
         break;
     case GGML_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = quant_bf16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = quant_bf16_to_f32(h[i]);
         break;
     case GGML_TYPE_Q4_0: dequant_q4_0(src, dst, nb); break;
     case GGML_TYPE_Q4_1: dequant_q4_1(src, dst, nb); break;
@@ -396,8 +401,10 @@ static void minmax(const float *x, int n, float *mn, float *mx)
     *mn = INFINITY;
     *mx = -INFINITY;
     for (int j = 0; j < n; j++) {
-        if (x[j] < *mn) *mn = x[j];
-        if (x[j] > *mx) *mx = x[j];
+        if (x[j] < *mn)
+            *mn = x[j];
+        if (x[j] > *mx)
+            *mx = x[j];
     }
 }
 
@@ -557,7 +564,10 @@ static void quantize_act_q8_K(const float *x, void *vy, int64_t n)
     }
 }
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 /* ggml's make_qx_quants with rmse_type 1 and no weights: symmetric scale
  * search over 19 candidates, weighting by x^2. L gets values in [0, 2*nmax). */
@@ -657,8 +667,10 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
     float min = x[0], max = x[0];
     float sum_w = w[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
+        if (x[i] < min)
+            min = x[i];
+        if (x[i] > max)
+            max = x[i];
         sum_w += w[i];
         sum_x += w[i] * x[i];
     }
@@ -734,8 +746,10 @@ static void quantize_q2_K(const float *x, block_q2_K *y, int64_t nb)
                 weights[l] = fabsf(x[16 * j + l]);
             scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f,
                                          0.1f, 15, true);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
+            if (scales[j] > max_scale)
+                max_scale = scales[j];
+            if (mins[j] > max_min)
+                max_min = mins[j];
         }
         memset(y[i].scales, 0, sizeof y[i].scales);
         y[i].d = quant_f32_to_f16(0.0f);
@@ -830,8 +844,10 @@ static void quantize_k4_common(const float *x, int nmax, float rmin, int nstep, 
             weights[l] = av_x + fabsf(x[32 * j + l]);
         scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], rmin,
                                      0.1f, nstep, false);
-        if (scales[j] > max_scale) max_scale = scales[j];
-        if (mins[j] > max_min) max_min = mins[j];
+        if (scales[j] > max_scale)
+            max_scale = scales[j];
+        if (mins[j] > max_min)
+            max_min = mins[j];
     }
     const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
@@ -916,7 +932,8 @@ static void quantize_q6_K(const float *x, block_q6_K *y, int64_t nb)
             if (d == 0.0f)
                 continue;
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (int8_t)(clampi(quant_nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+                L[16 * j + l] =
+                    (int8_t)(clampi(quant_nearest_int(x[16 * j + l] / d), -32, 31) + 32);
         }
         for (int e = 0; e < QK_K; e++) {
             int h = e / 128, k = (e / 32) % 4, l = e % 32;
@@ -931,12 +948,17 @@ static void quantize_q6_K(const float *x, block_q6_K *y, int64_t nb)
 static int iq4nl_index(float x)
 {
     const int8_t *v = quant_iq4nl_values;
-    if (x <= v[0]) return 0;
-    if (x >= v[15]) return 15;
+    if (x <= v[0])
+        return 0;
+    if (x >= v[15])
+        return 15;
     int lo = 0, hi = 15;
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (x < v[mid]) hi = mid; else lo = mid;
+        if (x < v[mid])
+            hi = mid;
+        else
+            lo = mid;
     }
     return x - v[hi - 1] < v[hi] - x ? hi - 1 : hi;
 }
@@ -986,7 +1008,10 @@ static void quantize_iq4_nl(const float *x, block_iq4_nl *y, int64_t nb)
     }
 }
 
-static void convert_f32(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
+static void convert_f32(const float *x, void *y, int64_t n)
+{
+    memcpy(y, x, (size_t)n * 4);
+}
 
 static void convert_f16(const float *x, void *vy, int64_t n)
 {
@@ -1042,13 +1067,23 @@ void quant_ref_quantize_act(ggml_type type, const float *src, void *dst, int64_t
 /* Integer sums per block exactly as ggml; each block adds (dw*dx)*sum to a
  * float accumulator, as ggml's x86 kernels scale it. */
 
-static float get_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
-static float get_f16(const void *p, int64_t i) { return quant_f16_to_f32(((const uint16_t *)p)[i]); }
-static float get_bf16(const void *p, int64_t i) { return quant_bf16_to_f32(((const uint16_t *)p)[i]); }
+static float get_f32(const void *p, int64_t i)
+{
+    return ((const float *)p)[i];
+}
+static float get_f16(const void *p, int64_t i)
+{
+    return quant_f16_to_f32(((const uint16_t *)p)[i]);
+}
+static float get_bf16(const void *p, int64_t i)
+{
+    return quant_bf16_to_f32(((const uint16_t *)p)[i]);
+}
 
 /* Float rows: products in float, summed in double (the most accurate
  * oracle; llama.cpp's SIMD sums differ from it only in rounding). */
-static float dot_floats(int64_t n, const void *w, const void *x, float (*get)(const void *, int64_t))
+static float dot_floats(int64_t n, const void *w, const void *x,
+                        float (*get)(const void *, int64_t))
 {
     double s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -1056,9 +1091,18 @@ static float dot_floats(int64_t n, const void *w, const void *x, float (*get)(co
     return (float)s;
 }
 
-static float dot_f32(int64_t n, const void *w, const void *x) { return dot_floats(n, w, x, get_f32); }
-static float dot_f16(int64_t n, const void *w, const void *x) { return dot_floats(n, w, x, get_f16); }
-static float dot_bf16(int64_t n, const void *w, const void *x) { return dot_floats(n, w, x, get_bf16); }
+static float dot_f32(int64_t n, const void *w, const void *x)
+{
+    return dot_floats(n, w, x, get_f32);
+}
+static float dot_f16(int64_t n, const void *w, const void *x)
+{
+    return dot_floats(n, w, x, get_f16);
+}
+static float dot_bf16(int64_t n, const void *w, const void *x)
+{
+    return dot_floats(n, w, x, get_bf16);
+}
 
 static float dot_q4_0(int64_t n, const void *vw, const void *vx)
 {
@@ -1068,7 +1112,8 @@ static float dot_q4_0(int64_t n, const void *vw, const void *vx)
     for (int64_t i = 0; i < n / QK8_0; i++) {
         int sum = 0;
         for (int j = 0; j < 16; j++)
-            sum += ((w[i].qs[j] & 0xF) - 8) * x[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
+            sum +=
+                ((w[i].qs[j] & 0xF) - 8) * x[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
         s += (F16(w[i].d) * F16(x[i].d)) * (float)sum;
     }
     return s;
@@ -1229,7 +1274,8 @@ static float dot_k4(int64_t n, const void *vw, const void *vx, size_t bsize, boo
         for (int sb = 0; sb < 8; sb++) {
             int sub = 0;
             for (int e = 32 * sb; e < 32 * sb + 32; e++)
-                sub += x[i].qs[e] * (five ? q5_K_value((const block_q5_K *)w, e) : q4_K_value(w->qs, e));
+                sub += x[i].qs[e] *
+                       (five ? q5_K_value((const block_q5_K *)w, e) : q4_K_value(w->qs, e));
             isum += sc[sb] * sub;
         }
         s += (F16(w->d) * x[i].d) * (float)isum;
@@ -1267,10 +1313,10 @@ static float dot_q6_K(int64_t n, const void *vw, const void *vx)
 }
 
 static const quant_vec_dot_fn ref_dot[GGML_TYPE_MAX_ID] = {
-    [GGML_TYPE_F32] = dot_f32,   [GGML_TYPE_F16] = dot_f16,   [GGML_TYPE_BF16] = dot_bf16,
-    [GGML_TYPE_Q4_0] = dot_q4_0, [GGML_TYPE_Q4_1] = dot_q4_1, [GGML_TYPE_Q5_0] = dot_q5_0,
-    [GGML_TYPE_Q5_1] = dot_q5_1, [GGML_TYPE_Q8_0] = dot_q8_0, [GGML_TYPE_Q2_K] = dot_q2_K,
-    [GGML_TYPE_Q3_K] = dot_q3_K, [GGML_TYPE_Q4_K] = dot_q4_K, [GGML_TYPE_Q5_K] = dot_q5_K,
+    [GGML_TYPE_F32] = dot_f32,   [GGML_TYPE_F16] = dot_f16,       [GGML_TYPE_BF16] = dot_bf16,
+    [GGML_TYPE_Q4_0] = dot_q4_0, [GGML_TYPE_Q4_1] = dot_q4_1,     [GGML_TYPE_Q5_0] = dot_q5_0,
+    [GGML_TYPE_Q5_1] = dot_q5_1, [GGML_TYPE_Q8_0] = dot_q8_0,     [GGML_TYPE_Q2_K] = dot_q2_K,
+    [GGML_TYPE_Q3_K] = dot_q3_K, [GGML_TYPE_Q4_K] = dot_q4_K,     [GGML_TYPE_Q5_K] = dot_q5_K,
     [GGML_TYPE_Q6_K] = dot_q6_K, [GGML_TYPE_IQ4_NL] = dot_iq4_nl,
 };
 
@@ -1295,11 +1341,11 @@ void quant_gemm_by_rows(quant_vec_dot_fn dot, int64_t n, const void *w, size_t w
     }
 }
 
-#define DEFINE_REF_GEMM(name)                                                                     \
-    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,      \
-                            size_t xs, int64_t nc, float *y, size_t ldy)                          \
-    {                                                                                             \
-        quant_gemm_by_rows(dot_##name, n, w, ws, nr, x, xs, nc, y, ldy);                          \
+#define DEFINE_REF_GEMM(name)                                                                      \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,        \
+                            size_t xs, int64_t nc, float *y, size_t ldy)                           \
+    {                                                                                              \
+        quant_gemm_by_rows(dot_##name, n, w, ws, nr, x, xs, nc, y, ldy);                           \
     }
 DEFINE_REF_GEMM(f32)
 DEFINE_REF_GEMM(f16)
@@ -1317,16 +1363,16 @@ DEFINE_REF_GEMM(q6_K)
 DEFINE_REF_GEMM(iq4_nl)
 
 static const quant_gemm_fn ref_gemm[GGML_TYPE_MAX_ID] = {
-    [GGML_TYPE_F32] = gemm_f32,   [GGML_TYPE_F16] = gemm_f16,   [GGML_TYPE_BF16] = gemm_bf16,
-    [GGML_TYPE_Q4_0] = gemm_q4_0, [GGML_TYPE_Q4_1] = gemm_q4_1, [GGML_TYPE_Q5_0] = gemm_q5_0,
-    [GGML_TYPE_Q5_1] = gemm_q5_1, [GGML_TYPE_Q8_0] = gemm_q8_0, [GGML_TYPE_Q2_K] = gemm_q2_K,
-    [GGML_TYPE_Q3_K] = gemm_q3_K, [GGML_TYPE_Q4_K] = gemm_q4_K, [GGML_TYPE_Q5_K] = gemm_q5_K,
+    [GGML_TYPE_F32] = gemm_f32,   [GGML_TYPE_F16] = gemm_f16,       [GGML_TYPE_BF16] = gemm_bf16,
+    [GGML_TYPE_Q4_0] = gemm_q4_0, [GGML_TYPE_Q4_1] = gemm_q4_1,     [GGML_TYPE_Q5_0] = gemm_q5_0,
+    [GGML_TYPE_Q5_1] = gemm_q5_1, [GGML_TYPE_Q8_0] = gemm_q8_0,     [GGML_TYPE_Q2_K] = gemm_q2_K,
+    [GGML_TYPE_Q3_K] = gemm_q3_K, [GGML_TYPE_Q4_K] = gemm_q4_K,     [GGML_TYPE_Q5_K] = gemm_q5_K,
     [GGML_TYPE_Q6_K] = gemm_q6_K, [GGML_TYPE_IQ4_NL] = gemm_iq4_nl,
 };
 
-void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void *w,
-                  size_t w_stride, int64_t nrows, const void *x, size_t x_stride, int64_t ncols,
-                  float *y, size_t ldy)
+void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void *w, size_t w_stride,
+                  int64_t nrows, const void *x, size_t x_stride, int64_t ncols, float *y,
+                  size_t ldy)
 {
     if ((unsigned)type < GGML_TYPE_MAX_ID && k->gemm[type] != NULL)
         k->gemm[type](n, w, w_stride, nrows, x, x_stride, ncols, y, ldy);
@@ -1466,9 +1512,12 @@ const quant_kernels *quant_kernels_best(void)
     const char *env = getenv("GHOST_ISA");
     if (env != NULL) {
         quant_isa want = isa;
-        if (strcasecmp(env, "scalar") == 0) want = QUANT_ISA_SCALAR;
-        else if (strcasecmp(env, "avx2") == 0) want = QUANT_ISA_AVX2;
-        else if (strcasecmp(env, "avx512") == 0) want = QUANT_ISA_AVX512;
+        if (strcasecmp(env, "scalar") == 0)
+            want = QUANT_ISA_SCALAR;
+        else if (strcasecmp(env, "avx2") == 0)
+            want = QUANT_ISA_AVX2;
+        else if (strcasecmp(env, "avx512") == 0)
+            want = QUANT_ISA_AVX512;
         if (want < isa)
             isa = want; /* the variable may only lower the level */
     }

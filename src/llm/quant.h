@@ -85,8 +85,7 @@ typedef void (*quant_quantize_fn)(const float *src, void *dst, int64_t n);
  * (already in vec_dot_type) x_stride bytes apart. Every entry is bit-identical
  * to vec_dot of the same kernel set, so prefill and decode agree exactly. */
 typedef void (*quant_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t nrows,
-                              const void *x, size_t x_stride, int64_t ncols, float *y,
-                              size_t ldy);
+                              const void *x, size_t x_stride, int64_t ncols, float *y, size_t ldy);
 
 /* Weighted sum of rows for attention: out[d] = sum over j < nrows of
  * p[j] * row_j[d], d < n, rows stride bytes apart in the row type (F16 or
@@ -98,11 +97,11 @@ typedef void (*quant_wsum_fn)(int64_t n, float *out, const void *rows, size_t st
 
 typedef struct quant_kernels {
     quant_isa isa;
-    quant_vec_dot_fn vec_dot[GGML_TYPE_MAX_ID];       /* indexed by weight type */
-    quant_quantize_fn quantize[GGML_TYPE_MAX_ID];     /* indexed by target type */
-    quant_gemm_fn gemm[GGML_TYPE_MAX_ID];             /* indexed by weight type */
-    quant_wsum_fn wsum[GGML_TYPE_MAX_ID];             /* F16 and F32 rows only */
-    bool has_vnni, has_bf16;                          /* AVX-512 extensions in use */
+    quant_vec_dot_fn vec_dot[GGML_TYPE_MAX_ID];   /* indexed by weight type */
+    quant_quantize_fn quantize[GGML_TYPE_MAX_ID]; /* indexed by target type */
+    quant_gemm_fn gemm[GGML_TYPE_MAX_ID];         /* indexed by weight type */
+    quant_wsum_fn wsum[GGML_TYPE_MAX_ID];         /* F16 and F32 rows only */
+    bool has_vnni, has_bf16;                      /* AVX-512 extensions in use */
 } quant_kernels;
 
 /* The best ISA this CPU (and OS) supports. */
@@ -116,8 +115,8 @@ const quant_kernels *quant_kernels_best(void);
 
 /* k->gemm[type] for a weight type (NULL entries do not exist for supported
  * weight types); see quant_gemm_fn. */
-void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void *w,
-                  size_t w_stride, int64_t nrows, const void *x, size_t x_stride, int64_t ncols,
-                  float *y, size_t ldy);
+void quant_matmul(const quant_kernels *k, ggml_type type, int64_t n, const void *w, size_t w_stride,
+                  int64_t nrows, const void *x, size_t x_stride, int64_t ncols, float *y,
+                  size_t ldy);
 
 #endif

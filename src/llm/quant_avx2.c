@@ -48,7 +48,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 
 /* 16 YMM registers: accumulator pairs for four rows of one column or one
  * row of four columns. */
-#define NRMAX 4
+#define NRMAX  4
 #define ROWS_1 4
 #define ROWS_4 1
 
@@ -68,8 +68,11 @@ INLINE void kern_q5_K(int64_t n, const void *w, const char *x, size_t xs, int nc
 
 /* byte shuffles putting int16 scale 2k in the low lane and 2k+1 in the high */
 static const uint8_t q6_scale_shuffle[4][32] = {
-#define Q6S(a, b) {a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, \
-                   b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1}
+#define Q6S(a, b)                                                                                  \
+    {                                                                                              \
+        a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, b, b + 1,  \
+            b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1                   \
+    }
     Q6S(0, 2), Q6S(4, 6), Q6S(8, 10), Q6S(12, 14)
 #undef Q6S
 };
@@ -87,7 +90,8 @@ INLINE void kern_q6_K(int64_t n, const void *vw, const char *x, size_t xs, int n
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[i].scales);
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         __m256i isum[NCMAX];
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
             isum[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
@@ -101,28 +105,32 @@ INLINE void kern_q6_K(int64_t n, const void *vw, const char *x, size_t xs, int n
             __m256i q[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
                                    _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(ql1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
             q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
                                    _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
+            q[3] =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30)));
             /* scale 8h+2k for the first 16 elements of q[k], 8h+2k+1 for the rest */
             const __m128i sc_h = _mm_cvtepi8_epi16(h ? _mm_srli_si128(sc8, 8) : sc8);
             const __m256i sch = _mm256_broadcastsi128_si256(sc_h);
             for (int k = 0; k < 4; k++) {
                 const __m256i ctl = _mm256_loadu_si256((const __m256i *)q6_scale_shuffle[k]);
                 const __m256i s = _mm256_shuffle_epi8(sch, ctl);
-                UNROLL for (int c = 0; c < nc; c++) {
+                UNROLL for (int c = 0; c < nc; c++)
+                {
                     const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
                     __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * k));
-                    isum[c] = _mm256_add_epi32(isum[c],
-                                               _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), s));
+                    isum[c] = _mm256_add_epi32(
+                        isum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), s));
                 }
             }
         }
         const float d = h2f(w[i].d);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
         }
@@ -132,7 +140,10 @@ INLINE void kern_q6_K(int64_t n, const void *vw, const char *x, size_t xs, int n
 
 /* ---- float types ------------------------------------------------------------ */
 
-INLINE __m256 load8_f32(const void *p, int64_t i) { return _mm256_loadu_ps((const float *)p + i); }
+INLINE __m256 load8_f32(const void *p, int64_t i)
+{
+    return _mm256_loadu_ps((const float *)p + i);
+}
 
 INLINE __m256 load8_f16(const void *p, int64_t i)
 {
@@ -145,37 +156,48 @@ INLINE __m256 load8_bf16(const void *p, int64_t i)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
-INLINE float elem_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
-INLINE float elem_f16(const void *p, int64_t i) { return _cvtsh_ss(((const uint16_t *)p)[i]); }
-INLINE float elem_bf16(const void *p, int64_t i) { return quant_bf16_to_f32(((const uint16_t *)p)[i]); }
+INLINE float elem_f32(const void *p, int64_t i)
+{
+    return ((const float *)p)[i];
+}
+INLINE float elem_f16(const void *p, int64_t i)
+{
+    return _cvtsh_ss(((const uint16_t *)p)[i]);
+}
+INLINE float elem_bf16(const void *p, int64_t i)
+{
+    return quant_bf16_to_f32(((const uint16_t *)p)[i]);
+}
 
-#define DEFINE_FLOAT_KERNEL(name)                                                                 \
-    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,           \
-                            float *out)                                                           \
-    {                                                                                             \
-        __m256 acc[NCMAX][2];                                                                     \
-        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();          \
-        int64_t i = 0;                                                                            \
-        for (; i + 16 <= n; i += 16) {                                                            \
-            const __m256 w0 = load8_##name(w, i), w1 = load8_##name(w, i + 8);                    \
-            UNROLL for (int c = 0; c < nc; c++) {                                                 \
-                const char *xc = x + (size_t)c * xs;                                              \
-                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(xc, i), acc[c][0]);                  \
-                acc[c][1] = _mm256_fmadd_ps(w1, load8_##name(xc, i + 8), acc[c][1]);              \
-            }                                                                                     \
-        }                                                                                         \
-        for (; i + 8 <= n; i += 8) {                                                              \
-            const __m256 w0 = load8_##name(w, i);                                                 \
-            UNROLL for (int c = 0; c < nc; c++)                                                   \
-                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(x + (size_t)c * xs, i), acc[c][0]); \
-        }                                                                                         \
-        UNROLL for (int c = 0; c < nc; c++) {                                                     \
-            const char *xc = x + (size_t)c * xs;                                                  \
-            float s = hsum_ps(_mm256_add_ps(acc[c][0], acc[c][1]));                               \
-            for (int64_t j = i; j < n; j++)                                                       \
-                s += elem_##name(w, j) * elem_##name(xc, j);                                      \
-            out[c] = s;                                                                           \
-        }                                                                                         \
+#define DEFINE_FLOAT_KERNEL(name)                                                                  \
+    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,            \
+                            float *out)                                                            \
+    {                                                                                              \
+        __m256 acc[NCMAX][2];                                                                      \
+        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();           \
+        int64_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            const __m256 w0 = load8_##name(w, i), w1 = load8_##name(w, i + 8);                     \
+            UNROLL for (int c = 0; c < nc; c++)                                                    \
+            {                                                                                      \
+                const char *xc = x + (size_t)c * xs;                                               \
+                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(xc, i), acc[c][0]);                   \
+                acc[c][1] = _mm256_fmadd_ps(w1, load8_##name(xc, i + 8), acc[c][1]);               \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i + 8 <= n; i += 8) {                                                               \
+            const __m256 w0 = load8_##name(w, i);                                                  \
+            UNROLL for (int c = 0; c < nc; c++) acc[c][0] =                                        \
+                _mm256_fmadd_ps(w0, load8_##name(x + (size_t)c * xs, i), acc[c][0]);               \
+        }                                                                                          \
+        UNROLL for (int c = 0; c < nc; c++)                                                        \
+        {                                                                                          \
+            const char *xc = x + (size_t)c * xs;                                                   \
+            float s = hsum_ps(_mm256_add_ps(acc[c][0], acc[c][1]));                                \
+            for (int64_t j = i; j < n; j++)                                                        \
+                s += elem_##name(w, j) * elem_##name(xc, j);                                       \
+            out[c] = s;                                                                            \
+        }                                                                                          \
     }
 
 DEFINE_FLOAT_KERNEL(f32)
@@ -220,11 +242,12 @@ INLINE __m256i round_pack32(__m256 v[4], float id, int *sum)
     const __m256 mul = _mm256_set1_ps(id);
     __m256i i[4];
     for (int k = 0; k < 4; k++)
-        i[k] = _mm256_cvtps_epi32(
-            _mm256_round_ps(_mm256_mul_ps(v[k], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], mul),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     if (sum != NULL) {
         __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
-        *sum = hsum_epi32_128(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+        *sum = hsum_epi32_128(
+            _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
     }
     __m256i a = _mm256_packs_epi32(i[0], i[1]), b = _mm256_packs_epi32(i[2], i[3]);
     __m256i p = _mm256_packs_epi16(a, b);
@@ -315,42 +338,49 @@ static void convert_f16(const float *x, void *vy, int64_t n)
 
 /* Up to four 8-lane accumulators per pass over the rows, so the adds of one
  * position form independent chains; positions stay in order per lane. */
-#define DEFINE_WSUM(name, load8, weight)                                                          \
-    static void wsum_##name(int64_t n, float *out, const void *rows, size_t stride,               \
-                            const float *p, int64_t nrows)                                        \
-    {                                                                                             \
-        const int64_t n8 = n & ~(int64_t)7;                                                       \
-        for (int64_t d0 = 0; d0 < n8; d0 += 32) {                                                 \
-            const int nv = n8 - d0 >= 32 ? 4 : (int)((n8 - d0) / 8);                              \
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),       \
-                             _mm256_setzero_ps()};                                                \
-            for (int64_t j = 0; j < nrows; j++) {                                                 \
-                const char *r = (const char *)rows + (size_t)j * stride;                          \
-                const __m256 pj = _mm256_set1_ps(weight(p[j]));                                   \
-                UNROLL for (int k = 0; k < nv; k++)                                               \
-                    acc[k] = _mm256_fmadd_ps(pj, load8(r, d0 + 8 * k), acc[k]);                   \
-            }                                                                                     \
-            for (int k = 0; k < nv; k++)                                                          \
-                _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);                                       \
-        }                                                                                         \
-        for (int64_t d = n8; d < n; d++) {                                                        \
-            float a = 0.0f;                                                                       \
-            for (int64_t j = 0; j < nrows; j++)                                                   \
-                a = fmaf(weight(p[j]), elem_##name((const char *)rows + (size_t)j * stride, d), a); \
-            out[d] = a;                                                                           \
-        }                                                                                         \
+#define DEFINE_WSUM(name, load8, weight)                                                           \
+    static void wsum_##name(int64_t n, float *out, const void *rows, size_t stride,                \
+                            const float *p, int64_t nrows)                                         \
+    {                                                                                              \
+        const int64_t n8 = n & ~(int64_t)7;                                                        \
+        for (int64_t d0 = 0; d0 < n8; d0 += 32) {                                                  \
+            const int nv = n8 - d0 >= 32 ? 4 : (int)((n8 - d0) / 8);                               \
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),        \
+                             _mm256_setzero_ps()};                                                 \
+            for (int64_t j = 0; j < nrows; j++) {                                                  \
+                const char *r = (const char *)rows + (size_t)j * stride;                           \
+                const __m256 pj = _mm256_set1_ps(weight(p[j]));                                    \
+                UNROLL for (int k = 0; k < nv; k++) acc[k] =                                       \
+                    _mm256_fmadd_ps(pj, load8(r, d0 + 8 * k), acc[k]);                             \
+            }                                                                                      \
+            for (int k = 0; k < nv; k++)                                                           \
+                _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);                                        \
+        }                                                                                          \
+        for (int64_t d = n8; d < n; d++) {                                                         \
+            float a = 0.0f;                                                                        \
+            for (int64_t j = 0; j < nrows; j++)                                                    \
+                a = fmaf(weight(p[j]), elem_##name((const char *)rows + (size_t)j * stride, d),    \
+                         a);                                                                       \
+            out[d] = a;                                                                            \
+        }                                                                                          \
     }
 
-INLINE float round_f16(float f) { return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
-INLINE float keep_f32(float f) { return f; }
+INLINE float round_f16(float f)
+{
+    return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+INLINE float keep_f32(float f)
+{
+    return f;
+}
 
 DEFINE_WSUM(f16, load8_f16, round_f16)
 DEFINE_WSUM(f32, load8_f32, keep_f32)
 
 void quant_avx2_fill(quant_kernels *k)
 {
-#define SET(T, name)                                                                              \
-    k->vec_dot[T] = vec_dot_##name;                                                               \
+#define SET(T, name)                                                                               \
+    k->vec_dot[T] = vec_dot_##name;                                                                \
     k->gemm[T] = gemm_##name;
     SET(GGML_TYPE_Q4_0, q4_0)
     SET(GGML_TYPE_Q8_0, q8_0)

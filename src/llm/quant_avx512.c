@@ -24,7 +24,8 @@
  * split 512-bit operations, two-block ZMM packing measured slower. */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
 {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
+                               _mm256_sign_epi8(x, w));
 }
 
 INLINE __m256i dot_u8(__m256i w, __m256i x)
@@ -43,7 +44,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 }
 
 /* 32 YMM registers (EVEX): 2 x 4 tiles keep 16 accumulators. */
-#define NRMAX 4
+#define NRMAX  4
 #define ROWS_1 4
 #define ROWS_4 2
 
@@ -75,7 +76,8 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const ch
     const int64_t nb = n / QK_K;
     __m512 acc[NCMAX];
     float smin[NCMAX];
-    UNROLL for (int c = 0; c < nc; c++) {
+    UNROLL for (int c = 0; c < nc; c++)
+    {
         acc[c] = _mm512_setzero_ps();
         smin[c] = 0.0f;
     }
@@ -100,14 +102,16 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const ch
                 qh = _mm256_srli_epi16(qh, 2);
             }
             const __m512i s = scale_pair16(s16, 2 * j, 2 * j + 1);
-            UNROLL for (int c = 0; c < nc; c++) {
+            UNROLL for (int c = 0; c < nc; c++)
+            {
                 const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * j);
                 isum[c] = madd_acc(isum[c], _mm512_maddubs_epi16(z, yv), s, false);
             }
         }
         const float d = h2f(w4->d), dmin = h2f(w4->dmin);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y->d), _mm512_cvtepi32_ps(isum[c]), acc[c]);
             smin[c] += (dmin * y->d) * (float)k4_mins_dot(m16, y->bsums);
@@ -136,7 +140,8 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));
         const __m512i s16 = _mm512_castsi256_si512(sc16);
         __m512i isum[NCMAX];
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             __m256i o = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
             isum[c] = _mm512_zextsi256_si512(
@@ -145,7 +150,8 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512(w[i].ql + 64 * h);
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
-            const __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            const __m512i hz =
+                _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
             const __m512i q01 = _mm512_or_si512(_mm512_and_si512(ql, m4),
                                                 _mm512_and_si512(_mm512_slli_epi16(hz, 4), m30));
             const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
@@ -154,7 +160,8 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
                 _mm512_add_epi16(lane_grp, _mm512_set1_epi16((short)(8 * h))), s16);
             const __m512i s23 = _mm512_permutexvar_epi16(
                 _mm512_add_epi16(lane_grp, _mm512_set1_epi16((short)(8 * h + 4))), s16);
-            UNROLL for (int c = 0; c < nc; c++) {
+            UNROLL for (int c = 0; c < nc; c++)
+            {
                 const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
                 const __m512i y01 = _mm512_loadu_si512(y->qs + 128 * h);
                 const __m512i y23 = _mm512_loadu_si512(y->qs + 128 * h + 64);
@@ -163,7 +170,8 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
             }
         }
         const float d = h2f(w[i].d);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y->d), _mm512_cvtepi32_ps(isum[c]), acc[c]);
         }
@@ -171,27 +179,27 @@ INLINE void kern_q6_K_impl(int64_t n, const void *vw, bool vnni, const char *x, 
     UNROLL for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]);
 }
 
-#define DEFINE_K_KERNELS(suffix, vnni)                                                            \
-    INLINE void kern_q4_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
-                                  float *out)                                                     \
-    {                                                                                             \
-        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                               \
-            kern_k4_256(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                         \
-        else                                                                                      \
-            kern_k4(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                             \
-    }                                                                                             \
-    INLINE void kern_q5_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
-                                  float *out)                                                     \
-    {                                                                                             \
-        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                               \
-            kern_k4_256(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                          \
-        else                                                                                      \
-            kern_k4(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                              \
-    }                                                                                             \
-    INLINE void kern_q6_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,     \
-                                  float *out)                                                     \
-    {                                                                                             \
-        kern_q6_K_impl(n, w, vnni, x, xs, nc, out);                                               \
+#define DEFINE_K_KERNELS(suffix, vnni)                                                             \
+    INLINE void kern_q4_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,      \
+                                  float *out)                                                      \
+    {                                                                                              \
+        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                                \
+            kern_k4_256(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                          \
+        else                                                                                       \
+            kern_k4(n, w, sizeof(block_q4_K), false, x, xs, nc, out);                              \
+    }                                                                                              \
+    INLINE void kern_q5_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,      \
+                                  float *out)                                                      \
+    {                                                                                              \
+        if (vnni) /* YMM with vpdpwssd: faster on split-ZMM CPUs */                                \
+            kern_k4_256(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                           \
+        else                                                                                       \
+            kern_k4(n, w, sizeof(block_q5_K), true, x, xs, nc, out);                               \
+    }                                                                                              \
+    INLINE void kern_q6_K##suffix(int64_t n, const void *w, const char *x, size_t xs, int nc,      \
+                                  float *out)                                                      \
+    {                                                                                              \
+        kern_q6_K_impl(n, w, vnni, x, xs, nc, out);                                                \
     }
 
 DEFINE_K_KERNELS(, false)
@@ -200,7 +208,10 @@ DEFINE_K_KERNELS(_vnni, true)
 /* ---- float types ------------------------------------------------------------ */
 
 /* k < 16 trailing elements (k == 16 for a full vector) */
-INLINE __mmask16 tail16(int64_t k) { return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1); }
+INLINE __mmask16 tail16(int64_t k)
+{
+    return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1);
+}
 
 INLINE __m512 load16_f32(const void *p, int64_t i, __mmask16 m)
 {
@@ -218,29 +229,30 @@ INLINE __m512 load16_bf16(const void *p, int64_t i, __mmask16 m)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-#define DEFINE_FLOAT_KERNEL(name)                                                                 \
-    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,           \
-                            float *out)                                                           \
-    {                                                                                             \
-        __m512 acc[NCMAX][2];                                                                     \
-        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();          \
-        int64_t i = 0;                                                                            \
-        for (; i + 32 <= n; i += 32) {                                                            \
-            const __m512 w0 = load16_##name(w, i, 0xFFFF), w1 = load16_##name(w, i + 16, 0xFFFF); \
-            UNROLL for (int c = 0; c < nc; c++) {                                                 \
-                const char *xc = x + (size_t)c * xs;                                              \
-                acc[c][0] = _mm512_fmadd_ps(w0, load16_##name(xc, i, 0xFFFF), acc[c][0]);         \
-                acc[c][1] = _mm512_fmadd_ps(w1, load16_##name(xc, i + 16, 0xFFFF), acc[c][1]);    \
-            }                                                                                     \
-        }                                                                                         \
-        for (; i < n; i += 16) {                                                                  \
-            const __mmask16 m = tail16(n - i);                                                    \
-            const __m512 w0 = load16_##name(w, i, m);                                             \
-            UNROLL for (int c = 0; c < nc; c++)                                                   \
-                acc[c][0] = _mm512_fmadd_ps(w0, load16_##name(x + (size_t)c * xs, i, m), acc[c][0]); \
-        }                                                                                         \
-        UNROLL for (int c = 0; c < nc; c++)                                                       \
-            out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));                   \
+#define DEFINE_FLOAT_KERNEL(name)                                                                  \
+    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,            \
+                            float *out)                                                            \
+    {                                                                                              \
+        __m512 acc[NCMAX][2];                                                                      \
+        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();           \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            const __m512 w0 = load16_##name(w, i, 0xFFFF), w1 = load16_##name(w, i + 16, 0xFFFF);  \
+            UNROLL for (int c = 0; c < nc; c++)                                                    \
+            {                                                                                      \
+                const char *xc = x + (size_t)c * xs;                                               \
+                acc[c][0] = _mm512_fmadd_ps(w0, load16_##name(xc, i, 0xFFFF), acc[c][0]);          \
+                acc[c][1] = _mm512_fmadd_ps(w1, load16_##name(xc, i + 16, 0xFFFF), acc[c][1]);     \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i < n; i += 16) {                                                                   \
+            const __mmask16 m = tail16(n - i);                                                     \
+            const __m512 w0 = load16_##name(w, i, m);                                              \
+            UNROLL for (int c = 0; c < nc; c++) acc[c][0] =                                        \
+                _mm512_fmadd_ps(w0, load16_##name(x + (size_t)c * xs, i, m), acc[c][0]);           \
+        }                                                                                          \
+        UNROLL for (int c = 0; c < nc; c++) out[c] =                                               \
+            _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));                             \
     }
 
 DEFINE_FLOAT_KERNEL(f32)
@@ -257,23 +269,28 @@ INLINE void kern_bf16_dp(int64_t n, const void *vw, const char *x, size_t xs, in
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
         const __m512i w0 = _mm512_loadu_si512(w + i), w1 = _mm512_loadu_si512(w + i + 32);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const uint16_t *xc = (const uint16_t *)(x + (size_t)c * xs);
-            acc[c][0] = _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_loadu_si512(xc + i), (__m512bh)w0);
-            acc[c][1] = _mm512_dpbf16_ps(acc[c][1], (__m512bh)_mm512_loadu_si512(xc + i + 32), (__m512bh)w1);
+            acc[c][0] =
+                _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_loadu_si512(xc + i), (__m512bh)w0);
+            acc[c][1] = _mm512_dpbf16_ps(acc[c][1], (__m512bh)_mm512_loadu_si512(xc + i + 32),
+                                         (__m512bh)w1);
         }
     }
     for (; i < n; i += 32) {
         const int64_t k = n - i;
         const __mmask32 m = k >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << k) - 1);
         const __m512i w0 = _mm512_maskz_loadu_epi16(m, w + i);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const uint16_t *xc = (const uint16_t *)(x + (size_t)c * xs);
-            acc[c][0] = _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_maskz_loadu_epi16(m, xc + i), (__m512bh)w0);
+            acc[c][0] = _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_maskz_loadu_epi16(m, xc + i),
+                                         (__m512bh)w0);
         }
     }
-    UNROLL for (int c = 0; c < nc; c++)
-        out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
+    UNROLL for (int c = 0; c < nc; c++) out[c] =
+        _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
 }
 
 DEFINE_TILED_ENTRY_POINTS(q4_0)
@@ -295,8 +312,8 @@ DEFINE_ENTRY_POINTS(bf16_dp)
 
 void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
 {
-#define SET(T, name)                                                                              \
-    k->vec_dot[T] = vec_dot_##name;                                                               \
+#define SET(T, name)                                                                               \
+    k->vec_dot[T] = vec_dot_##name;                                                                \
     k->gemm[T] = gemm_##name;
     /* without VNNI the 32-element blocks keep the AVX2 kernels */
     if (has_vnni) {

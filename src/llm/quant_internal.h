@@ -16,14 +16,14 @@
 
 #include "quant.h"
 
-#define QK4_0 32
-#define QK4_1 32
-#define QK5_0 32
-#define QK5_1 32
-#define QK8_0 32
-#define QK8_1 32
-#define QK4_NL 32
-#define QK_K 256
+#define QK4_0        32
+#define QK4_1        32
+#define QK5_0        32
+#define QK5_1        32
+#define QK8_0        32
+#define QK8_1        32
+#define QK4_NL       32
+#define QK_K         256
 #define K_SCALE_SIZE 12
 
 typedef uint16_t quant_half; /* IEEE binary16 bits */
@@ -33,13 +33,36 @@ typedef uint16_t quant_half; /* IEEE binary16 bits */
  * pointer into an mmapped GGUF file can be read as an array of blocks. fp16
  * fields need only 2-byte alignment, which GGUF's 32-byte tensor alignment
  * and the even block sizes guarantee. */
-typedef struct { quant_half d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
-typedef struct { quant_half d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
-typedef struct { quant_half d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-typedef struct { quant_half d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
-typedef struct { quant_half d; int8_t qs[QK8_0]; } block_q8_0;
-typedef struct { quant_half d, s; int8_t qs[QK8_1]; } block_q8_1; /* s = d * sum(qs) */
-typedef struct { quant_half d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
+typedef struct {
+    quant_half d;
+    uint8_t qs[QK4_0 / 2];
+} block_q4_0;
+typedef struct {
+    quant_half d, m;
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
+typedef struct {
+    quant_half d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+} block_q5_0;
+typedef struct {
+    quant_half d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+typedef struct {
+    quant_half d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+typedef struct {
+    quant_half d, s;
+    int8_t qs[QK8_1];
+} block_q8_1; /* s = d * sum(qs) */
+typedef struct {
+    quant_half d;
+    uint8_t qs[QK4_NL / 2];
+} block_iq4_nl;
 
 typedef struct {
     uint8_t scales[QK_K / 16]; /* low nibble scale, high nibble min, per 16 */
@@ -64,8 +87,8 @@ typedef struct {
     uint8_t qs[QK_K / 2];
 } block_q5_K;
 typedef struct {
-    uint8_t ql[QK_K / 2];    /* low 4 bits */
-    uint8_t qh[QK_K / 4];    /* high 2 bits */
+    uint8_t ql[QK_K / 2]; /* low 4 bits */
+    uint8_t qh[QK_K / 4]; /* high 2 bits */
     int8_t scales[QK_K / 16];
     quant_half d;
 } block_q6_K;
@@ -142,30 +165,31 @@ void quant_gemm_by_rows(quant_vec_dot_fn dot, int64_t n, const void *w, size_t w
 /* vec_dot_NAME is the one-column instance of kern_NAME; gemm_NAME walks the
  * rows and runs NCMAX-column tiles, then single columns. The per-column
  * instruction sequence does not depend on nc, so both agree bit for bit. */
-#define DEFINE_ENTRY_POINTS(name)                                                                 \
-    static float vec_dot_##name(int64_t n, const void *w, const void *x)                          \
-    {                                                                                             \
-        float out[1];                                                                             \
-        kern_##name(n, w, x, 0, 1, out);                                                          \
-        return out[0];                                                                            \
-    }                                                                                             \
-    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,      \
-                            size_t xs, int64_t nc, float *y, size_t ldy)                          \
-    {                                                                                             \
-        for (int64_t r = 0; r < nr; r++) {                                                        \
-            const char *wr = (const char *)w + (size_t)r * ws;                                    \
-            int64_t c = 0;                                                                        \
-            for (; c + NCMAX <= nc; c += NCMAX) {                                                 \
-                float out[NCMAX];                                                                 \
-                kern_##name(n, wr, (const char *)x + (size_t)c * xs, xs, NCMAX, out);             \
-                for (int k = 0; k < NCMAX; k++) y[(size_t)(c + k) * ldy + (size_t)r] = out[k];    \
-            }                                                                                     \
-            for (; c < nc; c++) {                                                                 \
-                float out[1];                                                                     \
-                kern_##name(n, wr, (const char *)x + (size_t)c * xs, xs, 1, out);                 \
-                y[(size_t)c * ldy + (size_t)r] = out[0];                                          \
-            }                                                                                     \
-        }                                                                                         \
+#define DEFINE_ENTRY_POINTS(name)                                                                  \
+    static float vec_dot_##name(int64_t n, const void *w, const void *x)                           \
+    {                                                                                              \
+        float out[1];                                                                              \
+        kern_##name(n, w, x, 0, 1, out);                                                           \
+        return out[0];                                                                             \
+    }                                                                                              \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,        \
+                            size_t xs, int64_t nc, float *y, size_t ldy)                           \
+    {                                                                                              \
+        for (int64_t r = 0; r < nr; r++) {                                                         \
+            const char *wr = (const char *)w + (size_t)r * ws;                                     \
+            int64_t c = 0;                                                                         \
+            for (; c + NCMAX <= nc; c += NCMAX) {                                                  \
+                float out[NCMAX];                                                                  \
+                kern_##name(n, wr, (const char *)x + (size_t)c * xs, xs, NCMAX, out);              \
+                for (int k = 0; k < NCMAX; k++)                                                    \
+                    y[(size_t)(c + k) * ldy + (size_t)r] = out[k];                                 \
+            }                                                                                      \
+            for (; c < nc; c++) {                                                                  \
+                float out[1];                                                                      \
+                kern_##name(n, wr, (const char *)x + (size_t)c * xs, xs, 1, out);                  \
+                y[(size_t)c * ldy + (size_t)r] = out[0];                                           \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 /* Per-ISA table fillers: overwrite the entries the ISA accelerates. */

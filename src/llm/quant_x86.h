@@ -35,7 +35,10 @@ INLINE int hsum_epi32_128(__m128i v)
     return _mm_cvtsi128_si32(v);
 }
 
-INLINE float h2f(quant_half h) { return _cvtsh_ss(h); }
+INLINE float h2f(quant_half h)
+{
+    return _cvtsh_ss(h);
+}
 
 /* 32 nibbles -> 32 bytes: low nibbles first (elements 0..15), then high. */
 INLINE __m256i nibbles32(const uint8_t *p)
@@ -63,7 +66,10 @@ INLINE __m256i bits32(const uint8_t *p)
  * per-lane bias -off * (sum of the lane's 4 activations), which seeds the
  * u8 x s8 dot. The lane sums equal the signed products exactly, and the bias
  * is computed once per block and column for all rows of a tile. */
-INLINE __m256i unpack_q4_0(const block_q4_0 *b) { return nibbles32(b->qs); }
+INLINE __m256i unpack_q4_0(const block_q4_0 *b)
+{
+    return nibbles32(b->qs);
+}
 
 INLINE __m256i unpack_q8_0(const block_q8_0 *b)
 {
@@ -78,8 +84,8 @@ INLINE __m256i unpack_q5_0(const block_q5_0 *b)
 
 INLINE __m256i unpack_iq4_nl(const block_iq4_nl *b)
 {
-    const __m256i lut = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128((const __m128i *)quant_iq4nl_values));
+    const __m256i lut =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)quant_iq4nl_values));
     return _mm256_shuffle_epi8(lut, nibbles32(b->qs));
 }
 
@@ -105,57 +111,62 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
  * Activation loads, their scales and biases are shared by the rows, the
  * unpacked weights and their scales by the columns.
  */
-#define DEFINE_Q8_0_KERNEL(name, wtype, off)                                                      \
-    INLINE void kern_##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,         \
-                            size_t xs, int nc, float *out)                                        \
-    {                                                                                             \
-        const int64_t nb = n / 32;                                                                \
-        __m256 acc[NRMAX][NCMAX][2];                                                              \
-        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++)                   \
-            acc[r][c][0] = acc[r][c][1] = _mm256_setzero_ps();                                    \
-        int64_t i = 0;                                                                            \
-        for (; i + 1 < nb; i += 2) {                                                              \
-            __m256i q0[NRMAX], q1[NRMAX];                                                         \
-            __m256 d0[NRMAX], d1[NRMAX];                                                          \
-            UNROLL for (int r = 0; r < nr; r++) {                                                 \
-                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;          \
-                q0[r] = unpack_##name(&w[0]);                                                     \
-                q1[r] = unpack_##name(&w[1]);                                                     \
-                d0[r] = _mm256_set1_ps(h2f(w[0].d));                                              \
-                d1[r] = _mm256_set1_ps(h2f(w[1].d));                                              \
-            }                                                                                     \
-            UNROLL for (int c = 0; c < nc; c++) {                                                 \
-                const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;              \
-                const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);                 \
-                const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[1].qs);                 \
-                const __m256i b0 = off_bias(y0, off), b1 = off_bias(y1, off);                     \
-                const __m256 e0 = _mm256_set1_ps(h2f(y[0].d)), e1 = _mm256_set1_ps(h2f(y[1].d));  \
-                UNROLL for (int r = 0; r < nr; r++) {                                             \
-                    const __m256i p0 = block_dot(q0[r], y0, b0, off);                             \
-                    const __m256i p1 = block_dot(q1[r], y1, b1, off);                             \
-                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0[r], e0),                      \
-                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);         \
-                    acc[r][c][1] = _mm256_fmadd_ps(_mm256_mul_ps(d1[r], e1),                      \
-                                                   _mm256_cvtepi32_ps(p1), acc[r][c][1]);         \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        if (i < nb) {                                                                             \
-            UNROLL for (int r = 0; r < nr; r++) {                                                 \
-                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;          \
-                const __m256i q0 = unpack_##name(w);                                              \
-                const __m256 d0 = _mm256_set1_ps(h2f(w->d));                                      \
-                UNROLL for (int c = 0; c < nc; c++) {                                             \
-                    const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;          \
-                    const __m256i y0 = _mm256_loadu_si256((const __m256i *)y->qs);               \
-                    const __m256i p0 = block_dot(q0, y0, off_bias(y0, off), off);                 \
-                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(h2f(y->d))),  \
-                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);         \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++)                   \
-            out[r * NCMAX + c] = hsum_ps(_mm256_add_ps(acc[r][c][0], acc[r][c][1]));              \
+#define DEFINE_Q8_0_KERNEL(name, wtype, off)                                                       \
+    INLINE void kern_##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,           \
+                            size_t xs, int nc, float *out)                                         \
+    {                                                                                              \
+        const int64_t nb = n / 32;                                                                 \
+        __m256 acc[NRMAX][NCMAX][2];                                                               \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++) acc[r][c][0] =     \
+            acc[r][c][1] = _mm256_setzero_ps();                                                    \
+        int64_t i = 0;                                                                             \
+        for (; i + 1 < nb; i += 2) {                                                               \
+            __m256i q0[NRMAX], q1[NRMAX];                                                          \
+            __m256 d0[NRMAX], d1[NRMAX];                                                           \
+            UNROLL for (int r = 0; r < nr; r++)                                                    \
+            {                                                                                      \
+                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
+                q0[r] = unpack_##name(&w[0]);                                                      \
+                q1[r] = unpack_##name(&w[1]);                                                      \
+                d0[r] = _mm256_set1_ps(h2f(w[0].d));                                               \
+                d1[r] = _mm256_set1_ps(h2f(w[1].d));                                               \
+            }                                                                                      \
+            UNROLL for (int c = 0; c < nc; c++)                                                    \
+            {                                                                                      \
+                const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
+                const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);                   \
+                const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[1].qs);                   \
+                const __m256i b0 = off_bias(y0, off), b1 = off_bias(y1, off);                      \
+                const __m256 e0 = _mm256_set1_ps(h2f(y[0].d)), e1 = _mm256_set1_ps(h2f(y[1].d));   \
+                UNROLL for (int r = 0; r < nr; r++)                                                \
+                {                                                                                  \
+                    const __m256i p0 = block_dot(q0[r], y0, b0, off);                              \
+                    const __m256i p1 = block_dot(q1[r], y1, b1, off);                              \
+                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0[r], e0),                       \
+                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);          \
+                    acc[r][c][1] = _mm256_fmadd_ps(_mm256_mul_ps(d1[r], e1),                       \
+                                                   _mm256_cvtepi32_ps(p1), acc[r][c][1]);          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        if (i < nb) {                                                                              \
+            UNROLL for (int r = 0; r < nr; r++)                                                    \
+            {                                                                                      \
+                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
+                const __m256i q0 = unpack_##name(w);                                               \
+                const __m256 d0 = _mm256_set1_ps(h2f(w->d));                                       \
+                UNROLL for (int c = 0; c < nc; c++)                                                \
+                {                                                                                  \
+                    const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;            \
+                    const __m256i y0 = _mm256_loadu_si256((const __m256i *)y->qs);                 \
+                    const __m256i p0 = block_dot(q0, y0, off_bias(y0, off), off);                  \
+                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(h2f(y->d))),   \
+                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++)                    \
+            out[r * NCMAX + c] = hsum_ps(_mm256_add_ps(acc[r][c][0], acc[r][c][1]));               \
     }
 
 /* vec_dot is the 1 x 1 tile; gemm covers the rows in tiles of ROWS_4 rows
@@ -167,40 +178,41 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
  * one long stream, which the hardware prefetcher follows; neighbouring rows
  * would make nr streams of one row each, too short for it to pick up
  * (measured: decode at half speed). */
-#define DEFINE_TILED_ENTRY_POINTS(name)                                                           \
-    static float vec_dot_##name(int64_t n, const void *w, const void *x)                          \
-    {                                                                                             \
-        float out[NRMAX * NCMAX];                                                                 \
-        kern_##name(n, w, 0, 1, x, 0, 1, out);                                                    \
-        return out[0];                                                                            \
-    }                                                                                             \
-    /* rows j, j + span, ... (nt of them) of w against columns c0..c0+nc-1 */                   \
-    INLINE void rows_##name(int64_t n, const char *w, size_t ws, int64_t nrows, int nt,               \
-                            const char *x, size_t xs, int64_t c0, int nc, float *y, size_t ldy)   \
-    {                                                                                             \
-        const int64_t span = nrows / nt;                                                          \
-        const char *xc = x + (size_t)c0 * xs;                                                     \
-        for (int64_t j = 0; j < span; j++) {                                                      \
-            float out[NRMAX * NCMAX];                                                             \
-            kern_##name(n, w + (size_t)j * ws, (size_t)span * ws, nt, xc, xs, nc, out);    \
-            for (int r = 0; r < nt; r++)                                                          \
-                for (int c = 0; c < nc; c++)                                                      \
-                    y[(size_t)(c0 + c) * ldy + (size_t)(j + r * span)] = out[r * NCMAX + c]; \
-        }                                                                                         \
-        for (int64_t r = span * nt; r < nrows; r++) {                                   \
-            float out[NRMAX * NCMAX];                                                             \
-            kern_##name(n, w + (size_t)r * ws, 0, 1, xc, xs, nc, out);                            \
-            for (int c = 0; c < nc; c++) y[(size_t)(c0 + c) * ldy + (size_t)r] = out[c];          \
-        }                                                                                         \
-    }                                                                                             \
-    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,      \
-                            size_t xs, int64_t nc, float *y, size_t ldy)                          \
-    {                                                                                             \
-        int64_t c = 0;                                                                            \
-        for (; c + NCMAX <= nc; c += NCMAX)                                                       \
-            rows_##name(n, w, ws, nr, ROWS_4, x, xs, c, NCMAX, y, ldy);                        \
-        for (; c < nc; c++)                                                                       \
-            rows_##name(n, w, ws, nr, ROWS_1, x, xs, c, 1, y, ldy);                            \
+#define DEFINE_TILED_ENTRY_POINTS(name)                                                            \
+    static float vec_dot_##name(int64_t n, const void *w, const void *x)                           \
+    {                                                                                              \
+        float out[NRMAX * NCMAX];                                                                  \
+        kern_##name(n, w, 0, 1, x, 0, 1, out);                                                     \
+        return out[0];                                                                             \
+    }                                                                                              \
+    /* rows j, j + span, ... (nt of them) of w against columns c0..c0+nc-1 */                      \
+    INLINE void rows_##name(int64_t n, const char *w, size_t ws, int64_t nrows, int nt,            \
+                            const char *x, size_t xs, int64_t c0, int nc, float *y, size_t ldy)    \
+    {                                                                                              \
+        const int64_t span = nrows / nt;                                                           \
+        const char *xc = x + (size_t)c0 * xs;                                                      \
+        for (int64_t j = 0; j < span; j++) {                                                       \
+            float out[NRMAX * NCMAX];                                                              \
+            kern_##name(n, w + (size_t)j * ws, (size_t)span * ws, nt, xc, xs, nc, out);            \
+            for (int r = 0; r < nt; r++)                                                           \
+                for (int c = 0; c < nc; c++)                                                       \
+                    y[(size_t)(c0 + c) * ldy + (size_t)(j + r * span)] = out[r * NCMAX + c];       \
+        }                                                                                          \
+        for (int64_t r = span * nt; r < nrows; r++) {                                              \
+            float out[NRMAX * NCMAX];                                                              \
+            kern_##name(n, w + (size_t)r * ws, 0, 1, xc, xs, nc, out);                             \
+            for (int c = 0; c < nc; c++)                                                           \
+                y[(size_t)(c0 + c) * ldy + (size_t)r] = out[c];                                    \
+        }                                                                                          \
+    }                                                                                              \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,        \
+                            size_t xs, int64_t nc, float *y, size_t ldy)                           \
+    {                                                                                              \
+        int64_t c = 0;                                                                             \
+        for (; c + NCMAX <= nc; c += NCMAX)                                                        \
+            rows_##name(n, w, ws, nr, ROWS_4, x, xs, c, NCMAX, y, ldy);                            \
+        for (; c < nc; c++)                                                                        \
+            rows_##name(n, w, ws, nr, ROWS_1, x, xs, c, 1, y, ldy);                                \
     }
 
 DEFINE_Q8_0_KERNEL(q4_0, block_q4_0, 8)
@@ -210,7 +222,10 @@ DEFINE_Q8_0_KERNEL(iq4_nl, block_iq4_nl, 0)
 
 /* ---- Q4_1 / Q5_1 against Q8_1 (unsigned quants plus a min) ----------------- */
 
-INLINE __m256i unpack_q4_1(const block_q4_1 *b) { return nibbles32(b->qs); }
+INLINE __m256i unpack_q4_1(const block_q4_1 *b)
+{
+    return nibbles32(b->qs);
+}
 
 INLINE __m256i unpack_q5_1(const block_q5_1 *b)
 {
@@ -218,30 +233,32 @@ INLINE __m256i unpack_q5_1(const block_q5_1 *b)
     return _mm256_or_si256(nibbles32(b->qs), hi);
 }
 
-#define DEFINE_Q8_1_KERNEL(name, wtype)                                                           \
-    INLINE void kern_##name(int64_t n, const void *vw, const char *x, size_t xs, int nc,          \
-                            float *out)                                                           \
-    {                                                                                             \
-        const wtype *w = vw;                                                                      \
-        const int64_t nb = n / 32;                                                                \
-        __m256 acc[NCMAX];                                                                        \
-        float sm[NCMAX];                                                                          \
-        UNROLL for (int c = 0; c < nc; c++) {                                                     \
-            acc[c] = _mm256_setzero_ps();                                                         \
-            sm[c] = 0.0f;                                                                         \
-        }                                                                                         \
-        for (int64_t i = 0; i < nb; i++) {                                                        \
-            const __m256i q = unpack_##name(&w[i]);                                               \
-            const float d = h2f(w[i].d), m = h2f(w[i].m);                                         \
-            UNROLL for (int c = 0; c < nc; c++) {                                                 \
-                const block_q8_1 *y = (const block_q8_1 *)(x + (size_t)c * xs) + i;              \
-                __m256i p = dot_u8(q, _mm256_loadu_si256((const __m256i *)y->qs));               \
-                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y->d)), _mm256_cvtepi32_ps(p),    \
-                                         acc[c]);                                                 \
-                sm[c] += m * h2f(y->s);                                                           \
-            }                                                                                     \
-        }                                                                                         \
-        UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) + sm[c];                     \
+#define DEFINE_Q8_1_KERNEL(name, wtype)                                                            \
+    INLINE void kern_##name(int64_t n, const void *vw, const char *x, size_t xs, int nc,           \
+                            float *out)                                                            \
+    {                                                                                              \
+        const wtype *w = vw;                                                                       \
+        const int64_t nb = n / 32;                                                                 \
+        __m256 acc[NCMAX];                                                                         \
+        float sm[NCMAX];                                                                           \
+        UNROLL for (int c = 0; c < nc; c++)                                                        \
+        {                                                                                          \
+            acc[c] = _mm256_setzero_ps();                                                          \
+            sm[c] = 0.0f;                                                                          \
+        }                                                                                          \
+        for (int64_t i = 0; i < nb; i++) {                                                         \
+            const __m256i q = unpack_##name(&w[i]);                                                \
+            const float d = h2f(w[i].d), m = h2f(w[i].m);                                          \
+            UNROLL for (int c = 0; c < nc; c++)                                                    \
+            {                                                                                      \
+                const block_q8_1 *y = (const block_q8_1 *)(x + (size_t)c * xs) + i;                \
+                __m256i p = dot_u8(q, _mm256_loadu_si256((const __m256i *)y->qs));                 \
+                acc[c] =                                                                           \
+                    _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y->d)), _mm256_cvtepi32_ps(p), acc[c]); \
+                sm[c] += m * h2f(y->s);                                                            \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) + sm[c];                      \
     }
 
 DEFINE_Q8_1_KERNEL(q4_1, block_q4_1)
@@ -254,11 +271,11 @@ INLINE __m128i k4_scales_mins(const uint8_t *s)
 {
     const __m128i v = _mm_loadu_si128((const __m128i *)s); /* u0 u1 u2 - */
     const __m128i lo6 = _mm_and_si128(v, _mm_set1_epi32(0x3f3f3f3f));
-    const __m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)),
-                                      _mm_set_epi32(0, 0, 4, 0));
+    const __m128i u2 =
+        _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_set_epi32(0, 0, 4, 0));
     const __m128i top = _mm_and_si128(_mm_srli_epi32(v, 6), _mm_set1_epi32(0x03030303));
-    const __m128i hi6 = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)),
-                                     _mm_slli_epi32(top, 4));
+    const __m128i hi6 =
+        _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi32(0x0f0f0f0f)), _mm_slli_epi32(top, 4));
     return _mm_unpacklo_epi32(lo6, hi6);
 }
 
@@ -275,13 +292,14 @@ INLINE int k4_mins_dot(__m128i m16, const int16_t *bsums)
 /* Q4_K and Q5_K against Q8_K on YMM registers; they share everything but
  * the fifth bit. On CPUs that split 512-bit operations this beats the ZMM
  * form, and with VNNI madd16_acc is one vpdpwssd. */
-INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, const char *x, size_t xs,
-                    int nc, float *out)
+INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, const char *x,
+                        size_t xs, int nc, float *out)
 {
     const int64_t nb = n / QK_K;
     __m256 acc[NCMAX];
     float smin[NCMAX];
-    UNROLL for (int c = 0; c < nc; c++) {
+    UNROLL for (int c = 0; c < nc; c++)
+    {
         acc[c] = _mm256_setzero_ps();
         smin[c] = 0.0f;
     }
@@ -307,9 +325,12 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
                     hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
                 hb = _mm256_srli_epi16(hb, 2);
             }
-            const __m256i s_lo = _mm256_shuffle_epi8(s16, _mm256_set1_epi16((short)(0x0101 * 4 * j + 0x100))),
-                          s_hi = _mm256_shuffle_epi8(s16, _mm256_set1_epi16((short)(0x0101 * (4 * j + 2) + 0x100)));
-            UNROLL for (int c = 0; c < nc; c++) {
+            const __m256i s_lo = _mm256_shuffle_epi8(
+                              s16, _mm256_set1_epi16((short)(0x0101 * 4 * j + 0x100))),
+                          s_hi = _mm256_shuffle_epi8(
+                              s16, _mm256_set1_epi16((short)(0x0101 * (4 * j + 2) + 0x100)));
+            UNROLL for (int c = 0; c < nc; c++)
+            {
                 const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
                 __m256i yl = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j));
                 __m256i yh = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32));
@@ -318,7 +339,8 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
             }
         }
         const float d = h2f(w4->d), dmin = h2f(w4->dmin);
-        UNROLL for (int c = 0; c < nc; c++) {
+        UNROLL for (int c = 0; c < nc; c++)
+        {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
             smin[c] += (dmin * y->d) * (float)k4_mins_dot(m16, y->bsums);

@@ -28,10 +28,14 @@
 #include "tools_internal.h"
 
 static const ggml_type quantize_types[] = {
-    GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL,
+    GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_K,
+    GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL,
 };
 
-const char *quantize_type_list(void) { return "Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL"; }
+const char *quantize_type_list(void)
+{
+    return "Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL";
+}
 
 bool quantize_type_ok(ggml_type t)
 {
@@ -143,8 +147,8 @@ ghost_status quantize_gguf(const char *in_path, const char *out_path, const quan
             stats->n_kept++;
         const int64_t n_rows = t->ne[1] * t->ne[2] * t->ne[3];
         srcs[i] = (q_src){t, from};
-        tt[i] = (tools_tensor){&job, to, t->ne[0], n_rows, dequant_row, &srcs[i],
-                               to == from ? t->data : NULL};
+        tt[i] = (tools_tensor){
+            &job, to, t->ne[0], n_rows, dequant_row, &srcs[i], to == from ? t->data : NULL};
         stats->bytes_in += t->nbytes;
         stats->bytes_out += quant_row_size(to, t->ne[0]) * (uint64_t)n_rows;
         rc = tools_add_tensor(w, &tt[i], t->name, t->n_dims, t->ne);

@@ -28,14 +28,20 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[ST_DTYPE_COUNT] = {
-    [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2}, [ST_F64] = {"F64", 8},
-    [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4}, [ST_I16] = {"I16", 2},  [ST_I8] = {"I8", 1},
+    [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2},   [ST_BF16] = {"BF16", 2}, [ST_F64] = {"F64", 8},
+    [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4},   [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},
     [ST_U8] = {"U8", 1},   [ST_BOOL] = {"BOOL", 1},
 };
 
-const char *st_dtype_name(st_dtype t) { return t < ST_DTYPE_COUNT ? dtypes[t].name : "?"; }
+const char *st_dtype_name(st_dtype t)
+{
+    return t < ST_DTYPE_COUNT ? dtypes[t].name : "?";
+}
 
-int st_is_float(st_dtype t) { return t == ST_F32 || t == ST_F16 || t == ST_BF16; }
+int st_is_float(st_dtype t)
+{
+    return t == ST_F32 || t == ST_F16 || t == ST_BF16;
+}
 
 /* ---- whole-file reads --------------------------------------------------------- */
 
@@ -210,8 +216,9 @@ static ghost_status parse_entry(st_file *f, const cJSON *e, const uint8_t *data,
 static ghost_status parse_header(st_file *f)
 {
     if (f->size < 8)
-        return ghost_set_error(GHOST_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file",
-                               f->path, f->size);
+        return ghost_set_error(GHOST_ERR_FORMAT,
+                               "%s: %zu bytes is too short for a safetensors file", f->path,
+                               f->size);
     uint64_t hlen;
     memcpy(&hlen, f->map, 8);
     if (hlen > ST_MAX_HEADER || hlen > f->size - 8)
@@ -371,7 +378,8 @@ ghost_status st_set_open(const char *dir, st_set **out)
         return ghost_set_error(GHOST_ERR_NOMEM, "out of memory");
     char path[PATH_MAX];
     ghost_status rc;
-    if ((size_t)snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir) >= sizeof path) {
+    if ((size_t)snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir) >=
+        sizeof path) {
         rc = ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "%s: path too long", dir);
         goto fail;
     }
@@ -388,8 +396,9 @@ ghost_status st_set_open(const char *dir, st_set **out)
         }
         for (const cJSON *e = map->child; e != NULL && rc == GHOST_OK; e = e->next) {
             if (!cJSON_IsString(e))
-                rc = ghost_set_error(GHOST_ERR_FORMAT, "%s: weight_map entry '%.80s' is not a string",
-                                     path, e->string);
+                rc = ghost_set_error(GHOST_ERR_FORMAT,
+                                     "%s: weight_map entry '%.80s' is not a string", path,
+                                     e->string);
             else
                 rc = set_add(s, dir, e->valuestring);
         }
@@ -429,9 +438,7 @@ void st_read_f32(const st_tensor *t, int64_t first, int64_t n, float *dst)
 {
     const uint8_t *p = t->data + (size_t)first * dtypes[t->dtype].size;
     switch (t->dtype) {
-    case ST_F32:
-        memcpy(dst, p, (size_t)n * sizeof(float));
-        break;
+    case ST_F32: memcpy(dst, p, (size_t)n * sizeof(float)); break;
     case ST_F16:
     case ST_BF16:
         for (int64_t i = 0; i < n; i++) {
@@ -440,7 +447,6 @@ void st_read_f32(const st_tensor *t, int64_t first, int64_t n, float *dst)
             dst[i] = t->dtype == ST_F16 ? quant_f16_to_f32(h) : quant_bf16_to_f32(h);
         }
         break;
-    default:
-        break; /* callers check st_is_float first */
+    default: break; /* callers check st_is_float first */
     }
 }

@@ -44,12 +44,12 @@ typedef enum st_dtype {
 } st_dtype;
 
 typedef struct st_tensor {
-    char *name;                 /* NUL-terminated, owned by the st_file */
+    char *name; /* NUL-terminated, owned by the st_file */
     st_dtype dtype;
     int n_dims;                 /* 0 for a scalar */
     int64_t shape[ST_MAX_DIMS]; /* row-major: shape[n_dims - 1] is contiguous */
     int64_t n_elements;
-    const uint8_t *data;        /* into the map */
+    const uint8_t *data; /* into the map */
     uint64_t nbytes;
 } st_tensor;
 

@@ -38,7 +38,10 @@ void sampler_rng_seed(sampler_rng *rng, uint64_t seed)
         rng->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(sampler_rng *rng)
 {
@@ -53,7 +56,10 @@ static uint64_t rng_next(sampler_rng *rng)
     return result;
 }
 
-double sampler_rng_uniform(sampler_rng *rng) { return (double)(rng_next(rng) >> 11) * 0x1.0p-53; }
+double sampler_rng_uniform(sampler_rng *rng)
+{
+    return (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+}
 
 /* ---- ordering ------------------------------------------------------------- */
 

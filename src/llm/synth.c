@@ -30,18 +30,21 @@
 #include "tools_internal.h"
 
 static const synth_shape shapes[] = {
-    {"tinyllama-1.1b", "llama", "TinyLlama 1.1B: 22 layers, 2048 wide, 32/4 heads, vocab 32000", 32000,
-     2048, 22, 32, 4, 5632, 2048, 10000.0f, 1e-5f, false},
-    {"qwen2-0.5b", "qwen2", "Qwen2 0.5B: 24 layers, 896 wide, 14/2 heads, vocab 151936, tied", 151936,
-     896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true},
-    {"llama-tiny", "llama", "test shape: 2 layers, 256 wide, 4/2 heads, vocab 1024", 1024, 256, 2, 4, 2,
-     512, 512, 10000.0f, 1e-5f, false},
-    {"qwen2-tiny", "qwen2", "test shape: 2 layers, 256 wide, 4/2 heads, vocab 1024, tied", 1024, 256,
-     2, 4, 2, 512, 512, 1000000.0f, 1e-6f, true},
+    {"tinyllama-1.1b", "llama", "TinyLlama 1.1B: 22 layers, 2048 wide, 32/4 heads, vocab 32000",
+     32000, 2048, 22, 32, 4, 5632, 2048, 10000.0f, 1e-5f, false},
+    {"qwen2-0.5b", "qwen2", "Qwen2 0.5B: 24 layers, 896 wide, 14/2 heads, vocab 151936, tied",
+     151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true},
+    {"llama-tiny", "llama", "test shape: 2 layers, 256 wide, 4/2 heads, vocab 1024", 1024, 256, 2,
+     4, 2, 512, 512, 10000.0f, 1e-5f, false},
+    {"qwen2-tiny", "qwen2", "test shape: 2 layers, 256 wide, 4/2 heads, vocab 1024, tied", 1024,
+     256, 2, 4, 2, 512, 512, 1000000.0f, 1e-6f, true},
     {NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, false},
 };
 
-const synth_shape *synth_shapes(void) { return shapes; }
+const synth_shape *synth_shapes(void)
+{
+    return shapes;
+}
 
 const synth_shape *synth_find_shape(const char *name)
 {
@@ -52,11 +55,14 @@ const synth_shape *synth_find_shape(const char *name)
 }
 
 static const ggml_type synth_types[] = {
-    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0,  GGML_TYPE_Q4_0,
+    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0,   GGML_TYPE_Q4_0,
     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL,
 };
 
-const char *synth_type_list(void) { return "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL"; }
+const char *synth_type_list(void)
+{
+    return "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL";
+}
 
 bool synth_type_ok(ggml_type t)
 {
@@ -105,9 +111,9 @@ static bool set_add(str_set *set, const char *s)
     return true;
 }
 
-static const char *const onsets[] = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p",
-                                     "r", "s", "t", "v", "w", "y", "z", "th", "ch", "sh", "st",
-                                     "br", "tr", "pl", "gr", ""};
+static const char *const onsets[] = {"b",  "c",  "d",  "f",  "g",  "h",  "j",  "k", "l", "m",
+                                     "n",  "p",  "r",  "s",  "t",  "v",  "w",  "y", "z", "th",
+                                     "ch", "sh", "st", "br", "tr", "pl", "gr", ""};
 static const char *const vowels[] = {"a", "e", "i", "o", "u", "ea", "ou", "ai", "y", "oo"};
 static const char *const codas[] = {"", "", "", "n", "r", "s", "t", "l", "m", "ng", "ck", "d"};
 
@@ -270,8 +276,8 @@ static ghost_status make_vocab(const synth_shape *s, uint64_t seed, tools_vocab 
     bool spm = strcmp(s->arch, "llama") == 0;
     uint32_t n = (uint32_t)s->n_vocab;
     if (n < 512)
-        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "shape %s: vocabulary of %u is too small",
-                               s->name, n);
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "shape %s: vocabulary of %u is too small", s->name, n);
     ghost_status rc = tools_vocab_init(v, n, spm);
     if (rc != GHOST_OK)
         return rc;
@@ -345,12 +351,12 @@ static size_t plan(const synth_shape *s, uint64_t seed, synth_tensor *ts)
             int dims; /* 0: [e], 1: [e, e], 2: [e, kv], 3: [kv], 4: [e, ff], 5: [ff, e] */
             fill_kind kind;
         } per_layer[] = {
-            {"attn_norm.weight", 0, FILL_ONES},   {"attn_q.weight", 1, FILL_RANDOM},
-            {"attn_q.bias", 0, FILL_BIAS},        {"attn_k.weight", 2, FILL_RANDOM},
-            {"attn_k.bias", 3, FILL_BIAS},        {"attn_v.weight", 2, FILL_RANDOM},
-            {"attn_v.bias", 3, FILL_BIAS},        {"attn_output.weight", 1, FILL_RANDOM},
-            {"ffn_norm.weight", 0, FILL_ONES},    {"ffn_gate.weight", 4, FILL_RANDOM},
-            {"ffn_up.weight", 4, FILL_RANDOM},    {"ffn_down.weight", 5, FILL_RANDOM},
+            {"attn_norm.weight", 0, FILL_ONES}, {"attn_q.weight", 1, FILL_RANDOM},
+            {"attn_q.bias", 0, FILL_BIAS},      {"attn_k.weight", 2, FILL_RANDOM},
+            {"attn_k.bias", 3, FILL_BIAS},      {"attn_v.weight", 2, FILL_RANDOM},
+            {"attn_v.bias", 3, FILL_BIAS},      {"attn_output.weight", 1, FILL_RANDOM},
+            {"ffn_norm.weight", 0, FILL_ONES},  {"ffn_gate.weight", 4, FILL_RANDOM},
+            {"ffn_up.weight", 4, FILL_RANDOM},  {"ffn_down.weight", 5, FILL_RANDOM},
         };
         for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
             if (per_layer[i].kind == FILL_BIAS && !bias)
@@ -371,8 +377,8 @@ static size_t plan(const synth_shape *s, uint64_t seed, synth_tensor *ts)
 ghost_status synth_write(const char *out_path, const synth_shape *s, const synth_params *p)
 {
     if (out_path == NULL || s == NULL || p == NULL || !synth_type_ok(p->type))
-        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "synth: need a path, a shape and a type (%s)",
-                               synth_type_list());
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "synth: need a path, a shape and a type (%s)", synth_type_list());
     const size_t max_tensors = 3 + (size_t)s->n_layer * 12;
     synth_tensor *ts = calloc(max_tensors, sizeof *ts);
     tools_tensor *tt = calloc(max_tensors, sizeof *tt);
@@ -390,10 +396,19 @@ ghost_status synth_write(const char *out_path, const synth_shape *s, const synth
     if ((rc = make_vocab(s, p->seed, &v)) != GHOST_OK)
         goto out;
     const tools_hparams hp = {
-        .arch = s->arch, .n_vocab = s->n_vocab, .n_embd = s->n_embd, .n_layer = s->n_layer,
-        .n_head = s->n_head, .n_head_kv = s->n_head_kv, .n_ff = s->n_ff, .n_ctx = s->n_ctx,
-        .rope_theta = s->rope_base, .rms_eps = s->rms_eps, .has_rope_theta = true,
-        .has_rms_eps = true, .tied = s->tied_output,
+        .arch = s->arch,
+        .n_vocab = s->n_vocab,
+        .n_embd = s->n_embd,
+        .n_layer = s->n_layer,
+        .n_head = s->n_head,
+        .n_head_kv = s->n_head_kv,
+        .n_ff = s->n_ff,
+        .n_ctx = s->n_ctx,
+        .rope_theta = s->rope_base,
+        .rms_eps = s->rms_eps,
+        .has_rope_theta = true,
+        .has_rms_eps = true,
+        .tied = s->tied_output,
     };
     char name[96];
     snprintf(name, sizeof name, "synthetic %s", s->name);
@@ -403,7 +418,8 @@ ghost_status synth_write(const char *out_path, const synth_shape *s, const synth
         goto out;
     size_t n = plan(s, p->seed, ts);
     for (size_t i = 0; i < n && rc == GHOST_OK; i++) {
-        ggml_type type = ts[i].n_dims == 1 ? GGML_TYPE_F32 : quantize_tensor_type(p->type, ts[i].ne[0]);
+        ggml_type type =
+            ts[i].n_dims == 1 ? GGML_TYPE_F32 : quantize_tensor_type(p->type, ts[i].ne[0]);
         tt[i] = (tools_tensor){&job, type, ts[i].ne[0], ts[i].ne[1], synth_row, &ts[i], NULL};
         rc = tools_add_tensor(w, &tt[i], ts[i].name, ts[i].n_dims, ts[i].ne);
     }

@@ -43,11 +43,11 @@
 #define SPIN_ITERS 2048
 
 struct threadpool {
-    int n;                   /* threads including the caller */
-    pthread_t *threads;      /* n - 1 workers */
-    _Atomic uint32_t gen;    /* job generation; futex word for workers */
-    _Atomic uint32_t pending;/* workers still in the current job; futex word for the caller */
-    _Atomic int n_sleeping;  /* workers blocked (or about to block) on gen */
+    int n;                    /* threads including the caller */
+    pthread_t *threads;       /* n - 1 workers */
+    _Atomic uint32_t gen;     /* job generation; futex word for workers */
+    _Atomic uint32_t pending; /* workers still in the current job; futex word for the caller */
+    _Atomic int n_sleeping;   /* workers blocked (or about to block) on gen */
     _Atomic int caller_sleeping;
     _Atomic int stop;
     threadpool_fn fn;
@@ -159,7 +159,10 @@ void threadpool_destroy(threadpool *p)
     free(p);
 }
 
-int threadpool_size(const threadpool *p) { return p->n; }
+int threadpool_size(const threadpool *p)
+{
+    return p->n;
+}
 
 void threadpool_run(threadpool *p, threadpool_fn fn, void *arg)
 {

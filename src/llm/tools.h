@@ -41,17 +41,17 @@ ggml_type tools_parse_type(const char *name);
 enum { TV_BOS, TV_EOS, TV_UNK, TV_SEP, TV_PAD, TV_MASK, TV_N_SPECIAL };
 
 typedef struct tools_vocab {
-    const char *model;           /* "llama" (SentencePiece-style) or "gpt2" (BPE); static */
-    const char *pre;             /* tokenizer.ggml.pre; static */
+    const char *model; /* "llama" (SentencePiece-style) or "gpt2" (BPE); static */
+    const char *pre;   /* tokenizer.ggml.pre; static */
     uint32_t n;
-    char **tokens;               /* n owned strings */
-    float *scores;               /* n, or NULL (gpt2 writes none) */
-    int32_t *types;              /* n token types (tokenizer.h's TOK_TYPE_*) */
+    char **tokens;  /* n owned strings */
+    float *scores;  /* n, or NULL (gpt2 writes none) */
+    int32_t *types; /* n token types (tokenizer.h's TOK_TYPE_*) */
     uint32_t n_merges;
-    char **merges;               /* "left right", owned; gpt2 only */
-    int64_t special[TV_N_SPECIAL]; /* ids, -1 when absent */
+    char **merges;                             /* "left right", owned; gpt2 only */
+    int64_t special[TV_N_SPECIAL];             /* ids, -1 when absent */
     int8_t add_bos, add_eos, add_space_prefix; /* -1 = key not written */
-    char *chat_template;         /* owned or NULL */
+    char *chat_template;                       /* owned or NULL */
 } tools_vocab;
 
 /* Allocates n tokens (and scores when with_scores) with everything else
@@ -62,9 +62,9 @@ void tools_vocab_free(tools_vocab *v);
 /* ---- convert ------------------------------------------------------------------ */
 
 typedef struct convert_params {
-    ggml_type out_type;          /* F32, F16 (default, as llama.cpp), BF16 or Q8_0;
-                                    1-D tensors and norms always stay F32 */
-    const char *name;            /* general.name; NULL = the directory's name */
+    ggml_type out_type; /* F32, F16 (default, as llama.cpp), BF16 or Q8_0;
+                           1-D tensors and norms always stay F32 */
+    const char *name;   /* general.name; NULL = the directory's name */
     tools_progress_fn progress;
     void *user;
 } convert_params;
@@ -79,21 +79,21 @@ ghost_status convert_hf(const char *hf_dir, const char *out_path, const convert_
 /* ---- quantize ----------------------------------------------------------------- */
 
 typedef struct quantize_params {
-    ggml_type type;              /* one of quantize_type_list() */
-    int n_threads;               /* 0 = 1 */
+    ggml_type type; /* one of quantize_type_list() */
+    int n_threads;  /* 0 = 1 */
     tools_progress_fn progress;
     void *user;
 } quantize_params;
 
 typedef struct quantize_stats {
-    uint32_t n_tensors;          /* in the file */
-    uint32_t n_quantized;        /* written in params.type */
-    uint32_t n_fallback;         /* written in a fallback type (row length) */
-    uint32_t n_kept;             /* copied as they were (norms, 1-D, same type) */
-    uint64_t bytes_in, bytes_out;/* tensor data */
+    uint32_t n_tensors;           /* in the file */
+    uint32_t n_quantized;         /* written in params.type */
+    uint32_t n_fallback;          /* written in a fallback type (row length) */
+    uint32_t n_kept;              /* copied as they were (norms, 1-D, same type) */
+    uint64_t bytes_in, bytes_out; /* tensor data */
 } quantize_stats;
 
-const char *quantize_type_list(void);   /* "Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL" */
+const char *quantize_type_list(void); /* "Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL" */
 bool quantize_type_ok(ggml_type t);
 /* The type llama-quantize gives a weight of row length n_in when type was
  * asked for: type itself, or its fallback (Q4_K→Q5_0, Q5_K→Q5_1,
@@ -109,25 +109,25 @@ ghost_status quantize_gguf(const char *in_path, const char *out_path, const quan
 /* ---- synth -------------------------------------------------------------------- */
 
 typedef struct synth_shape {
-    const char *name;            /* "tinyllama-1.1b" */
-    const char *arch;            /* "llama" or "qwen2" */
+    const char *name; /* "tinyllama-1.1b" */
+    const char *arch; /* "llama" or "qwen2" */
     const char *summary;
     int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     float rope_base, rms_eps;
-    bool tied_output;            /* no output.weight: the embeddings are reused */
+    bool tied_output; /* no output.weight: the embeddings are reused */
 } synth_shape;
 
 /* NULL when unknown. */
 const synth_shape *synth_find_shape(const char *name);
 /* The shapes, NULL-terminated by a zero entry (name == NULL). */
 const synth_shape *synth_shapes(void);
-const char *synth_type_list(void);      /* "F32, F16, BF16, Q8_0, Q4_0, ..." */
+const char *synth_type_list(void); /* "F32, F16, BF16, Q8_0, Q4_0, ..." */
 bool synth_type_ok(ggml_type t);
 
 typedef struct synth_params {
     ggml_type type;
     uint64_t seed;
-    int n_threads;               /* 0 = 1 */
+    int n_threads; /* 0 = 1 */
     tools_progress_fn progress;
     void *user;
 } synth_params;
@@ -137,16 +137,16 @@ ghost_status synth_write(const char *out_path, const synth_shape *shape, const s
 /* ---- bench -------------------------------------------------------------------- */
 
 typedef struct bench_params {
-    int32_t n_prompt;            /* tokens in one prompt batch (0 = skip pp) */
-    int32_t n_gen;               /* tokens generated one at a time (0 = skip tg) */
+    int32_t n_prompt; /* tokens in one prompt batch (0 = skip pp) */
+    int32_t n_gen;    /* tokens generated one at a time (0 = skip tg) */
     int32_t n_threads;
-    int32_t reps;                /* timed repetitions after one warm-up */
+    int32_t reps; /* timed repetitions after one warm-up */
     bool kv_f16;
 } bench_params;
 
 typedef struct bench_stat {
-    double mean, stddev;         /* tokens per second over the repetitions */
-    double mean_ms;              /* milliseconds per repetition */
+    double mean, stddev; /* tokens per second over the repetitions */
+    double mean_ms;      /* milliseconds per repetition */
 } bench_stat;
 
 typedef struct bench_result {
@@ -163,8 +163,8 @@ ghost_status bench_model(const ghost_model *m, const bench_params *p, bench_resu
 uint64_t bench_weight_bytes_per_token(const ghost_model *m);
 
 typedef struct bench_bandwidth {
-    double read_gbs;             /* 1e9 bytes/s read, best of the runs */
-    double copy_gbs;             /* 1e9 bytes/s of memcpy (read + write counted) */
+    double read_gbs; /* 1e9 bytes/s read, best of the runs */
+    double copy_gbs; /* 1e9 bytes/s of memcpy (read + write counted) */
 } bench_bandwidth;
 
 /* Streams a buffer of `bytes` (rounded to 64 MiB at least) with n_threads

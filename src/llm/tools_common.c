@@ -55,7 +55,7 @@ typedef struct encode_job {
     tools_row_fn fn;
     void *user;
     uint8_t *dst;
-    float *scratch;              /* n_in floats per thread */
+    float *scratch; /* n_in floats per thread */
 } encode_job;
 
 static void encode_worker(void *arg, int ith, int nth)
@@ -112,8 +112,8 @@ static ghost_status fill_tensor(void *user, const char *name, void *dst, size_t 
     if (t->copy != NULL) {
         memcpy(dst, t->copy, nbytes);
     } else {
-        ghost_status rc = tools_encode_rows(t->job->pool, t->type, t->n_in, t->n_rows, t->row,
-                                            t->row_user, dst);
+        ghost_status rc =
+            tools_encode_rows(t->job->pool, t->type, t->n_in, t->n_rows, t->row, t->row_user, dst);
         if (rc != GHOST_OK)
             return rc;
     }
@@ -135,11 +135,11 @@ ghost_status tools_add_tensor(gguf_writer *w, tools_tensor *t, const char *name,
 /* ---- keys ---------------------------------------------------------------------- */
 
 /* Runs a sequence of adds, stopping at the first failure. */
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        ghost_status rc_ = (expr);                                                         \
-        if (rc_ != GHOST_OK)                                                               \
-            return rc_;                                                                    \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        ghost_status rc_ = (expr);                                                                 \
+        if (rc_ != GHOST_OK)                                                                       \
+            return rc_;                                                                            \
     } while (0)
 
 static ghost_status add_arch_u32(gguf_writer *w, const char *arch, const char *suffix, int64_t v)
@@ -185,7 +185,8 @@ ghost_status tools_write_model_keys(gguf_writer *w, const tools_hparams *hp, con
                          hp->head_dim > 0 ? hp->head_dim : hp->n_embd / hp->n_head));
     }
     const char *st = hp->rope_scaling_type;
-    if (st != NULL && ((llama && strcmp(st, "linear") == 0) || (!llama && strcmp(st, "yarn") == 0))) {
+    if (st != NULL &&
+        ((llama && strcmp(st, "linear") == 0) || (!llama && strcmp(st, "yarn") == 0))) {
         char key[128];
         snprintf(key, sizeof key, "%s.rope.scaling.type", a);
         TRY(gguf_writer_add_str(w, key, st));

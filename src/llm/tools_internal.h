@@ -26,10 +26,10 @@ ghost_status tools_encode_rows(threadpool *pool, ggml_type type, int64_t n_in, i
 /* One output file being produced: the pool rows are encoded on and the
  * progress of the data written so far. */
 typedef struct tools_job {
-    threadpool *pool;            /* NULL = the calling thread only */
+    threadpool *pool; /* NULL = the calling thread only */
     tools_progress_fn progress;
     void *user;
-    uint64_t done, total;        /* bytes of tensor data */
+    uint64_t done, total; /* bytes of tensor data */
 } tools_job;
 
 /* Where one output tensor's bytes come from at write time: copied from
@@ -57,9 +57,9 @@ uint32_t tools_file_type(ggml_type type);
 
 /* Hyper-parameters as convert and synth write them ({arch}.* keys). */
 typedef struct tools_hparams {
-    const char *arch;            /* "llama" / "qwen2"; static */
+    const char *arch; /* "llama" / "qwen2"; static */
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
-    int64_t head_dim;            /* 0 = not given (n_embd / n_head) */
+    int64_t head_dim; /* 0 = not given (n_embd / n_head) */
     double rope_theta, rms_eps;
     bool has_rope_theta, has_rms_eps, tied;
     const char *rope_scaling_type; /* "linear" / "yarn" or NULL */

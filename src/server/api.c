@@ -70,8 +70,11 @@ bool srv_utf8_valid(const char *str, size_t len, size_t *bad_offset)
     size_t i = 0;
     while (i < len) {
         unsigned c = s[i];
-        size_t n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-                                : (c & 0xF8) == 0xF0 ? 3 : 4;
+        size_t n = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : 4;
         uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
         bool ok = n < 4 && i + n < len + (n == 0);
         for (size_t k = 1; ok && k <= n; k++) {
@@ -81,7 +84,9 @@ bool srv_utf8_valid(const char *str, size_t len, size_t *bad_offset)
         }
         /* overlong forms, surrogates and code points past U+10FFFF */
         if (ok && n > 0)
-            ok = cp >= (n == 1 ? 0x80u : n == 2 ? 0x800u : 0x10000u) &&
+            ok = cp >= (n == 1   ? 0x80u
+                        : n == 2 ? 0x800u
+                                 : 0x10000u) &&
                  !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
         if (!ok) {
             if (bad_offset)
@@ -283,8 +288,8 @@ static int message_content(const cJSON *m, int i, char **out, srv_error *e)
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
             const cJSON *text = cJSON_GetObjectItemCaseSensitive(p, "text");
             if (!cJSON_IsObject(p) || !cJSON_IsString(type) || strcmp(type->valuestring, "text"))
-                return srv_fail(e, 400, param, "%s[%d]: only {\"type\": \"text\"} parts are supported",
-                                param, j);
+                return srv_fail(e, 400, param,
+                                "%s[%d]: only {\"type\": \"text\"} parts are supported", param, j);
             if (!cJSON_IsString(text))
                 return srv_fail(e, 400, param, "%s[%d].text: expected a string", param, j);
             if (check_text(text->valuestring, param, e))
@@ -326,8 +331,7 @@ static int parse_messages(const cJSON *body, const ghost_model *model, srv_gen_r
             rc = srv_fail(e, 400, param, "%s: missing or not a string", param);
         else if (strcmp(role->valuestring, "system") && strcmp(role->valuestring, "developer") &&
                  strcmp(role->valuestring, "user") && strcmp(role->valuestring, "assistant"))
-            rc = srv_fail(e, 400, param, "%s: must be system, developer, user or assistant",
-                          param);
+            rc = srv_fail(e, 400, param, "%s: must be system, developer, user or assistant", param);
         else
             rc = message_content(m, i, &texts[i], e);
         if (rc == 0) {
@@ -377,8 +381,9 @@ int srv_parse_generation(const cJSON *body, bool chat, const ghost_model *model,
     if (!p)
         return srv_fail(e, 400, "prompt", "prompt: missing");
     if (!cJSON_IsString(p))
-        return srv_fail(e, 400, "prompt", "prompt: expected a string (token arrays and "
-                                          "several prompts are not supported)");
+        return srv_fail(e, 400, "prompt",
+                        "prompt: expected a string (token arrays and "
+                        "several prompts are not supported)");
     if (check_text(p->valuestring, "prompt", e))
         return -1;
     out->gen.parse_special = false;
@@ -405,8 +410,7 @@ static cJSON *envelope(const char *object, const char *id, const char *model, in
         !cJSON_AddStringToObject(root, "object", object) ||
         !cJSON_AddNumberToObject(root, "created", (double)created) ||
         !cJSON_AddStringToObject(root, "model", model) ||
-        !(choices = cJSON_AddArrayToObject(root, "choices")) ||
-        !(*choice = cJSON_CreateObject()) ||
+        !(choices = cJSON_AddArrayToObject(root, "choices")) || !(*choice = cJSON_CreateObject()) ||
         (cJSON_AddItemToArray(choices, *choice), !cJSON_AddNumberToObject(*choice, "index", 0))) {
         cJSON_Delete(root);
         return NULL;
@@ -448,8 +452,8 @@ char *srv_completion_json(bool chat, const char *id, const char *model, int64_t 
                           const ghost_response *r)
 {
     cJSON *choice;
-    cJSON *root = envelope(chat ? "chat.completion" : "text_completion", id, model, created,
-                           &choice);
+    cJSON *root =
+        envelope(chat ? "chat.completion" : "text_completion", id, model, created, &choice);
     if (root && add_text(choice, chat, "message", r->text, strlen(r->text), true) &&
         cJSON_AddStringToObject(choice, "finish_reason", srv_finish_name(r->finish_reason)) &&
         add_usage(root, r))
@@ -462,8 +466,8 @@ char *srv_chunk_event(bool chat, const char *id, const char *model, int64_t crea
                       const char *text, size_t len, const ghost_response *final)
 {
     cJSON *choice;
-    cJSON *root = envelope(chat ? "chat.completion.chunk" : "text_completion", id, model,
-                           created, &choice);
+    cJSON *root =
+        envelope(chat ? "chat.completion.chunk" : "text_completion", id, model, created, &choice);
     bool ok = root != NULL;
     if (ok && final) {
         ok = (chat ? cJSON_AddObjectToObject(choice, "delta") != NULL
@@ -516,9 +520,9 @@ char *srv_tokenize(const cJSON *body, const ghost_model *model, srv_error *e)
         return NULL;
     size_t len = strlen(text), n = 0, cap = len + 8;
     int32_t *toks = malloc(cap * sizeof *toks);
-    ghost_status gs = toks ? ghost_tokenize(model, text, len, add_special, parse_special, toks,
-                                            cap, &n)
-                           : GHOST_ERR_NOMEM;
+    ghost_status gs =
+        toks ? ghost_tokenize(model, text, len, add_special, parse_special, toks, cap, &n)
+             : GHOST_ERR_NOMEM;
     if (gs == GHOST_ERR_BUFFER_TOO_SMALL) {
         free(toks);
         cap = n;
@@ -543,7 +547,8 @@ char *srv_tokenize(const cJSON *body, const ghost_model *model, srv_error *e)
     free(toks);
     if (gs != GHOST_OK)
         return srv_fail(e, gs == GHOST_ERR_NOMEM ? 500 : 400, "content", "content: %s",
-                        ghost_errmsg(NULL)), NULL;
+                        ghost_errmsg(NULL)),
+               NULL;
     return print_and_delete(root, e);
 }
 
@@ -592,7 +597,8 @@ char *srv_detokenize(const cJSON *body, const ghost_model *model, srv_error *e)
         if (!(d >= 0 && d < info.n_vocab && d == floor(d))) {
             free(toks);
             return srv_fail(e, 400, "tokens", "tokens[%zu]: not a token id in [0, %d)", i,
-                            info.n_vocab), NULL;
+                            info.n_vocab),
+                   NULL;
         }
         toks[i] = (int32_t)d;
     }

@@ -41,7 +41,7 @@ struct srv_pool {
     bool stopping;
     int n_slots;
     ghost_context **ctx;
-    batcher *batch;            /* shared by every slot's context */
+    batcher *batch; /* shared by every slot's context */
     pthread_t *threads;
     int n_threads;
 };
@@ -163,8 +163,8 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     int64_t conv = 0, pid = 0;
     gf_status rc = gf_log_prompt(pool->svc, job->conversation, job->req.record, &gen, &conv, &pid);
     if (rc != GF_OK) {
-        srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT || rc == GF_ERR_NOT_FOUND ? 400 : 500,
-                 "", "storing the prompt: %s", gf_errmsg(pool->svc));
+        srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT || rc == GF_ERR_NOT_FOUND ? 400 : 500, "",
+                 "storing the prompt: %s", gf_errmsg(pool->svc));
         job_finish(job, NULL);
         return;
     }
@@ -179,9 +179,9 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     pthread_cond_broadcast(&job->cv);
     pthread_mutex_unlock(&job->mu);
 
-    ghost_response *resp = cancelled ? cancelled_response()
-                                     : ghost_generate_ex(ctx, job->req.prompt, &gen,
-                                                         job_on_piece, job);
+    ghost_response *resp = cancelled
+                               ? cancelled_response()
+                               : ghost_generate_ex(ctx, job->req.prompt, &gen, job_on_piece, job);
     if (!resp) {
         srv_fail(&job->err, 500, "", "out of memory during generation");
         job_finish(job, NULL);
@@ -191,8 +191,8 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     if (gf_log_response(pool->svc, pid, resp) != GF_OK)
         srv_fail(&job->err, 500, "", "storing the answer: %s", gf_errmsg(pool->svc));
     if (resp->finish_reason == GHOST_FINISH_ERROR && !job->err.status) {
-        bool full = resp->error_code == GHOST_ERR_CONTEXT_FULL ||
-                    resp->error_code == GHOST_ERR_BAD_INPUT;
+        bool full =
+            resp->error_code == GHOST_ERR_CONTEXT_FULL || resp->error_code == GHOST_ERR_BAD_INPUT;
         srv_fail(&job->err, full ? 400 : 500, full ? (job->req.chat ? "messages" : "prompt") : "",
                  "%s", resp->error_message ? resp->error_message : "generation failed");
     }
@@ -357,8 +357,7 @@ bool srv_pool_submit(srv_pool *pool, srv_job *job)
     return ok;
 }
 
-void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last,
-                          int *max)
+void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last, int *max)
 {
     batch_stats bs;
     batch_get_stats(pool->batch, &bs);

@@ -94,7 +94,7 @@ static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, int 
 
 static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_error *e)
 {
-    const char *hname = e->status == 405 ? MHD_HTTP_HEADER_ALLOW
+    const char *hname = e->status == 405   ? MHD_HTTP_HEADER_ALLOW
                         : e->status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
                                            : NULL;
     const char *hvalue = e->status == 405 ? e->param : "Bearer";
@@ -204,8 +204,8 @@ static char *stream_next(srv_stream *st, bool *fail)
             char *ev = NULL;
             bool had_text = job->out_len > 0;
             if (had_text) {
-                ev = srv_chunk_event(chat, st->id, model, st->created, job->out, job->out_len,
-                                     NULL);
+                ev =
+                    srv_chunk_event(chat, st->id, model, st->created, job->out, job->out_len, NULL);
                 job->out_len = 0;
                 pthread_cond_broadcast(&job->cv); /* a slot may wait on back-pressure */
             } else if (job->state == JOB_DONE) {
@@ -225,11 +225,8 @@ static char *stream_next(srv_stream *st, bool *fail)
             if (job->resp)
                 return srv_chunk_event(chat, st->id, model, st->created, NULL, 0, job->resp);
             break;
-        case ST_DONE_MARK:
-            st->phase = ST_END;
-            return strdup("data: [DONE]\n\n");
-        default:
-            return NULL;
+        case ST_DONE_MARK: st->phase = ST_END; return strdup("data: [DONE]\n\n");
+        default: return NULL;
         }
     }
 }
@@ -296,8 +293,11 @@ static cJSON *parse_body(const srv_request *rq, srv_error *e)
     for (const char *p = end; p && p < rq->body + rq->len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '\0') {
             cJSON_Delete(v);
-            return srv_fail(e, 400, "", "request body: unexpected data after the JSON value "
-                                        "at byte %zu", (size_t)(p - rq->body)), NULL;
+            return srv_fail(e, 400, "",
+                            "request body: unexpected data after the JSON value "
+                            "at byte %zu",
+                            (size_t)(p - rq->body)),
+                   NULL;
         }
     }
     return v;
@@ -385,8 +385,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     }
     srv_stream *st = calloc(1, sizeof *st);
     struct MHD_Response *r =
-        st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st,
-                                               stream_free)
+        st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free)
            : NULL;
     if (!r) {
         free(st);
@@ -488,8 +487,8 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
         snprintf(buf, sizeof fmt + 20 * 24, fmt, (long long)atomic_load(&m->requests),
                  (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
-                 out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued,
-                 active, slots, b_steps, b_items, b_last, b_max);
+                 out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued, active,
+                 slots, b_steps, b_items, b_last, b_max);
     return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
@@ -597,8 +596,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         atomic_fetch_add(&srv->metrics.requests, 1);
         /* A declared length over the cap is refused before reading any of it. */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
             rq->too_large = true;
             return route(srv, c, url, method, rq);
@@ -654,7 +653,8 @@ static int open_listener(const srv_config *cfg, uint16_t *port, char *err, size_
 {
     char service[8];
     snprintf(service, sizeof service, "%u", cfg->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int grc = getaddrinfo(cfg->host, service, &hints, &ai);
@@ -712,21 +712,20 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
     srv->listen_fd = -1;
     if (cfg->api_key && cfg->api_key[0]) {
         srv->has_key = true;
-        crypto_generichash(srv->key_hash, sizeof srv->key_hash,
-                           (const unsigned char *)cfg->api_key, strlen(cfg->api_key), NULL, 0);
+        crypto_generichash(srv->key_hash, sizeof srv->key_hash, (const unsigned char *)cfg->api_key,
+                           strlen(cfg->api_key), NULL, 0);
     }
-    srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params,
-                                &srv->metrics, err, errcap);
+    srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params, &srv->metrics,
+                                err, errcap);
     if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0) {
         srv_stop(srv);
         return NULL;
     }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, on_request,
-        srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
+        (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errcap, "libmicrohttpd could not start on %s:%u", cfg->host, srv->port);
         srv_stop(srv);

@@ -29,22 +29,22 @@
 
 #include "ghostflow.h"
 
-#define SRV_MAX_STOP 16            /* stop strings per request */
-#define SRV_STREAM_BACKLOG 65536   /* unsent bytes that pause a generation */
+#define SRV_MAX_STOP       16    /* stop strings per request */
+#define SRV_STREAM_BACKLOG 65536 /* unsent bytes that pause a generation */
 
 /* ---- configuration and lifetime (server.c) ------------------------------- */
 
 typedef struct srv_config {
-    const char *host;          /* numeric address or name to bind */
-    uint16_t port;             /* 0 = any free port (srv_port says which) */
-    int parallel;              /* slots = generations running at once */
-    int queue;                 /* requests waiting for a slot before 503 */
-    int timeout_s;             /* whole-request limit; idle connections too */
-    size_t max_body;           /* request bodies above are refused with 413 */
-    const char *api_key;       /* NULL = no key required; only hashed, not kept */
-    const char *model_id;      /* the "model" name in answers and /v1/models */
+    const char *host;     /* numeric address or name to bind */
+    uint16_t port;        /* 0 = any free port (srv_port says which) */
+    int parallel;         /* slots = generations running at once */
+    int queue;            /* requests waiting for a slot before 503 */
+    int timeout_s;        /* whole-request limit; idle connections too */
+    size_t max_body;      /* request bodies above are refused with 413 */
+    const char *api_key;  /* NULL = no key required; only hashed, not kept */
+    const char *model_id; /* the "model" name in answers and /v1/models */
     ghost_params context_params;
-    ghost_gen_params gen;      /* defaults for fields a request leaves out */
+    ghost_gen_params gen; /* defaults for fields a request leaves out */
 } srv_config;
 
 typedef struct srv_server srv_server;
@@ -68,10 +68,10 @@ typedef struct srv_metrics {
 /* ---- errors in OpenAI's shape (api.c) ------------------------------------ */
 
 typedef struct srv_error {
-    int status;           /* HTTP status */
-    const char *type;     /* "invalid_request_error", ... */
-    const char *code;     /* NULL = null */
-    char param[96];       /* "" = null */
+    int status;       /* HTTP status */
+    const char *type; /* "invalid_request_error", ... */
+    const char *code; /* NULL = null */
+    char param[96];   /* "" = null */
     char message[512];
 } srv_error;
 
@@ -84,12 +84,12 @@ char *srv_error_json(const srv_error *e);
 /* ---- generation requests (api.c) ----------------------------------------- */
 
 typedef struct srv_gen_request {
-    bool chat;                 /* /v1/chat/completions (else /v1/completions) */
+    bool chat; /* /v1/chat/completions (else /v1/completions) */
     bool stream;
-    char *prompt;              /* the text the engine continues (malloc) */
-    char *record;              /* the prompt as stored in the history (malloc) */
-    char *label;               /* conversation label from "user" (malloc) or NULL */
-    ghost_gen_params gen;      /* gen.stop points into stops */
+    char *prompt;         /* the text the engine continues (malloc) */
+    char *record;         /* the prompt as stored in the history (malloc) */
+    char *label;          /* conversation label from "user" (malloc) or NULL */
+    ghost_gen_params gen; /* gen.stop points into stops */
     char *stops[SRV_MAX_STOP];
     const char *stop_ptrs[SRV_MAX_STOP];
 } srv_gen_request;
@@ -129,16 +129,16 @@ typedef struct srv_job {
     pthread_cond_t cv;
     int refs;
     srv_gen_request req;
-    int64_t conversation;      /* in: GF_NEW_CONVERSATION or a labelled one */
+    int64_t conversation; /* in: GF_NEW_CONVERSATION or a labelled one */
     srv_job_state state;
-    bool cancel;               /* the client left or the request timed out */
-    ghost_context *ctx;        /* while running, for ghost_context_cancel */
-    char *out;                 /* streamed text not yet taken by the reader */
+    bool cancel;        /* the client left or the request timed out */
+    ghost_context *ctx; /* while running, for ghost_context_cancel */
+    char *out;          /* streamed text not yet taken by the reader */
     size_t out_len, out_cap;
     /* results, valid once state is JOB_DONE */
-    ghost_response *resp;      /* NULL when the generation never ran */
+    ghost_response *resp; /* NULL when the generation never ran */
     int64_t conversation_out, prompt_id;
-    srv_error err;             /* err.status != 0: the request failed */
+    srv_error err; /* err.status != 0: the request failed */
     struct srv_job *next;
 } srv_job;
 
@@ -163,8 +163,7 @@ void srv_job_cancel(srv_job *job);
 void srv_pool_gauges(srv_pool *pool, int *queued, int *active, int *slots);
 /* Continuous batching: forward steps run, items evaluated, and sequences in
  * the last and the largest step. */
-void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last,
-                          int *max);
+void srv_pool_batch_stats(srv_pool *pool, long long *steps, long long *items, int *last, int *max);
 
 /* ---- the chat page (page.c) ---------------------------------------------- */
 

@@ -7,8 +7,8 @@
 
 #define MODEL "../shared/models/stories260K.gguf"
 /* llama.cpp's greedy continuation of "Once upon a time" (../shared/vectors) */
-#define GREEDY_TEXT                                                                              \
-    ", there was a little girl named Lily. She loved to play outside in the park. One day, she " \
+#define GREEDY_TEXT                                                                                \
+    ", there was a little girl named Lily. She loved to play outside in the park. One day, she "   \
     "saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said"
 
 static void test_greedy_run_prints_llama_cpp_text_and_timings(void **state)
@@ -70,7 +70,8 @@ static void test_bad_flag_values_are_usage_errors_naming_the_flag(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[1024], err[4096];
-        snprintf(cmd, sizeof cmd, "%s run -m %s %s 'Once'", tu_program("ghostflow"), MODEL, cases[i].args);
+        snprintf(cmd, sizeof cmd, "%s run -m %s %s 'Once'", tu_program("ghostflow"), MODEL,
+                 cases[i].args);
         int rc = tu_run(cmd, NULL, 0, err, sizeof err);
         if (rc != 2 || strstr(err, cases[i].flag) == NULL)
             fail_msg("'%s': exit %d, stderr: %s", cases[i].args, rc, err);

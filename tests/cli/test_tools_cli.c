@@ -8,7 +8,7 @@
  */
 #include "test_util.h"
 
-#define HF_DIR "../shared/models/tinystories-656k"
+#define HF_DIR  "../shared/models/tinystories-656k"
 #define STORIES "../shared/models/stories260K.gguf"
 
 /* Runs "ghostflow <args>" through the shell; stdout and stderr land in out
@@ -29,7 +29,8 @@ static char out[16384], err[16384];
 static void test_convert_then_quantize_then_bench(void **state)
 {
     const char *f32 = tu_path("ts.gguf");
-    assert_int_equal(gf(out, sizeof out, err, sizeof err, "convert --outtype f32 %s %s", HF_DIR, f32), 0);
+    assert_int_equal(
+        gf(out, sizeof out, err, sizeof err, "convert --outtype f32 %s %s", HF_DIR, f32), 0);
     assert_non_null(strstr(err, "wrote"));
     /* stderr is not a terminal here: no progress bar escapes */
     assert_null(strstr(err, "\r"));
@@ -38,7 +39,8 @@ static void test_convert_then_quantize_then_bench(void **state)
     /* rows of 128 do not hold Q4_K blocks: llama-quantize's Q5_0 fallback */
     assert_non_null(strstr(err, "0 Q4_K, 15 fallback, 5 kept"));
     assert_int_equal(gf(out, sizeof out, err, sizeof err,
-                        "bench -m %s -m %s -p 8 -n 4 -r 2 -t 1,2 --no-bandwidth", f32, q), 0);
+                        "bench -m %s -m %s -p 8 -n 4 -r 2 -t 1,2 --no-bandwidth", f32, q),
+                     0);
     static const char *const rows[] = {"| ts.gguf", "| ts-q4k.gguf", "pp8", "tg4", "±", "t/s"};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (strstr(out, rows[i]) == NULL)
@@ -53,7 +55,8 @@ static void test_convert_then_quantize_then_bench(void **state)
 
 static void test_bench_csv_has_one_row_per_test(void **state)
 {
-    assert_int_equal(gf(out, sizeof out, err, sizeof err, "bench -m %s -p 4 -n 2 -r 1 -o csv", STORIES), 0);
+    assert_int_equal(
+        gf(out, sizeof out, err, sizeof err, "bench -m %s -p 4 -n 2 -r 1 -o csv", STORIES), 0);
     assert_non_null(strstr(out, "model,size_bytes,params,isa,n_threads,test"));
     assert_non_null(strstr(out, "stories260K.gguf,"));
     assert_non_null(strstr(out, ",pp4,"));
@@ -64,7 +67,8 @@ static void test_bench_csv_has_one_row_per_test(void **state)
 static void test_synth_writes_a_model_that_runs(void **state)
 {
     const char *m = tu_path("tiny.gguf");
-    assert_int_equal(gf(out, sizeof out, err, sizeof err, "synth --shape llama-tiny --type Q8_0 %s", m), 0);
+    assert_int_equal(
+        gf(out, sizeof out, err, sizeof err, "synth --shape llama-tiny --type Q8_0 %s", m), 0);
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "run -m %s -n 4 --temp 0 'hello'", m), 0);
     assert_int_equal(gf(out, sizeof out, err, sizeof err, "synth --list"), 0);
     assert_non_null(strstr(out, "tinyllama-1.1b"));
@@ -103,8 +107,8 @@ static void test_bad_inputs_fail_with_clear_errors(void **state)
     const char *dir = tu_path("badhf");
     mkdir(dir, 0700);
     char cp[1024];
-    snprintf(cp, sizeof cp, "cp %s/config.json %s/tokenizer.json %s/tokenizer_config.json %s/", HF_DIR,
-             HF_DIR, HF_DIR, dir);
+    snprintf(cp, sizeof cp, "cp %s/config.json %s/tokenizer.json %s/tokenizer_config.json %s/",
+             HF_DIR, HF_DIR, HF_DIR, dir);
     assert_int_equal(system(cp), 0);
     uint8_t st[64] = {0};
     uint64_t huge = 1u << 30;

@@ -14,8 +14,8 @@ static int zq_run(const char *env, const char *args, const char *input)
     char cmd[4096];
     if (input)
         tu_write_file(tu_path("stdin.txt"), input, strlen(input));
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s setsid '%s' %s < %s 2>&1", tu_tmpdir(),
-             env ? env : "", tu_program("zqlite"), args, input ? "stdin.txt" : "/dev/null");
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s setsid '%s' %s < %s 2>&1", tu_tmpdir(), env ? env : "",
+             tu_program("zqlite"), args, input ? "stdin.txt" : "/dev/null");
     return tu_run(cmd, out, sizeof out, NULL, 0);
 }
 

@@ -1,8 +1,8 @@
 /*
  * zq_test.h — helpers shared by the libzqlite tests (on top of
  * tests/test_util.h): removing a database with its side files, byte search
- * in a file, running SQL, and the cheap keys every test uses (a raw key, or a passphrase with the smallest
- * Argon2id cost) so the suite stays fast under valgrind.
+ * in a file, running SQL, and the cheap keys every test uses (a raw key, or a passphrase with the
+ * smallest Argon2id cost) so the suite stays fast under valgrind.
  */
 #ifndef ZQ_TEST_H
 #define ZQ_TEST_H

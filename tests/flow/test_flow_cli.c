@@ -241,8 +241,8 @@ static void test_chat_over_pty_answers_two_turns_and_quits(void **state)
     if (s->pid == 0) {
         setenv("GHOSTFLOW_KEY", FT_KEY, 1);
         setenv("TERM", "dumb", 1);
-        execl(prog, "ghostflow", "chat", "-m", FT_MODEL, "--db", db, "-n", "8", "--temp",
-              "0", "-t", "1", (char *)NULL);
+        execl(prog, "ghostflow", "chat", "-m", FT_MODEL, "--db", db, "-n", "8", "--temp", "0", "-t",
+              "1", (char *)NULL);
         _exit(127);
     }
     int timeout = 60000; /* generous: the suite also runs under sanitizers */

@@ -27,8 +27,8 @@ typedef struct collect {
     char text[65536];
     size_t len;
     int calls;
-    int cancel_at;           /* return non-zero on this call (0: never) */
-    size_t bounds[4096];     /* where each piece ended */
+    int cancel_at;       /* return non-zero on this call (0: never) */
+    size_t bounds[4096]; /* where each piece ended */
 } collect;
 
 /* True when the piece boundary at b cuts a valid multi-byte character: a
@@ -134,7 +134,8 @@ static void test_streaming_never_splits_a_utf8_character(void **state)
     assert_string_equal(c.text, r->text);
     int multibyte = 0;
     for (size_t i = 0; i + 1 < c.len; i++)
-        multibyte += (unsigned char)c.text[i] >= 0xC0 && ((unsigned char)c.text[i + 1] & 0xC0) == 0x80;
+        multibyte +=
+            (unsigned char)c.text[i] >= 0xC0 && ((unsigned char)c.text[i + 1] & 0xC0) == 0x80;
     print_message("%d multi-byte characters in %zu bytes\n", multibyte, c.len);
     assert_true(multibyte > 0); /* the test saw multi-byte characters at all */
     for (int i = 0; i < c.calls && i < 4096; i++)

@@ -20,8 +20,10 @@
 #define N_SEQ 4
 
 static const char *const prompts[N_SEQ] = {
-    "Once upon a time", "Lily had a red ball and",
-    "The little dog ran to the park because it was sunny and", "Tom",
+    "Once upon a time",
+    "Lily had a red ball and",
+    "The little dog ran to the park because it was sunny and",
+    "Tom",
 };
 
 typedef struct worker {
@@ -76,7 +78,7 @@ static void test_fused_sequences_match_sequential_answers(void **state)
     }
     batch_stats st;
     batch_get_stats(b, &st);
-    assert_true(st.max_seqs >= 2);  /* some steps held several sequences */
+    assert_true(st.max_seqs >= 2);    /* some steps held several sequences */
     assert_true(st.steps < st.items); /* so fewer steps than tokens */
     batch_destroy(b);
     ghost_model_free(m);

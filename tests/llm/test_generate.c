@@ -79,7 +79,8 @@ static void run_vector_tokens(const ghost_model *m, const cJSON *v, const int32_
     for (int i = 0; i < n_want; i++) {
         if (i < cJSON_GetArraySize(lp)) {
             const cJSON *top = cJSON_GetArrayItem(lp, i), *e;
-            cJSON_ArrayForEach(e, top) {
+            cJSON_ArrayForEach(e, top)
+            {
                 int32_t id = cJSON_GetArrayItem(e, 0)->valueint;
                 double d = fabs(log_prob(logits, m->hp.n_vocab, id) -
                                 cJSON_GetArrayItem(e, 1)->valuedouble);
@@ -109,7 +110,8 @@ static void run_vector(const ghost_model *m, const cJSON *v, vector_result *res)
     const cJSON *pt = cJSON_GetObjectItem(v, "prompt_tokens_no_bos");
     int32_t toks[256];
     size_t n = 0;
-    assert_int_equal(ghost_tokenize(m, prompt, strlen(prompt), true, false, toks, 256, &n), GHOST_OK);
+    assert_int_equal(ghost_tokenize(m, prompt, strlen(prompt), true, false, toks, 256, &n),
+                     GHOST_OK);
     ghost_model_info info;
     assert_int_equal(ghost_model_get_info(m, &info), GHOST_OK);
     res->prompt_ok = n == (size_t)cJSON_GetArraySize(pt) + 1 && toks[0] == info.bos_token;

@@ -33,7 +33,10 @@ static uint32_t rnd(void)
     return (uint32_t)(rng_state >> 32);
 }
 
-static float uniform(void) { return (float)(rnd() >> 8) * (1.0f / 16777216.0f); }
+static float uniform(void)
+{
+    return (float)(rnd() >> 8) * (1.0f / 16777216.0f);
+}
 
 /* roughly normal, with occasional outliers like real weights */
 static float gauss(void)
@@ -53,28 +56,36 @@ static void fill_gauss(float *x, int64_t n, float scale)
 }
 
 static const ggml_type weight_types[] = {
-    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
-    GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
+    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0,   GGML_TYPE_Q4_0,
+    GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q2_K,   GGML_TYPE_Q3_K,
     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_IQ4_NL,
 };
 #define N_WEIGHT_TYPES (sizeof weight_types / sizeof weight_types[0])
 
-static const char *tname(ggml_type t) { return quant_info(t)->name; }
+static const char *tname(ggml_type t)
+{
+    return quant_info(t)->name;
+}
 
 /* ---- type table ------------------------------------------------------------ */
 
 static void test_type_table_matches_ggml(void **state)
 {
     (void)state;
-    static const struct { ggml_type t; int64_t bs; size_t ts; ggml_type vdt; } want[] = {
-        {GGML_TYPE_F32, 1, 4, GGML_TYPE_F32},          {GGML_TYPE_F16, 1, 2, GGML_TYPE_F16},
-        {GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16},        {GGML_TYPE_Q4_0, 32, 18, GGML_TYPE_Q8_0},
-        {GGML_TYPE_Q4_1, 32, 20, GGML_TYPE_Q8_1},      {GGML_TYPE_Q5_0, 32, 22, GGML_TYPE_Q8_0},
-        {GGML_TYPE_Q5_1, 32, 24, GGML_TYPE_Q8_1},      {GGML_TYPE_Q8_0, 32, 34, GGML_TYPE_Q8_0},
-        {GGML_TYPE_Q8_1, 32, 36, GGML_TYPE_Q8_1},      {GGML_TYPE_Q2_K, 256, 84, GGML_TYPE_Q8_K},
-        {GGML_TYPE_Q3_K, 256, 110, GGML_TYPE_Q8_K},    {GGML_TYPE_Q4_K, 256, 144, GGML_TYPE_Q8_K},
-        {GGML_TYPE_Q5_K, 256, 176, GGML_TYPE_Q8_K},    {GGML_TYPE_Q6_K, 256, 210, GGML_TYPE_Q8_K},
-        {GGML_TYPE_Q8_K, 256, 292, GGML_TYPE_Q8_K},    {GGML_TYPE_IQ4_NL, 32, 18, GGML_TYPE_Q8_0},
+    static const struct {
+        ggml_type t;
+        int64_t bs;
+        size_t ts;
+        ggml_type vdt;
+    } want[] = {
+        {GGML_TYPE_F32, 1, 4, GGML_TYPE_F32},       {GGML_TYPE_F16, 1, 2, GGML_TYPE_F16},
+        {GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16},     {GGML_TYPE_Q4_0, 32, 18, GGML_TYPE_Q8_0},
+        {GGML_TYPE_Q4_1, 32, 20, GGML_TYPE_Q8_1},   {GGML_TYPE_Q5_0, 32, 22, GGML_TYPE_Q8_0},
+        {GGML_TYPE_Q5_1, 32, 24, GGML_TYPE_Q8_1},   {GGML_TYPE_Q8_0, 32, 34, GGML_TYPE_Q8_0},
+        {GGML_TYPE_Q8_1, 32, 36, GGML_TYPE_Q8_1},   {GGML_TYPE_Q2_K, 256, 84, GGML_TYPE_Q8_K},
+        {GGML_TYPE_Q3_K, 256, 110, GGML_TYPE_Q8_K}, {GGML_TYPE_Q4_K, 256, 144, GGML_TYPE_Q8_K},
+        {GGML_TYPE_Q5_K, 256, 176, GGML_TYPE_Q8_K}, {GGML_TYPE_Q6_K, 256, 210, GGML_TYPE_Q8_K},
+        {GGML_TYPE_Q8_K, 256, 292, GGML_TYPE_Q8_K}, {GGML_TYPE_IQ4_NL, 32, 18, GGML_TYPE_Q8_0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const quant_type_info *ti = quant_info(want[i].t);
@@ -103,11 +114,11 @@ static void test_f16_rounds_to_nearest_even(void **state)
     assert_int_equal(quant_f32_to_f16(-2.0f), 0xc000);
     assert_int_equal(quant_f32_to_f16(65504.0f), 0x7bff);
     assert_int_equal(quant_f32_to_f16(65519.0f), 0x7bff);
-    assert_int_equal(quant_f32_to_f16(65520.0f), 0x7c00);       /* tie goes to even: inf */
+    assert_int_equal(quant_f32_to_f16(65520.0f), 0x7c00);        /* tie goes to even: inf */
     assert_int_equal(quant_f32_to_f16(1.0f + 0x1p-11f), 0x3c00); /* tie -> even */
     assert_int_equal(quant_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);
-    assert_int_equal(quant_f32_to_f16(0x1p-24f), 0x0001);       /* smallest subnormal */
-    assert_int_equal(quant_f32_to_f16(0x1p-25f), 0x0000);       /* tie -> even (zero) */
+    assert_int_equal(quant_f32_to_f16(0x1p-24f), 0x0001); /* smallest subnormal */
+    assert_int_equal(quant_f32_to_f16(0x1p-25f), 0x0000); /* tie -> even (zero) */
     assert_int_equal(quant_f32_to_f16(3 * 0x1p-25f), 0x0002);
     assert_int_equal(quant_f32_to_f16(0x1p-14f - 0x1p-26f), 0x0400); /* rounds up to normal */
     assert_int_equal(quant_f32_to_f16(-0.0f), 0x8000);
@@ -231,7 +242,7 @@ static void test_dequant_q5_blocks(void **state)
     memcpy(c.qs, b.qs, 16);
     quant_dequantize_row(GGML_TYPE_Q5_1, &c, got, 32);
     assert_true(got[0] == 2.0f);
-    assert_true(got[4] == 12.0f); /* (4 + 16) * 0.5 + 2 */
+    assert_true(got[4] == 12.0f);             /* (4 + 16) * 0.5 + 2 */
     assert_true(got[31] == 2.0f + 16 * 0.5f); /* nibble 0 | bit 31 set */
 }
 
@@ -284,8 +295,10 @@ static void test_dequant_q4_K_and_q5_K_blocks(void **state)
         for (int l = 0; l < 32; l++) {
             int v1 = l, v2 = 31 - l;
             c.qs[32 * j + l] = (uint8_t)((v1 & 0xF) | ((v2 & 0xF) << 4));
-            if (v1 > 15) c.qh[l] |= (uint8_t)(1 << (2 * j));
-            if (v2 > 15) c.qh[l] |= (uint8_t)(2 << (2 * j));
+            if (v1 > 15)
+                c.qh[l] |= (uint8_t)(1 << (2 * j));
+            if (v2 > 15)
+                c.qh[l] |= (uint8_t)(2 << (2 * j));
         }
     }
     quant_dequantize_row(GGML_TYPE_Q5_K, &c, got, 256);
@@ -361,8 +374,10 @@ static void test_dequant_q2_K_and_q3_K_blocks(void **state)
     for (int s = 0; s < 16; s++) {
         sc6[s] = (s * 4 + 3) & 63;
         int l = sc6[s];
-        if (s < 8) c.scales[s] = (uint8_t)(l & 0xF);
-        else c.scales[s - 8] |= (uint8_t)((l & 0xF) << 4);
+        if (s < 8)
+            c.scales[s] = (uint8_t)(l & 0xF);
+        else
+            c.scales[s - 8] |= (uint8_t)((l & 0xF) << 4);
         c.scales[s % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (s / 4)));
     }
     int V[256];
@@ -460,12 +475,15 @@ static void test_quantize_round_trip_error_is_bounded(void **state)
 {
     (void)state;
     /* measured on this data (heavy-tailed, 1 in 64 values an outlier) x 1.25 */
-    static const struct { ggml_type t; double bound; } cases[] = {
-        {GGML_TYPE_F16, 3e-4},    {GGML_TYPE_BF16, 2.5e-3}, {GGML_TYPE_Q8_0, 0.01},
-        {GGML_TYPE_Q8_1, 0.01},   {GGML_TYPE_Q8_K, 0.022},  {GGML_TYPE_Q6_K, 0.03},
-        {GGML_TYPE_Q5_K, 0.055},  {GGML_TYPE_Q5_0, 0.08},   {GGML_TYPE_Q5_1, 0.06},
-        {GGML_TYPE_Q4_K, 0.11},   {GGML_TYPE_Q4_0, 0.16},   {GGML_TYPE_Q4_1, 0.12},
-        {GGML_TYPE_IQ4_NL, 0.125}, {GGML_TYPE_Q3_K, 0.24},  {GGML_TYPE_Q2_K, 0.44},
+    static const struct {
+        ggml_type t;
+        double bound;
+    } cases[] = {
+        {GGML_TYPE_F16, 3e-4},     {GGML_TYPE_BF16, 2.5e-3}, {GGML_TYPE_Q8_0, 0.01},
+        {GGML_TYPE_Q8_1, 0.01},    {GGML_TYPE_Q8_K, 0.022},  {GGML_TYPE_Q6_K, 0.03},
+        {GGML_TYPE_Q5_K, 0.055},   {GGML_TYPE_Q5_0, 0.08},   {GGML_TYPE_Q5_1, 0.06},
+        {GGML_TYPE_Q4_K, 0.11},    {GGML_TYPE_Q4_0, 0.16},   {GGML_TYPE_Q4_1, 0.12},
+        {GGML_TYPE_IQ4_NL, 0.125}, {GGML_TYPE_Q3_K, 0.24},   {GGML_TYPE_Q2_K, 0.44},
     };
 
     enum { N = 4096 };
@@ -512,13 +530,18 @@ static void random_weights(ggml_type t, void *dst, int64_t n)
     for (int64_t i = 0; i < nb; i++) {
         uint8_t *b = p + (size_t)i * ti->type_size;
         switch (t) {
-        case GGML_TYPE_F32: { float f = gauss(); memcpy(b, &f, 4); } break;
+        case GGML_TYPE_F32: {
+            float f = gauss();
+            memcpy(b, &f, 4);
+        } break;
         case GGML_TYPE_F16: random_half((quant_half *)b, 0.0f, 2.0f); break;
         case GGML_TYPE_BF16: *(uint16_t *)b = quant_f32_to_bf16(gauss()); break;
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: case GGML_TYPE_IQ4_NL:
-            random_half((quant_half *)b, 1e-3f, 0.1f);
-            break;
-        case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_1:
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q5_0:
+        case GGML_TYPE_Q8_0:
+        case GGML_TYPE_IQ4_NL: random_half((quant_half *)b, 1e-3f, 0.1f); break;
+        case GGML_TYPE_Q4_1:
+        case GGML_TYPE_Q5_1:
             random_half((quant_half *)b, 1e-3f, 0.1f);
             random_half((quant_half *)b + 1, 0.0f, 0.5f);
             break;
@@ -527,7 +550,8 @@ static void random_weights(ggml_type t, void *dst, int64_t n)
             random_half(&((block_q2_K *)b)->dmin, 0.0f, 0.05f);
             break;
         case GGML_TYPE_Q3_K: random_half(&((block_q3_K *)b)->d, 1e-3f, 0.05f); break;
-        case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K:
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K:
             random_half(&((block_q4_K *)b)->d, 1e-3f, 0.05f);
             random_half(&((block_q4_K *)b)->dmin, 0.0f, 0.05f);
             break;
@@ -575,7 +599,11 @@ static void test_reference_dot_equals_dequantized_dot(void **state)
                          (double)got, exact, tol);
         }
     }
-    free(src); free(wf); free(xf); free(w); free(x);
+    free(src);
+    free(wf);
+    free(xf);
+    free(w);
+    free(x);
 }
 
 /* Holds kernel set k to the scalar reference on many rows and lengths, and
@@ -596,7 +624,8 @@ static void check_kernels(const quant_kernels *k, const char *label)
         const size_t nlens = is_float ? sizeof lens_float / sizeof lens_float[0]
                                       : sizeof lens_blocks / sizeof lens_blocks[0];
         for (size_t li = 0; li < nlens; li++) {
-            const int64_t n = is_float ? lens_float[li] : (int64_t)lens_blocks[li] * info->block_size;
+            const int64_t n =
+                is_float ? lens_float[li] : (int64_t)lens_blocks[li] * info->block_size;
             const size_t wrow = quant_row_size(t, n), xrow = quant_row_size(vt, n);
             for (int r = 0; r < ROWS; r++)
                 random_weights(t, w + r * wrow, n);
@@ -611,7 +640,8 @@ static void check_kernels(const quant_kernels *k, const char *label)
                     const float want = ref->vec_dot[t](n, wr, xc);
                     const float got = k->vec_dot[t](n, wr, xc);
                     /* integer sums are exact; only float summation order differs */
-                    const double tol = (is_float ? 2e-6 * sqrt((double)n) + 1e-6 : 1e-5) * mag + 1e-30;
+                    const double tol =
+                        (is_float ? 2e-6 * sqrt((double)n) + 1e-6 : 1e-5) * mag + 1e-30;
                     if (!(fabs((double)got - want) <= tol))
                         fail_msg("%s %s n=%lld row %d col %d: got %.9g want %.9g (tol %.3g)", label,
                                  tname(t), (long long)n, r, c, (double)got, (double)want, tol);
@@ -635,8 +665,8 @@ static void check_kernels(const quant_kernels *k, const char *label)
         }
     }
     /* activation quantizers: identical bytes, including blocks of zeros and ties */
-    static const ggml_type act[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, GGML_TYPE_F16,
-                                    GGML_TYPE_BF16, GGML_TYPE_F32};
+    static const ggml_type act[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q8_1, GGML_TYPE_Q8_K,
+                                    GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_F32};
     uint8_t *a = malloc(NMAX * 4), *b = malloc(NMAX * 4);
     for (size_t ai = 0; ai < sizeof act / sizeof act[0]; ai++) {
         for (int rep = 0; rep < 20; rep++) {
@@ -644,7 +674,8 @@ static void check_kernels(const quant_kernels *k, const char *label)
             if (rep == 1)
                 memset(src, 0, 512 * sizeof *src);
             if (rep == 2)
-                for (int i = 0; i < NMAX; i++) src[i] = (float)((i % 17) - 8) * 0.5f;
+                for (int i = 0; i < NMAX; i++)
+                    src[i] = (float)((i % 17) - 8) * 0.5f;
             const size_t bytes = quant_row_size(act[ai], NMAX);
             memset(a, 0x11, bytes);
             memset(b, 0x22, bytes);
@@ -655,8 +686,13 @@ static void check_kernels(const quant_kernels *k, const char *label)
                          tname(act[ai]), rep);
         }
     }
-    free(a); free(b);
-    free(src); free(wf); free(xf); free(w); free(x);
+    free(a);
+    free(b);
+    free(src);
+    free(wf);
+    free(xf);
+    free(w);
+    free(x);
 }
 
 static void test_every_available_isa_matches_scalar(void **state)
@@ -701,7 +737,8 @@ static void test_wsum_matches_scalar_bit_for_bit(void **state)
                 double e = 0;
                 for (int j = 0; j < ROWS; j++) {
                     const float pj = f16 ? quant_f16_to_f32(quant_f32_to_f16(p[j])) : p[j];
-                    const float v = f16 ? quant_f16_to_f32(rows16[j * MAXD + d]) : rows32[j * MAXD + d];
+                    const float v =
+                        f16 ? quant_f16_to_f32(rows16[j * MAXD + d]) : rows32[j * MAXD + d];
                     e += (double)pj * v;
                 }
                 assert_true(fabs(ref[d] - e) < 1e-5);
@@ -826,7 +863,10 @@ static void gguf_read(gguf_file *g, const char *path)
         t->nrows = 1;
         for (uint32_t d = 0; d < nd; d++) {
             int64_t ne = (int64_t)rd_u(g, 8);
-            if (d == 0) t->ne0 = ne; else t->nrows *= ne;
+            if (d == 0)
+                t->ne0 = ne;
+            else
+                t->nrows *= ne;
         }
         t->type = (uint32_t)rd_u(g, 4);
         t->offset = rd_u(g, 8);
@@ -876,7 +916,8 @@ static int compare_with_llama_quantize(const char *src_path, const char *out_pat
             quant_quantize_row((ggml_type)to->type, f, q, n);
             if (memcmp(q, od + (size_t)r * orow, orow) != 0) {
                 size_t b = 0;
-                while (q[b] == od[(size_t)r * orow + b]) b++;
+                while (q[b] == od[(size_t)r * orow + b])
+                    b++;
                 fail_msg("%s: tensor %s (%s) row %lld differs from llama-quantize at byte %zu",
                          out_path, to->name, tname((ggml_type)to->type), (long long)r, b);
             }
@@ -893,14 +934,19 @@ static int compare_with_llama_quantize(const char *src_path, const char *out_pat
 static void test_quantizers_reproduce_llama_quantize_bytes(void **state)
 {
     (void)state;
-    static const struct { const char *src, *out; } files[] = {
+    static const struct {
+        const char *src, *out;
+    } files[] = {
         {"../shared/models/stories260K.gguf", "../shared/models/quant/stories260K-Q3_K_M.gguf"},
         {"../shared/models/stories260K.gguf", "../shared/models/quant/stories260K-Q4_K_M.gguf"},
         {"../shared/models/stories260K.gguf", "../shared/models/quant/stories260K-F16.gguf"},
         {"../shared/models/stories260K.gguf", "../shared/models/quant/stories260K-BF16.gguf"},
-        {"../shared/models/TinyStories-656K-Q8_0.gguf", "../shared/models/quant/TinyStories-656K-Q4_0.gguf"},
-        {"../shared/models/TinyStories-656K-Q8_0.gguf", "../shared/models/quant/TinyStories-656K-Q4_1.gguf"},
-        {"../shared/models/TinyStories-656K-Q8_0.gguf", "../shared/models/quant/TinyStories-656K-Q5_0.gguf"},
+        {"../shared/models/TinyStories-656K-Q8_0.gguf",
+         "../shared/models/quant/TinyStories-656K-Q4_0.gguf"},
+        {"../shared/models/TinyStories-656K-Q8_0.gguf",
+         "../shared/models/quant/TinyStories-656K-Q4_1.gguf"},
+        {"../shared/models/TinyStories-656K-Q8_0.gguf",
+         "../shared/models/quant/TinyStories-656K-Q5_0.gguf"},
     };
     int total = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)

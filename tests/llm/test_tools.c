@@ -23,8 +23,8 @@
 #include "llm/safetensors.h"
 #include "llm/tools.h"
 
-#define HF_DIR "../shared/models/tinystories-656k"
-#define Q8_REF "../shared/models/TinyStories-656K-Q8_0.gguf"
+#define HF_DIR  "../shared/models/tinystories-656k"
+#define Q8_REF  "../shared/models/TinyStories-656K-Q8_0.gguf"
 #define STORIES "../shared/models/stories260K.gguf"
 #define VECTORS "../shared/vectors/greedy-llama.cpp.jsonl"
 
@@ -47,14 +47,22 @@ static gguf_file *open_gguf(const char *path)
 static size_t elem_size(gguf_type t)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32: return 4;
     default: return 8;
     }
 }
 
-static bool str_eq(gguf_str a, gguf_str b) { return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0; }
+static bool str_eq(gguf_str a, gguf_str b)
+{
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
 
 /* Same type and value. */
 static bool kv_equal(const gguf_kv *a, const gguf_kv *b)
@@ -145,8 +153,8 @@ static void test_convert_gives_llama_cpp_tensor_table_and_metadata(void **state)
     int compared = 0;
     for (uint64_t i = 0; i < ref->n_kv; i++) {
         const gguf_kv *r = &ref->kv[i];
-        if (!(r->key.len > 6 && (memcmp(r->key.ptr, "llama.", 6) == 0 ||
-                                 memcmp(r->key.ptr, "tokenizer.", 10) == 0)))
+        if (!(r->key.len > 6 &&
+              (memcmp(r->key.ptr, "llama.", 6) == 0 || memcmp(r->key.ptr, "tokenizer.", 10) == 0)))
             continue;
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)r->key.len, r->key.ptr);
@@ -253,7 +261,8 @@ static void test_convert_rejects_bad_inputs_with_where(void **state)
     expect_convert_error("/nonexistent/hf-model", GHOST_ERR_IO, "/nonexistent/hf-model");
 
     uint8_t buf[4096];
-    size_t n = make_st(buf, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]", 16);
+    size_t n = make_st(
+        buf, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]", 16);
     expect_convert_error(bad_hf_dir("badjson", buf, n), GHOST_ERR_FORMAT, "not valid JSON");
 
     uint64_t huge = 1ull << 40;
@@ -404,7 +413,8 @@ static void test_quantize_round_trips_every_type(void **state)
 static void test_quantize_rejects_bad_type_and_input(void **state)
 {
     quantize_params p = {.type = GGML_TYPE_Q8_1, .n_threads = 1};
-    assert_int_equal(quantize_gguf(STORIES, tu_path("x.gguf"), &p, NULL), GHOST_ERR_INVALID_ARGUMENT);
+    assert_int_equal(quantize_gguf(STORIES, tu_path("x.gguf"), &p, NULL),
+                     GHOST_ERR_INVALID_ARGUMENT);
     assert_int_equal(tools_parse_type("Q7_X"), GGML_TYPE_MAX_ID);
     assert_int_equal(tools_parse_type("q4_k"), GGML_TYPE_Q4_K);
     p.type = GGML_TYPE_Q4_0;
@@ -427,7 +437,8 @@ static void test_quantize_rejects_bad_type_and_input(void **state)
 static void test_synth_small_shapes_load_and_generate(void **state)
 {
     static const char *const shapes[] = {"llama-tiny", "qwen2-tiny"};
-    static const ggml_type types[] = {GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_K};
+    static const ggml_type types[] = {GGML_TYPE_F16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                      GGML_TYPE_Q4_K};
     for (size_t s = 0; s < 2; s++) {
         const synth_shape *sh = synth_find_shape(shapes[s]);
         assert_non_null(sh);
@@ -479,7 +490,8 @@ static void test_synth_seed_fixes_the_file_whatever_the_threads(void **state)
 {
     const synth_shape *sh = synth_find_shape("llama-tiny");
     synth_params p = {.type = GGML_TYPE_Q4_K, .seed = 11, .n_threads = 1};
-    const char *a = tu_path("seed-a.gguf"), *b = tu_path("seed-b.gguf"), *c = tu_path("seed-c.gguf");
+    const char *a = tu_path("seed-a.gguf"), *b = tu_path("seed-b.gguf"),
+               *c = tu_path("seed-c.gguf");
     assert_int_equal(synth_write(a, sh, &p), GHOST_OK);
     p.n_threads = 2;
     assert_int_equal(synth_write(b, sh, &p), GHOST_OK);

@@ -20,8 +20,8 @@
 
 #include "flow/flow_test.h"
 
-#define MODEL FT_MODEL
-#define DB_KEY FT_KEY
+#define MODEL   FT_MODEL
+#define DB_KEY  FT_KEY
 #define API_KEY "sk-test-123"
 
 typedef struct server_proc {
@@ -56,7 +56,8 @@ static server_proc start_server(const char *db, const char *parallel, const char
         setenv("GHOSTFLOW_KEY", DB_KEY, 1);
         setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
         execl(prog, "ghostflow", "serve", "-m", MODEL, "--db", db, "--port", "0", "--parallel",
-              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", "60", (char *)NULL);
+              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", "60",
+              (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -202,8 +203,8 @@ static void assert_error(http_resp *r, long status, const char *param)
 
 typedef struct sse_result {
     int events;
-    bool done_last;   /* "data: [DONE]" was the last event */
-    char text[8192];  /* concatenated deltas */
+    bool done_last;  /* "data: [DONE]" was the last event */
+    char text[8192]; /* concatenated deltas */
     char finish[16];
     int completion_tokens, prompt_tokens;
 } sse_result;
@@ -263,7 +264,10 @@ static double metric_at(int port, const char *name)
     return v;
 }
 
-static double metric(const char *name) { return metric_at(main_srv.port, name); }
+static double metric(const char *name)
+{
+    return metric_at(main_srv.port, name);
+}
 
 /* ---- history -------------------------------------------------------------- */
 
@@ -393,7 +397,8 @@ static void test_stop_string_cuts_the_answer(void **state)
     char body[256];
     snprintf(body, sizeof body,
              "{\"prompt\":\"Once upon a time\",\"max_tokens\":30,\"temperature\":0,"
-             "\"stop\":[\"zzzz\",\"%s\"]}", stop);
+             "\"stop\":[\"zzzz\",\"%s\"]}",
+             stop);
     size_t expect = (size_t)(strstr(text, stop) - text);
     http_resp s = post("/v1/completions", body);
     assert_int_equal(s.status, 200);
@@ -436,8 +441,8 @@ static void test_chat_stream_ends_with_done_and_is_stored(void **state)
             "X-Conversation-Id: header-conv", &c);
     assert_int_equal(c.status, 200);
     cJSON *j = cJSON_Parse(c.body);
-    cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
-                                   "message");
+    cJSON *m =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     assert_string_equal(cJSON_GetObjectItem(m, "role")->valuestring, "assistant");
     assert_string_equal(cJSON_GetObjectItem(j, "object")->valuestring, "chat.completion");
     h = history_of("header-conv");
@@ -702,7 +707,9 @@ static void test_full_queue_is_503(void **state)
 
 /* Prompts of different lengths, so the fused batch mixes positions. */
 static const char *const batch_prompts[4] = {
-    "Once upon a time", "Lily had a red ball and", "The little dog ran to the park because it",
+    "Once upon a time",
+    "Lily had a red ball and",
+    "The little dog ran to the park because it",
     "Tom",
 };
 
