@@ -32,6 +32,11 @@ void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(pri
  * after an unknown flag or a missing value) prints it to stderr and returns
  * CLI_EXIT_USAGE. */
 int cli_usage_exit(void (*usage)(FILE *out), int opt);
+/* The end of option parsing for a command that takes -m MODEL and no
+ * operands (after getopt_long's loop, so optind is set): 0, or -1 after
+ * saying what is wrong (an operand left over, or no model). */
+int cli_check_model_only(const char *prog, void (*usage)(FILE *out), const char *model, int argc,
+                         char **argv);
 
 /* Parses a whole decimal/float argument or fails with a usage message naming
  * the flag: returns 0 on success, -1 after printing the error. */

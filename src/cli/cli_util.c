@@ -3,6 +3,7 @@
  * error printing, the help/usage exit, and strict number parsing for flags.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,6 +25,21 @@ int cli_usage_exit(void (*usage)(FILE *out), int opt)
     bool help = opt == 'h';
     usage(help ? stdout : stderr);
     return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+int cli_check_model_only(const char *prog, void (*usage)(FILE *out), const char *model, int argc,
+                         char **argv)
+{
+    if (optind < argc) {
+        cli_error(prog, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!model) {
+        cli_error(prog, "missing -m MODEL");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max,

@@ -242,15 +242,8 @@ int cmd_chat(int argc, char **argv)
         if (bad)
             return CLI_EXIT_USAGE;
     }
-    if (optind < argc) {
-        cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+    if (cli_check_model_only(PROG, usage, cfg.model_path, argc, argv) != 0)
         return CLI_EXIT_USAGE;
-    }
-    if (!cfg.model_path) {
-        cli_error(PROG, "missing -m MODEL");
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
     int code;
     gf_service *svc = flow_cli_open(PROG, &db, &cfg, &code);
     if (!svc)

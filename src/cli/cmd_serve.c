@@ -130,21 +130,14 @@ int cmd_serve(int argc, char **argv)
             sc.max_body = (size_t)l;
             break;
         case OPT_API_KEY: api_key = optarg; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
+        case 'h':
+        default: return cli_usage_exit(usage, c);
         }
         if (bad)
             return CLI_EXIT_USAGE;
     }
-    if (optind < argc) {
-        cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+    if (cli_check_model_only(PROG, usage, cfg.model_path, argc, argv) != 0)
         return CLI_EXIT_USAGE;
-    }
-    if (!cfg.model_path) {
-        cli_error(PROG, "missing -m MODEL");
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
     if (!threads) /* the slots share one forward batch: it gets every CPU */
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     sc.context_params.n_threads = (int32_t)threads;
