@@ -778,19 +778,28 @@ static void quantize_q2_K(const float *x, block_q2_K *y, int64_t nb)
     }
 }
 
+/* The signed value of largest magnitude among v[0..n) (the first on ties,
+ * 0 when all are 0): the sub-block scale that sets a K-quant block's scale. */
+static float largest_magnitude(const float *v, int n)
+{
+    float best = 0, best_abs = 0;
+    for (int j = 0; j < n; j++) {
+        if (fabsf(v[j]) > best_abs) {
+            best_abs = fabsf(v[j]);
+            best = v[j];
+        }
+    }
+    return best;
+}
+
 static void quantize_q3_K(const float *x, block_q3_K *y, int64_t nb)
 {
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
-        float max_scale = 0, amax = 0;
-        for (int j = 0; j < QK_K / 16; j++) {
+        for (int j = 0; j < QK_K / 16; j++)
             scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-            if (fabsf(scales[j]) > amax) {
-                amax = fabsf(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        const float max_scale = largest_magnitude(scales, QK_K / 16);
         memset(y[i].scales, 0, sizeof y[i].scales);
         if (max_scale != 0.0f) {
             const float iscale = -32.f / max_scale;
@@ -910,16 +919,11 @@ static void quantize_q6_K(const float *x, block_q6_K *y, int64_t nb)
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
-        float max_scale = 0, max_abs_scale = 0;
-        for (int ib = 0; ib < QK_K / 16; ib++) {
+        for (int ib = 0; ib < QK_K / 16; ib++)
             scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
-            if (fabsf(scales[ib]) > max_abs_scale) {
-                max_abs_scale = fabsf(scales[ib]);
-                max_scale = scales[ib];
-            }
-        }
+        const float max_scale = largest_magnitude(scales, QK_K / 16);
         memset(&y[i], 0, sizeof y[i]);
-        if (max_abs_scale < 1e-15f)
+        if (fabsf(max_scale) < 1e-15f)
             continue;
         const float iscale = -128.f / max_scale;
         y[i].d = quant_f32_to_f16(1 / iscale);
