@@ -9,8 +9,10 @@
  *
  *   1. the prompt is stored (conversation, time, model name and file hash,
  *      sampling parameters) in its own committed transaction, BEFORE any
- *      token is generated: a crash afterwards leaves it in the history with
- *      no answer ("pending");
+ *      piece of the answer reaches the callback: a crash afterwards leaves it
+ *      in the history with no answer ("pending"). The service's writer
+ *      thread commits it while the engine processes the prompt, so storing
+ *      it costs the exchange no time;
  *   2. a context is taken from the pool (the one that served the same
  *      conversation last when it is free, so the engine can reuse the KV
  *      cache for the conversation's shared prefix); the conversation so far
@@ -173,7 +175,7 @@ typedef struct gf_result {
     int32_t cached_tokens; /* prompt tokens reused from the KV cache */
     double prompt_ms, generation_ms;
     double queue_ms;     /* waiting for a free context */
-    double store_ms;     /* spent in the database for this exchange */
+    double store_ms;     /* this call's time blocked on the database */
     char *error_message; /* why generation failed, or NULL */
 } gf_result;
 

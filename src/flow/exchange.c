@@ -3,10 +3,13 @@
  * recording-only pair gf_log_prompt / gf_log_response for generations that
  * run outside the service.
  *
- * Order matters for "nothing is lost": the prompt is committed before a
- * context is even requested, and the answer is committed whatever way the
- * generation ended (stop, length, cancelled, error), with the partial text.
- * Only a dead process leaves a prompt without an answer.
+ * Order matters for "nothing is lost": the prompt is committed before any
+ * piece of the answer reaches the caller and before the answer is stored, and
+ * the answer is committed whatever way the generation ended (stop, length,
+ * cancelled, error), with the partial text. Only a dead process leaves a
+ * prompt without an answer. The prompt's commit runs on the writer thread
+ * (writer.c) while this thread formats the conversation and runs the prefill,
+ * so storing it adds no time to the exchange.
  *
  * A new turn is the conversation's earlier answered turns plus the prompt,
  * formatted by ghost_chat_format (the model's template, or plain
@@ -178,6 +181,52 @@ static bool fill_result(gf_result *res, const flow_answer *a)
     return res->text && (!a->error || res->error_message);
 }
 
+/* The prompt's transaction, run by the writer thread (writer.c). */
+typedef struct prompt_job {
+    int64_t conversation_id;
+    const char *prompt;
+    ghost_gen_params gen; /* a copy: the caller goes on changing its own */
+    int64_t conversation_out, prompt_id;
+} prompt_job;
+
+static gf_status run_prompt_job(gf_service *svc, void *arg)
+{
+    prompt_job *p = arg;
+    return flow_store_prompt(svc, p->conversation_id, p->prompt, &p->gen, &p->conversation_out,
+                             &p->prompt_id);
+}
+
+/* Holds the answer back until the prompt is committed: nothing reaches the
+ * caller that the history could lack. */
+typedef struct prompt_gate {
+    gf_service *svc;
+    flow_write job;
+    gf_stream_fn callback;
+    void *user_data;
+    bool waited;
+    gf_status status;
+    double wait_ms;
+} prompt_gate;
+
+static gf_status gate_wait(prompt_gate *g)
+{
+    if (!g->waited) {
+        double t0 = flow_now_ms();
+        g->status = flow_writer_wait(g->svc, &g->job);
+        g->wait_ms = flow_now_ms() - t0;
+        g->waited = true;
+    }
+    return g->status;
+}
+
+static int gate_piece(const char *piece, size_t len, void *user_data)
+{
+    prompt_gate *g = user_data;
+    if (gate_wait(g) != GF_OK)
+        return 1; /* the prompt is not stored: show nothing, stop */
+    return g->callback(piece, len, g->user_data);
+}
+
 gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
                             const ghost_gen_params *params, gf_stream_fn callback, void *user_data,
                             gf_result **result)
@@ -200,17 +249,25 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
     if (!res)
         return flow_error(svc, GF_ERR_NOMEM, "gf_process_prompt: out of memory");
 
+    /* 1. The earlier turns are read now (they shape the input); the prompt
+     * is committed by the writer while this thread formats and generates. */
     flow_turns turns = {0};
     double t0 = flow_now_ms();
-    rc = flow_store_prompt(svc, conversation_id, prompt, &gen, &res->conversation_id,
-                           &res->prompt_id, &turns);
-    res->store_ms = flow_now_ms() - t0;
-    if (rc != GF_OK) {
+    if (conversation_id != GF_NEW_CONVERSATION &&
+        (rc = flow_read_turns(svc, conversation_id, &turns)) != GF_OK) {
         free(res);
         return rc;
     }
+    prompt_job pj = {.conversation_id = conversation_id, .prompt = prompt, .gen = gen};
+    prompt_gate gate = {.svc = svc,
+                        .job = {.run = run_prompt_job, .arg = &pj},
+                        .callback = callback,
+                        .user_data = user_data};
+    flow_writer_submit(svc, &gate.job);
+    res->store_ms = flow_now_ms() - t0;
 
-    /* From here on the prompt is stored: every path stores an answer. */
+    /* 2. Format and generate; the gate holds the first piece back until
+     * the prompt is stored. */
     ghost_response *resp = NULL;
     char *input = NULL;
     flow_answer ans;
@@ -220,25 +277,25 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
     flow_turns_free(&turns);
     if (grc == GF_OK) {
         double q0 = flow_now_ms();
-        int32_t slot = flow_pool_acquire(svc, res->conversation_id);
+        int32_t slot = flow_pool_acquire(svc, conversation_id);
         res->queue_ms = flow_now_ms() - q0;
         /* Template text carries special-token markup that must be parsed as such. */
         gen.parse_special = svc->has_template;
-        resp = ghost_generate_ex(svc->slots[slot].ctx, input, &gen, callback, user_data);
-        flow_pool_release(svc, slot);
+        resp = ghost_generate_ex(svc->slots[slot].ctx, input, &gen, callback ? gate_piece : NULL,
+                                 &gate);
+        /* The slot's cache now holds the conversation: once the prompt is
+         * stored, that conversation has an id. */
+        flow_pool_release(svc, slot, gate_wait(&gate) == GF_OK ? pj.conversation_out : 0);
         if (resp) {
             answer_from_response(&ans, resp);
             grc = resp->finish_reason == GHOST_FINISH_STOP ||
                           resp->finish_reason == GHOST_FINISH_LENGTH
                       ? GF_OK
                   : resp->finish_reason == GHOST_FINISH_CANCELLED
-                      ? flow_error(svc, GF_ERR_CANCELLED, "prompt %lld: generation cancelled",
-                                   (long long)res->prompt_id)
-                      : flow_error(svc, GF_ERR_MODEL, "prompt %lld: %s", (long long)res->prompt_id,
-                                   ans.error);
+                      ? flow_error(svc, GF_ERR_CANCELLED, "generation cancelled")
+                      : flow_error(svc, GF_ERR_MODEL, "%s", ans.error);
         } else {
-            grc = flow_error(svc, GF_ERR_NOMEM, "prompt %lld: out of memory in the engine",
-                             (long long)res->prompt_id);
+            grc = flow_error(svc, GF_ERR_NOMEM, "out of memory in the engine");
         }
     }
     if (!resp) {
@@ -247,6 +304,24 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
         ans.finish = GHOST_FINISH_ERROR;
         ans.error = gf_errmsg(svc);
     }
+    /* The generation's message, kept apart from what waiting may raise. */
+    char gmsg[512];
+    snprintf(gmsg, sizeof gmsg, "%s", gf_errmsg(svc));
+    if (!resp)
+        ans.error = gmsg;
+    gf_status prc = gate_wait(&gate);
+    res->store_ms += gate.wait_ms;
+    if (prc != GF_OK) {
+        /* Nothing was stored, and the gate showed nothing of the answer. */
+        free(input);
+        ghost_free_response(resp);
+        free(res);
+        return prc;
+    }
+    res->conversation_id = pj.conversation_out;
+    res->prompt_id = pj.prompt_id;
+
+    /* 3. The answer, whatever way the generation ended. */
     bool filled = fill_result(res, &ans);
     t0 = flow_now_ms();
     gf_status src = flow_store_answer(svc, res->prompt_id, &ans, &res->response_id);
@@ -260,7 +335,11 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
     *result = res;
     /* A storage failure outranks the generation's own outcome: the caller
      * must learn that the answer is not in the history. */
-    return src != GF_OK ? src : grc;
+    if (src != GF_OK)
+        return src;
+    if (grc != GF_OK)
+        flow_error(svc, grc, "prompt %lld: %s", (long long)res->prompt_id, gmsg);
+    return grc;
 }
 
 void gf_free_result(gf_result *result)
@@ -289,7 +368,7 @@ gf_status gf_log_prompt(gf_service *svc, int64_t conversation_id, const char *pr
     gf_status rc = check_prompt(svc, "gf_log_prompt", conversation_id, prompt, params, false, &gen);
     if (rc != GF_OK)
         return rc;
-    return flow_store_prompt(svc, conversation_id, prompt, &gen, conversation_out, prompt_id, NULL);
+    return flow_store_prompt(svc, conversation_id, prompt, &gen, conversation_out, prompt_id);
 }
 
 gf_status gf_log_response(gf_service *svc, int64_t prompt_id, const ghost_response *response)

@@ -11,10 +11,12 @@
  *               context pool with conversation affinity
  *   service.c   gf_open / gf_close and the small accessors
  *   exchange.c  gf_process_prompt: store prompt → format → generate → store answer
+ *   writer.c    the writer thread that commits prompts while generation starts
  *
  * Locks: db_mu guards the connection and every cached statement (one
  * connection: a per-connection Argon2id derivation makes more too costly);
- * pool_mu guards the slot table. No code holds both at once.
+ * pool_mu guards the slot table; wr_mu the writer's queue. No code holds two
+ * of them at once.
  */
 #ifndef GF_FLOW_INTERNAL_H
 #define GF_FLOW_INTERNAL_H
@@ -48,6 +50,17 @@ enum flow_stmt_id {
     ST_COUNT
 };
 
+/* A database job for the writer thread (writer.c); lives in the submitter's
+ * stack frame until flow_writer_wait returns. */
+typedef struct flow_write {
+    gf_status (*run)(gf_service *svc, void *arg);
+    void *arg;
+    gf_status status;
+    char msg[512]; /* the job's error message, carried to the waiter */
+    bool done;
+    struct flow_write *next;
+} flow_write;
+
 typedef struct flow_slot {
     ghost_context *ctx;
     int64_t conversation_id; /* last served: its prefix is in the KV cache */
@@ -79,6 +92,14 @@ struct gf_service {
     uint64_t tick;
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
+
+    /* writer (writer.c) */
+    pthread_t wr_thread;
+    pthread_mutex_t wr_mu;
+    pthread_cond_t wr_cv;      /* a job was queued, or quit */
+    pthread_cond_t wr_done_cv; /* a job finished */
+    flow_write *wr_head, *wr_tail;
+    bool wr_init, wr_running, wr_quit;
 
     ghost_gen_params gen;
 };
@@ -122,12 +143,14 @@ typedef struct flow_turns {
 } flow_turns;
 void flow_turns_free(flow_turns *t);
 
+/* Checks that the conversation exists and reads its earlier answered turns. */
+gf_status flow_read_turns(gf_service *svc, int64_t conversation_id, flow_turns *turns);
+
 /* Stores a prompt in its own transaction (creating the conversation when
- * conversation_id is GF_NEW_CONVERSATION). turns: when non-NULL, receives the
- * conversation's earlier answered turns, read in the same transaction. */
+ * conversation_id is GF_NEW_CONVERSATION). */
 gf_status flow_store_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
                             const ghost_gen_params *gen, int64_t *conversation_out,
-                            int64_t *prompt_id, flow_turns *turns);
+                            int64_t *prompt_id);
 
 typedef struct flow_answer {
     const char *text;
@@ -146,6 +169,16 @@ gf_status flow_fts_catch_up(gf_service *svc);
  * path, size, mtime and inode: sets svc->model_hash and svc->model_id. */
 gf_status flow_store_model(gf_service *svc, const char *path);
 
+/* ---- writer.c ------------------------------------------------------------ */
+
+/* Starts the writer thread; without one, jobs run inline. */
+void flow_writer_start(gf_service *svc);
+/* Runs the queued jobs to the end and joins the thread. */
+void flow_writer_stop(gf_service *svc);
+void flow_writer_submit(gf_service *svc, flow_write *job);
+/* Waits for job; returns its status, its message re-raised on this thread. */
+gf_status flow_writer_wait(gf_service *svc, flow_write *job);
+
 /* ---- model.c ------------------------------------------------------------- */
 
 /* Hex BLAKE2b-256 of the file at path into hex[65]. */
@@ -154,6 +187,7 @@ gf_status flow_model_open(gf_service *svc, const gf_config *cfg);
 void flow_model_close(gf_service *svc);
 /* Takes a free context, preferring the one that served conversation_id last. */
 int32_t flow_pool_acquire(gf_service *svc, int64_t conversation_id);
-void flow_pool_release(gf_service *svc, int32_t slot);
+/* Returns the slot, remembering the conversation whose prefix its KV cache now holds. */
+void flow_pool_release(gf_service *svc, int32_t slot, int64_t conversation_id);
 
 #endif

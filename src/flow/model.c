@@ -147,10 +147,11 @@ int32_t flow_pool_acquire(gf_service *svc, int64_t conversation_id)
     return pick;
 }
 
-void flow_pool_release(gf_service *svc, int32_t slot)
+void flow_pool_release(gf_service *svc, int32_t slot, int64_t conversation_id)
 {
     pthread_mutex_lock(&svc->pool_mu);
     svc->slots[slot].busy = false;
+    svc->slots[slot].conversation_id = conversation_id;
     pthread_cond_signal(&svc->pool_cv);
     pthread_mutex_unlock(&svc->pool_mu);
 }

@@ -621,6 +621,28 @@ static gf_status load_turns(gf_service *svc, int64_t conversation_id, flow_turns
     return rc;
 }
 
+gf_status flow_read_turns(gf_service *svc, int64_t conversation_id, flow_turns *turns)
+{
+    gf_status rc = flow_db_lock(svc);
+    if (rc != GF_OK)
+        return rc;
+    zqlite_stmt *s = svc->st[ST_CONV_EXISTS];
+    bool found = false;
+    int64_t one;
+    rc = zqlite_bind_int64(s, 1, conversation_id)
+             ? bind_failed(svc, "conversation lookup")
+             : stmt_int(svc, s, "conversation lookup", &one, &found);
+    if (rc == GF_OK && !found)
+        rc = flow_error(svc, GF_ERR_NOT_FOUND, "conversation %lld does not exist",
+                        (long long)conversation_id);
+    if (rc == GF_OK)
+        rc = load_turns(svc, conversation_id, turns);
+    flow_db_unlock(svc);
+    if (rc != GF_OK)
+        flow_turns_free(turns);
+    return rc;
+}
+
 /* First FLOW_TITLE_MAX bytes of a prompt, cut on a character boundary, on one line. */
 static void make_title(const char *prompt, char out[FLOW_TITLE_MAX + 1])
 {
@@ -650,7 +672,6 @@ typedef struct prompt_tx {
     const char *prompt;
     const ghost_gen_params *gen;
     int64_t conversation_out, prompt_id;
-    flow_turns *turns;
 } prompt_tx;
 
 static gf_status prompt_tx_body(gf_service *svc, void *arg)
@@ -661,7 +682,6 @@ static gf_status prompt_tx_body(gf_service *svc, void *arg)
     int64_t now = flow_unix_ms();
     int64_t conv = t->conversation_id;
     gf_status rc;
-    flow_turns_free(t->turns); /* a retried transaction starts over */
     if (conv == GF_NEW_CONVERSATION) {
         rc = conversation_insert(svc, NULL, title, &conv);
     } else {
@@ -673,8 +693,6 @@ static gf_status prompt_tx_body(gf_service *svc, void *arg)
         if (rc == GF_OK && !found)
             return flow_error(svc, GF_ERR_NOT_FOUND, "conversation %lld does not exist",
                               (long long)conv);
-        if (rc == GF_OK && t->turns)
-            rc = load_turns(svc, conv, t->turns);
         if (rc == GF_OK) { /* a conversation made empty gets its title now */
             s = svc->st[ST_CONV_TITLE];
             int b = zqlite_bind_int64(s, 1, conv) | zqlite_bind_text(s, 2, title, -1);
@@ -711,22 +729,19 @@ static gf_status prompt_tx_body(gf_service *svc, void *arg)
 
 gf_status flow_store_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
                             const ghost_gen_params *gen, int64_t *conversation_out,
-                            int64_t *prompt_id, flow_turns *turns)
+                            int64_t *prompt_id)
 {
     for (size_t i = 0; i < gen->n_stop; i++)
         if (!gen->stop || !gen->stop[i])
             return flow_error(svc, GF_ERR_INVALID_ARGUMENT, "params: stop string %zu is NULL", i);
-    prompt_tx t = {
-        .conversation_id = conversation_id, .prompt = prompt, .gen = gen, .turns = turns};
+    prompt_tx t = {.conversation_id = conversation_id, .prompt = prompt, .gen = gen};
     gf_status rc = flow_db_lock(svc);
     if (rc != GF_OK)
         return rc;
     rc = flow_transaction(svc, prompt_tx_body, &t, "storing the prompt");
     flow_db_unlock(svc);
-    if (rc != GF_OK) {
-        flow_turns_free(turns);
+    if (rc != GF_OK)
         return rc;
-    }
     *conversation_out = t.conversation_out;
     *prompt_id = t.prompt_id;
     return GF_OK;

@@ -142,6 +142,99 @@ static void test_cancelled_generation_keeps_prompt_and_partial_answer(void **sta
     gf_close(svc);
 }
 
+/* ---- the writer thread ------------------------------------------------------ */
+
+typedef struct first_piece {
+    gf_service *svc;
+    int pieces;
+    ft_rows rows; /* the history as the first piece arrives */
+} first_piece;
+
+static int look_at_history(const char *piece, size_t len, void *ud)
+{
+    first_piece *fp = ud;
+    if (fp->pieces++ == 0)
+        assert_int_equal(gf_history(fp->svc, 0, 0, ft_collect, &fp->rows), GF_OK);
+    return 0;
+}
+
+static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
+{
+    gf_service *svc = ft_open(tu_path("gate.db"), true);
+    static first_piece fp; /* ft_rows is large */
+    memset(&fp, 0, sizeof fp);
+    fp.svc = svc;
+    gf_result *res = NULL;
+    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "The little dog", NULL,
+                                       look_at_history, &fp, &res),
+                     GF_OK);
+    assert_true(fp.pieces > 0);
+    assert_int_equal(fp.rows.n, 1);
+    assert_string_equal(fp.rows.row[0].prompt, "The little dog");
+    assert_int_equal(fp.rows.row[0].prompt_id, res->prompt_id);
+    assert_int_equal(fp.rows.row[0].conversation_id, res->conversation_id);
+    assert_false(fp.rows.row[0].answered); /* pending while it streams */
+    gf_free_result(res);
+    gf_close(svc);
+}
+
+typedef struct blocking_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, release;
+} blocking_job;
+
+static gf_status run_blocking(gf_service *svc, void *arg)
+{
+    blocking_job *b = arg;
+    pthread_mutex_lock(&b->mu);
+    b->started = true;
+    pthread_cond_broadcast(&b->cv);
+    while (!b->release)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    return GF_OK;
+}
+
+static gf_status run_failing(gf_service *svc, void *arg)
+{
+    *(int *)arg += 1;
+    return flow_error(svc, GF_ERR_DATABASE, "job %d failed", *(int *)arg);
+}
+
+static void test_writer_runs_jobs_and_carries_their_errors(void **state)
+{
+    gf_service *svc = ft_open(tu_path("writer.db"), true);
+    assert_true(svc->wr_running);
+    blocking_job b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    int runs = 0;
+    flow_write busy = {.run = run_blocking, .arg = &b};
+    flow_write queued = {.run = run_failing, .arg = &runs};
+    flow_writer_submit(svc, &busy);
+    pthread_mutex_lock(&b.mu);
+    while (!b.started)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    /* The writer is busy: the waiter takes its queued job back and runs it
+     * itself; the job's message reaches this thread. */
+    flow_writer_submit(svc, &queued);
+    assert_int_equal(flow_writer_wait(svc, &queued), GF_ERR_DATABASE);
+    assert_string_equal(gf_errmsg(svc), "job 1 failed");
+    assert_int_equal(runs, 1);
+    pthread_mutex_lock(&b.mu);
+    b.release = true;
+    pthread_cond_broadcast(&b.cv);
+    pthread_mutex_unlock(&b.mu);
+    assert_int_equal(flow_writer_wait(svc, &busy), GF_OK);
+    /* A failure on the writer's own thread arrives the same way. */
+    flow_write later = {.run = run_failing, .arg = &runs};
+    flow_writer_submit(svc, &later);
+    assert_int_equal(flow_writer_wait(svc, &later), GF_ERR_DATABASE);
+    assert_string_equal(gf_errmsg(svc), "job 2 failed");
+    assert_int_equal(runs, 2);
+    gf_close(svc);
+}
+
 /* ---- nothing in plaintext -------------------------------------------------- */
 
 static void assert_absent(const char *path, const char *needle)
@@ -454,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_second_turn_reuses_the_kv_cache),
         cmocka_unit_test(test_unknown_conversation_is_not_found),
         cmocka_unit_test(test_cancelled_generation_keeps_prompt_and_partial_answer),
+        cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
+        cmocka_unit_test(test_writer_runs_jobs_and_carries_their_errors),
         cmocka_unit_test(test_database_files_hold_no_plaintext),
         cmocka_unit_test(test_wrong_key_is_rejected),
         cmocka_unit_test(test_foreign_database_is_not_ghostflow),

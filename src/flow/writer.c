@@ -1,0 +1,149 @@
+/*
+ * writer.c — the service's database writer: one thread that runs prompt
+ * transactions while the thread that asked for them goes on formatting the
+ * conversation and running the prefill.
+ *
+ * Why: a WAL commit costs tens of microseconds (locks on the -shm index,
+ * encrypting and appending the pages), which is several per cent of a short
+ * generation on a small model. The prompt's commit has to finish before
+ * anything of the answer reaches the caller (exchange.c waits for it before
+ * the first streamed piece and before storing the answer), not before the
+ * engine starts; so it can overlap the prompt processing. The answer's commit
+ * stays on the caller's thread: handing it over would add a thread wake-up to
+ * the very path it is meant to shorten.
+ *
+ * Scheduling: the thread runs as SCHED_BATCH, so waking it never preempts
+ * the submitter (on a busy machine the kernel would otherwise often run the
+ * writer at once on the submitter's own CPU, and the submitter would sit out
+ * the whole commit). A waiter whose job has not started yet takes it back and
+ * runs it itself: overlapping can only save time, never add a scheduling
+ * delay to the exchange.
+ *
+ * A job lives in its submitter's stack frame; the submitter must call
+ * flow_writer_wait before that frame ends, on every path. Jobs run in
+ * submission order, each under db_mu like every other database access.
+ * Without a writer thread (a service with no contexts, or a failed
+ * pthread_create) jobs run inline in flow_writer_submit: same results,
+ * no overlap.
+ */
+#include <sched.h>
+#include <stdio.h>
+
+#include "flow_internal.h"
+
+static void run_job(gf_service *svc, flow_write *job)
+{
+    job->status = job->run(svc, job->arg);
+    /* The message is in this thread's slot: carry it to the waiter's. */
+    if (job->status != GF_OK)
+        snprintf(job->msg, sizeof job->msg, "%s", gf_errmsg(svc));
+}
+
+static void *writer_main(void *arg)
+{
+    gf_service *svc = arg;
+    /* Best effort: if refused, wake-ups may preempt the submitter. */
+    struct sched_param sp = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    pthread_mutex_lock(&svc->wr_mu);
+    for (;;) {
+        while (!svc->wr_head && !svc->wr_quit)
+            pthread_cond_wait(&svc->wr_cv, &svc->wr_mu);
+        flow_write *job = svc->wr_head;
+        if (!job)
+            break; /* quitting with an empty queue */
+        svc->wr_head = job->next;
+        if (!svc->wr_head)
+            svc->wr_tail = NULL;
+        pthread_mutex_unlock(&svc->wr_mu);
+        run_job(svc, job);
+        pthread_mutex_lock(&svc->wr_mu);
+        job->done = true;
+        pthread_cond_broadcast(&svc->wr_done_cv);
+    }
+    pthread_mutex_unlock(&svc->wr_mu);
+    return NULL;
+}
+
+void flow_writer_start(gf_service *svc)
+{
+    pthread_mutex_init(&svc->wr_mu, NULL);
+    pthread_cond_init(&svc->wr_cv, NULL);
+    pthread_cond_init(&svc->wr_done_cv, NULL);
+    svc->wr_init = true;
+    svc->wr_running = pthread_create(&svc->wr_thread, NULL, writer_main, svc) == 0;
+}
+
+void flow_writer_stop(gf_service *svc)
+{
+    if (!svc->wr_init)
+        return;
+    if (svc->wr_running) {
+        pthread_mutex_lock(&svc->wr_mu);
+        svc->wr_quit = true;
+        pthread_cond_signal(&svc->wr_cv);
+        pthread_mutex_unlock(&svc->wr_mu);
+        pthread_join(svc->wr_thread, NULL);
+        svc->wr_running = false;
+    }
+    pthread_cond_destroy(&svc->wr_done_cv);
+    pthread_cond_destroy(&svc->wr_cv);
+    pthread_mutex_destroy(&svc->wr_mu);
+    svc->wr_init = false;
+}
+
+void flow_writer_submit(gf_service *svc, flow_write *job)
+{
+    job->next = NULL;
+    job->done = false;
+    job->msg[0] = '\0';
+    if (!svc->wr_running) {
+        run_job(svc, job);
+        job->done = true;
+        return;
+    }
+    pthread_mutex_lock(&svc->wr_mu);
+    if (svc->wr_tail)
+        svc->wr_tail->next = job;
+    else
+        svc->wr_head = job;
+    svc->wr_tail = job;
+    pthread_cond_signal(&svc->wr_cv);
+    pthread_mutex_unlock(&svc->wr_mu);
+}
+
+/* Unlinks job if it is still queued; wr_mu held. */
+static bool take_back(gf_service *svc, flow_write *job)
+{
+    flow_write *prev = NULL;
+    for (flow_write *j = svc->wr_head; j; prev = j, j = j->next) {
+        if (j != job)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            svc->wr_head = j->next;
+        if (svc->wr_tail == j)
+            svc->wr_tail = prev;
+        return true;
+    }
+    return false;
+}
+
+gf_status flow_writer_wait(gf_service *svc, flow_write *job)
+{
+    if (svc->wr_running) {
+        pthread_mutex_lock(&svc->wr_mu);
+        bool mine = !job->done && take_back(svc, job);
+        while (!mine && !job->done)
+            pthread_cond_wait(&svc->wr_done_cv, &svc->wr_mu);
+        pthread_mutex_unlock(&svc->wr_mu);
+        if (mine) {
+            run_job(svc, job);
+            job->done = true;
+        }
+    }
+    if (job->status != GF_OK)
+        return flow_error(svc, job->status, "%s", job->msg);
+    return GF_OK;
+}
