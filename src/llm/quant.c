@@ -131,7 +131,10 @@ size_t quant_row_size(ggml_type type, int64_t n)
     const quant_type_info *ti = quant_info((uint32_t)type);
     if (ti == NULL || n < 0 || n % ti->block_size != 0)
         return 0;
-    return (size_t)(n / ti->block_size) * ti->type_size;
+    const uint64_t blocks = (uint64_t)(n / ti->block_size);
+    if (blocks > SIZE_MAX / ti->type_size)
+        return 0; /* no such row fits in memory: same answer as "invalid" */
+    return (size_t)blocks * ti->type_size;
 }
 
 /* ---- dequantization ------------------------------------------------------ */

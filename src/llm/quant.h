@@ -52,7 +52,8 @@ typedef struct quant_type_info {
 const quant_type_info *quant_info(uint32_t type);
 /* Comma-separated names of the supported weight types, for error messages. */
 const char *quant_supported_list(void);
-/* Bytes for a row of n elements; 0 if n is not a multiple of block_size. */
+/* Bytes for a row of n elements; 0 if n is not a multiple of block_size or
+ * the size does not fit in a size_t. */
 size_t quant_row_size(ggml_type type, int64_t n);
 
 /* Reference (scalar) conversions, usable for any row length that is a

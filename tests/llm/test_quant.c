@@ -102,6 +102,9 @@ static void test_type_table_matches_ggml(void **state)
     assert_int_equal(quant_row_size(GGML_TYPE_Q4_K, 4096), 16 * 144);
     assert_int_equal(quant_row_size(GGML_TYPE_Q4_K, 100), 0);
     assert_int_equal(quant_row_size(GGML_TYPE_F16, 7), 14);
+    /* a row whose byte size overflows size_t is refused, not wrapped */
+    assert_int_equal(quant_row_size(GGML_TYPE_F32, INT64_MAX), 0);
+    assert_int_equal(quant_row_size(GGML_TYPE_F32, INT64_MAX / 4), (size_t)(INT64_MAX / 4) * 4);
     assert_non_null(strstr(quant_supported_list(), "IQ4_NL"));
 }
 
