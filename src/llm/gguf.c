@@ -381,7 +381,7 @@ static ghost_status parse_tensor_shape(parser *ps, gguf_tensor *t)
         return fail(ps, GHOST_ERR_FORMAT, at,
                     "row length %lld is not a multiple of the %s block size %lld",
                     (long long)t->ne[0], qi->name, (long long)qi->block_size);
-    /* quant_row_size does not guard against overflow: compute it here. */
+    /* Computed here rather than by quant_row_size: the message says which limit failed. */
     uint64_t blocks = (uint64_t)(t->ne[0] / qi->block_size);
     uint64_t rows = (uint64_t)(count / t->ne[0]);
     uint64_t row = blocks <= UINT64_MAX / qi->type_size ? blocks * qi->type_size : 0;
