@@ -376,6 +376,9 @@ ghost_status model_load(const char *path, ghost_model **out)
     if ((st = load_weights(m, ad)) || (st = read_strings(m, path)))
         goto fail;
     summarize(m);
+    /* Start reading the weights now, in the background: the first prompt
+     * then finds them in the page cache instead of faulting page by page. */
+    gguf_prefetch(m->gguf);
     *out = m;
     return GHOST_OK;
 fail:
