@@ -2,8 +2,9 @@
  * bench_flow.c — what storing costs: the same greedy generation run bare on
  * an engine context and through gf_process_prompt (prompt stored before,
  * answer after, in the encrypted database), interleaved so both see the same
- * machine state. Prints the medians, the difference per request, and the
- * time the service itself measured inside the database calls.
+ * machine state. Prints the medians, the median per-run difference, and
+ * the time the call was blocked on the database (measured by the service;
+ * the prompt's commit overlaps the generation on the writer thread).
  *
  *   bench_flow [MODEL] [RUNS] [TOKENS]
  *   (defaults: ../shared/models/stories260K.gguf, 50, 64; run from the repo root)
@@ -39,6 +40,7 @@ static double median(double *v, int n)
 
 typedef struct figures {
     double bare, logged, store;
+    double extra; /* median of the per-run differences logged - bare */
     int tokens;
 } figures;
 
@@ -69,8 +71,9 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
     }
     double *bare = calloc((size_t)runs, sizeof *bare),
            *logged = calloc((size_t)runs, sizeof *logged),
-           *store = calloc((size_t)runs, sizeof *store);
-    int rc = bare && logged && store ? 0 : -1;
+           *store = calloc((size_t)runs, sizeof *store),
+           *extra = calloc((size_t)runs, sizeof *extra);
+    int rc = bare && logged && store && extra ? 0 : -1;
     for (int i = -2; rc == 0 && i < runs; i++) { /* two warm-up rounds */
         double t0 = now_ms();
         ghost_response *r = ghost_generate_ex(ctx, prompt, gen, NULL, NULL);
@@ -88,6 +91,7 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
             bare[i] = t1 - t0;
             logged[i] = t2 - t1;
             store[i] = res->store_ms;
+            extra[i] = logged[i] - bare[i];
             out->tokens = res->completion_tokens;
         }
         ghost_free_response(r);
@@ -97,7 +101,9 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
         out->bare = median(bare, runs);
         out->logged = median(logged, runs);
         out->store = median(store, runs);
+        out->extra = median(extra, runs);
     }
+    free(extra);
     free(bare);
     free(logged);
     free(store);
@@ -142,23 +148,26 @@ int main(int argc, char **argv)
         rc = measure(model, model_path, db, durable, runs, &gen, &f);
         if (rc != 0)
             break;
-        double extra = f.logged - f.bare;
+        /* Paired: each logged run against the bare run just before it. */
+        double extra = f.extra;
         double pct = f.bare > 0 ? 100.0 * extra / f.bare : 0;
         printf("\n%s (synchronous=%s), %d tokens per answer:\n",
                durable ? "durable = true" : "default",
                durable ? "FULL, fsync per commit" : "NORMAL, WAL", f.tokens);
         printf("  generation alone           %9.3f ms\n", f.bare);
-        printf("  through the service        %9.3f ms   (%+.3f ms, %+.2f %%)\n", f.logged, extra,
-               pct);
+        printf("  through the service        %9.3f ms   (paired difference %+.3f ms, %+.2f %%)\n",
+               f.logged, extra, pct);
         double store_pct = f.bare > 0 ? 100.0 * f.store / f.bare : 0;
-        printf("  database time per request  %9.3f ms   (%.2f %% of the generation; measured\n"
+        printf("  blocked on the database    %9.3f ms   (%.2f %% of the generation; measured\n"
                "                                          inside gf_process_prompt)\n",
                f.store, store_pct);
-        /* Judged on the database time: the end-to-end difference of two
-         * medians is within the noise of a shared machine. */
+        /* Both must hold: the blocked time is what storing costs the caller;
+         * the paired difference also catches the writer thread taking CPU
+         * from the generation (on a busy machine it can). */
         if (!durable)
             printf("  target < 1 ms and < 2 %%: %s\n",
-                   f.store < 1.0 && store_pct < 2.0 ? "met" : "NOT met");
+                   f.store < 1.0 && store_pct < 2.0 && extra < 1.0 && pct < 2.0 ? "met"
+                                                                                : "NOT met");
     }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
