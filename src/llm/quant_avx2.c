@@ -5,7 +5,7 @@
  * quant.c's CPUID check; see quant.c for the numerical contract.
  *
  * Each dot product is an always-inline template over NC activation columns
- * (and, for the 32-element block types, several weight rows): vec_dot is
+ * (and, for the 32-element block and float types, several weight rows): vec_dot is
  * the 1 x 1 instance and gemm runs larger tiles, so a weight block is
  * unpacked once per four columns and an activation block loaded once per
  * tile of rows, while every (row, column) pair sees exactly the
@@ -169,40 +169,71 @@ INLINE float elem_bf16(const void *p, int64_t i)
     return quant_bf16_to_f32(((const uint16_t *)p)[i]);
 }
 
-#define DEFINE_FLOAT_KERNEL(name)                                                                  \
-    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,            \
-                            float *out)                                                            \
+/* Tiles of 3 rows by 4 columns (entry points: quant_float_x86.h): 12
+ * accumulators, 3 weight vectors and one activation in the 16 YMM
+ * registers. Every (row, column) dot keeps one accumulator that takes 8
+ * elements at a time in order, one reduction, then the n % 8 trailing
+ * products added in order. */
+#define FLOAT_ROWS      3
+#define FLOAT_COLS      4
+#define FLOAT_SPANS     3 /* rows per tile for one column */
+#define FLOAT_ROW_BLOCK 144
+#define FLOAT_PANEL     24576 /* floats (96 KiB): four columns of up to 6144 */
+#define FLOAT_LANES     8
+#define FUNROLL         _Pragma("GCC unroll 8")
+
+/* tile_NAME as quant_float_x86.h describes it */
+#define DEFINE_FLOAT_TILE(name)                                                                    \
+    INLINE void tile_##name(int64_t n, const char *w, size_t ws, int nr, const char *x, size_t xs, \
+                            int nc, bool xf32, float *y, size_t ys, size_t ldy)                    \
     {                                                                                              \
-        __m256 acc[NCMAX][2];                                                                      \
-        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();           \
+        __m256 acc[FLOAT_ROWS][FLOAT_COLS];                                                        \
+        FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++) acc[r][c] =      \
+            _mm256_setzero_ps();                                                                   \
         int64_t i = 0;                                                                             \
-        for (; i + 16 <= n; i += 16) {                                                             \
-            const __m256 w0 = load8_##name(w, i), w1 = load8_##name(w, i + 8);                     \
-            UNROLL for (int c = 0; c < nc; c++)                                                    \
+        for (; i + 8 <= n; i += 8) {                                                               \
+            __m256 wv[FLOAT_ROWS];                                                                 \
+            FUNROLL for (int r = 0; r < nr; r++) wv[r] = load8_##name(w + (size_t)r * ws, i);      \
+            FUNROLL for (int c = 0; c < nc; c++)                                                   \
             {                                                                                      \
                 const char *xc = x + (size_t)c * xs;                                               \
-                acc[c][0] = _mm256_fmadd_ps(w0, load8_##name(xc, i), acc[c][0]);                   \
-                acc[c][1] = _mm256_fmadd_ps(w1, load8_##name(xc, i + 8), acc[c][1]);               \
+                const __m256 xv = xf32 ? load8_f32(xc, i) : load8_##name(xc, i);                   \
+                FUNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                   \
+                    _mm256_fmadd_ps(wv[r], xv, acc[r][c]);                                         \
             }                                                                                      \
         }                                                                                          \
-        for (; i + 8 <= n; i += 8) {                                                               \
-            const __m256 w0 = load8_##name(w, i);                                                  \
-            UNROLL for (int c = 0; c < nc; c++) acc[c][0] =                                        \
-                _mm256_fmadd_ps(w0, load8_##name(x + (size_t)c * xs, i), acc[c][0]);               \
-        }                                                                                          \
-        UNROLL for (int c = 0; c < nc; c++)                                                        \
+        FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++)                  \
         {                                                                                          \
-            const char *xc = x + (size_t)c * xs;                                                   \
-            float s = hsum_ps(_mm256_add_ps(acc[c][0], acc[c][1]));                                \
+            const char *wr = w + (size_t)r * ws, *xc = x + (size_t)c * xs;                         \
+            float s = hsum_ps(acc[r][c]);                                                          \
             for (int64_t j = i; j < n; j++)                                                        \
-                s += elem_##name(w, j) * elem_##name(xc, j);                                       \
-            out[c] = s;                                                                            \
+                s += elem_##name(wr, j) * (xf32 ? elem_f32(xc, j) : elem_##name(xc, j));           \
+            y[(size_t)c * ldy + (size_t)r * ys] = s;                                               \
         }                                                                                          \
     }
 
-DEFINE_FLOAT_KERNEL(f32)
-DEFINE_FLOAT_KERNEL(f16)
-DEFINE_FLOAT_KERNEL(bf16)
+DEFINE_FLOAT_TILE(f32)
+DEFINE_FLOAT_TILE(f16)
+DEFINE_FLOAT_TILE(bf16)
+
+/* n elements of a column -> F32 */
+#define DEFINE_WIDEN(name)                                                                         \
+    INLINE void widen_##name(float *dst, const char *src, int64_t n)                               \
+    {                                                                                              \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            _mm256_storeu_ps(dst + i, load8_##name(src, i));                                       \
+        for (; i < n; i++)                                                                         \
+            dst[i] = elem_##name(src, i);                                                          \
+    }
+DEFINE_WIDEN(f16)
+DEFINE_WIDEN(bf16)
+
+#include "quant_float_x86.h"
+
+DEFINE_FLOAT_ENTRY_POINTS(f32, none, false)
+DEFINE_FLOAT_ENTRY_POINTS(f16, f16, true)
+DEFINE_FLOAT_ENTRY_POINTS(bf16, bf16, true)
 
 /* ---- vec_dot and gemm entry points ------------------------------------------ */
 
@@ -215,9 +246,6 @@ DEFINE_ENTRY_POINTS(q5_1)
 DEFINE_ENTRY_POINTS(q4_K)
 DEFINE_ENTRY_POINTS(q5_K)
 DEFINE_ENTRY_POINTS(q6_K)
-DEFINE_ENTRY_POINTS(f32)
-DEFINE_ENTRY_POINTS(f16)
-DEFINE_ENTRY_POINTS(bf16)
 
 /* ---- activation quantizers -------------------------------------------------- */
 

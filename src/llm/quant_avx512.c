@@ -10,9 +10,11 @@
  * loops the compiler could vectorise with them: everything is intrinsics.
  * Activation quantizers are not here; the AVX2 ones serve.
  *
- * The 32-element block types share quant_x86.h's templates with the AVX2
- * file and differ only in the integer dot (vpdpbusd on YMM); so do Q4_K and
- * Q5_K with VNNI (vpdpwssd on YMM). Q6_K, the float types and, without
+ * With VNNI, Q5_0, Q8_0 and IQ4_NL take two blocks per ZMM register, and
+ * Q4_0 puts eight weight rows across the lanes (both below); Q4_1 and Q5_1
+ * share quant_x86.h's templates with the AVX2 file and differ only in the
+ * integer dot (vpdpbusd on YMM), as do Q4_K and Q5_K (vpdpwssd on YMM).
+ * Q6_K, the float types (entry points in quant_float_x86.h) and, without
  * VNNI, Q4_K/Q5_K use ZMM registers.
  */
 #include <immintrin.h>
@@ -20,8 +22,8 @@
 #include "quant_internal.h"
 
 /* vpdpbusd: four u8*s8 products summed into each int32, no saturation.
- * Signed weights keep the AVX2 sign trick on YMM registers: on CPUs that
- * split 512-bit operations, two-block ZMM packing measured slower. */
+ * Signed weights keep the AVX2 sign trick (the YMM templates of Q4_1 and
+ * Q5_1). */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
@@ -43,12 +45,303 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
     return _mm256_dpwssd_epi32(acc, p, s);
 }
 
-/* 32 YMM registers (EVEX): 2 x 4 tiles keep 16 accumulators. */
+/* 32 ZMM registers: 4 x 4 tiles keep 16 accumulators (one per pair, both
+ * blocks of a pair in it); a single column takes 4 rows too (8 spans of
+ * rows measured slower: their streams alias in the L1 sets). */
 #define NRMAX  4
 #define ROWS_1 4
-#define ROWS_4 2
+#define ROWS_4 4
 
 #include "quant_x86.h"
+
+/* ---- 32-element block types on ZMM registers ------------------------------ */
+
+/* Two blocks per ZMM register, its 128-bit lanes holding block i's elements
+ * 0..15, block i+1's 0..15, block i's 16..31 and block i+1's 16..31. Each
+ * int32 lane then sums the four products of one lane of quant_x86.h's YMM
+ * kernel, and the lanes of blocks i and i+1 play its even and odd
+ * accumulators: the results are bit-identical to it (and to quant.c's
+ * dot_q8_0) with half the instructions per (row, column) pair.
+ *
+ * vpdpbusd wants the weights unsigned, so every type is shifted to
+ * q + off >= 0 (Q4_0 and Q5_0 nibbles as they are, Q8_0 and IQ4_NL values
+ * + 128); the offset returns through the seed of each dot, -off * (sum of
+ * the lane's four activations), computed once per column and block pair for
+ * all rows of a tile. The int32 lane sums are exact, as before. (Reading
+ * a block pair with one 64-byte load and sorting it with vpermw measured
+ * slower on Zen 4 than these 128/256-bit loads and lane shuffles.) */
+
+/* [a.lo, b.lo, a.hi, b.hi] */
+INLINE __m512i pair_lanes(__m256i a, __m256i b)
+{
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* the 32 nibbles of a and of b in pair_lanes order */
+INLINE __m512i pair_nibbles(const uint8_t *a, const uint8_t *b)
+{
+    const __m256i v =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                _mm_loadu_si128((const __m128i *)b), 1);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+INLINE __m512 pair_scales(const quant_half *a, const quant_half *b)
+{
+    const __m128 f = _mm_cvtph_ps(_mm_insert_epi16(_mm_loadu_si16(a), *b, 1));
+    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+/* Q8_0 blocks a and b: signed quants and scales */
+INLINE __m512i zq8(const block_q8_0 *a, const block_q8_0 *b, __m512 *d)
+{
+    *d = pair_scales(&a->d, &b->d);
+    return pair_lanes(_mm256_loadu_si256((const __m256i *)a->qs),
+                      _mm256_loadu_si256((const __m256i *)b->qs));
+}
+
+/* The weight types: unsigned quants (q + off) and scales of blocks a, b. */
+INLINE __m512i zunpack_q4_0(const block_q4_0 *a, const block_q4_0 *b, __m512 *d)
+{
+    *d = pair_scales(&a->d, &b->d);
+    return pair_nibbles(a->qs, b->qs);
+}
+
+INLINE __m512i zunpack_iq4_nl(const block_iq4_nl *a, const block_iq4_nl *b, __m512 *d)
+{
+    *d = pair_scales(&a->d, &b->d);
+    const __m512i q = pair_nibbles(a->qs, b->qs);
+    const __m512i lut =
+        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)quant_iq4nl_values));
+    return _mm512_xor_si512(_mm512_shuffle_epi8(lut, q), _mm512_set1_epi8((char)0x80));
+}
+
+/* bit j of each block's qh -> 0x10 in element j's byte */
+INLINE __m512i zunpack_q5_0(const block_q5_0 *a, const block_q5_0 *b, __m512 *d)
+{
+    uint32_t ha, hb;
+    memcpy(&ha, a->qh, 4);
+    memcpy(&hb, b->qh, 4);
+    const __mmask64 m = (uint64_t)(ha & 0xFFFF) | (uint64_t)(hb & 0xFFFF) << 16 |
+                        (uint64_t)(ha >> 16) << 32 | (uint64_t)(hb >> 16) << 48;
+    *d = pair_scales(&a->d, &b->d);
+    const __m512i q = pair_nibbles(a->qs, b->qs);
+    return _mm512_mask_add_epi8(q, m, q, _mm512_set1_epi8(0x10));
+}
+
+INLINE __m512i zunpack_q8_0(const block_q8_0 *a, const block_q8_0 *b, __m512 *d)
+{
+    return _mm512_xor_si512(zq8(a, b, d), _mm512_set1_epi8((char)0x80));
+}
+
+/* hsum_ps(acc_even + acc_odd) of the YMM kernel, from the block lanes */
+INLINE float zsum_pairs(__m512 a)
+{
+    const __m256 lo = _mm512_castps512_ps256(a), hi = _mm512_extractf32x8_ps(a, 1);
+    const __m128 v_lo = _mm_add_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+    const __m128 v_hi = _mm_add_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+    __m128 s = _mm_add_ps(v_lo, v_hi);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ps(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Tiles of nr <= NRMAX rows (ws bytes apart) by nc <= NCMAX columns, as
+ * quant_x86.h's DEFINE_Q8_0_KERNEL: blocks i and i + 1 of every pair, then
+ * an odd last block paired with itself, the second copy's lanes (outside
+ * the mask keep) left out. */
+#define DEFINE_ZMM_KERNEL(name, wtype, off)                                                        \
+    INLINE void zstep_##name(const void *vw, size_t ws, int nr, const char *x, size_t xs, int nc,  \
+                             int64_t i, bool pair, __m512 acc[NRMAX][NCMAX])                       \
+    {                                                                                              \
+        const int64_t i1 = pair ? i + 1 : i;                                                       \
+        const __mmask16 keep = pair ? (__mmask16)0xFFFF : (__mmask16)0x0F0F;                       \
+        __m512i q[NRMAX];                                                                          \
+        __m512 d[NRMAX];                                                                           \
+        UNROLL for (int r = 0; r < nr; r++)                                                        \
+        {                                                                                          \
+            const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws);                   \
+            q[r] = zunpack_##name(&w[i], &w[i1], &d[r]);                                           \
+        }                                                                                          \
+        UNROLL for (int c = 0; c < nc; c++)                                                        \
+        {                                                                                          \
+            const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs);                        \
+            __m512 e;                                                                              \
+            const __m512i yv = zq8(&y[i], &y[i1], &e);                                             \
+            const __m512i seed = _mm512_sub_epi32(                                                 \
+                _mm512_setzero_si512(),                                                            \
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)(off)), yv));   \
+            UNROLL for (int r = 0; r < nr; r++)                                                    \
+            {                                                                                      \
+                const __m512i p = _mm512_dpbusd_epi32(seed, q[r], yv);                             \
+                acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(d[r], e), _mm512_cvtepi32_ps(p),   \
+                                                  acc[r][c], keep);                                \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    INLINE void kern_z##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,          \
+                             size_t xs, int nc, float *out)                                        \
+    {                                                                                              \
+        const int64_t nb = n / 32;                                                                 \
+        __m512 acc[NRMAX][NCMAX];                                                                  \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++) acc[r][c] =        \
+            _mm512_setzero_ps();                                                                   \
+        int64_t i = 0;                                                                             \
+        for (; i + 1 < nb; i += 2)                                                                 \
+            zstep_##name(vw, ws, nr, x, xs, nc, i, true, acc);                                     \
+        if (i < nb)                                                                                \
+            zstep_##name(vw, ws, nr, x, xs, nc, i, false, acc);                                    \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++)                    \
+            out[r * NCMAX + c] = zsum_pairs(acc[r][c]);                                            \
+    }
+
+DEFINE_ZMM_KERNEL(q4_0, block_q4_0, 8)
+DEFINE_ZMM_KERNEL(q8_0, block_q8_0, 128)
+DEFINE_ZMM_KERNEL(q5_0, block_q5_0, 16)
+DEFINE_ZMM_KERNEL(iq4_nl, block_iq4_nl, 128)
+
+/* ---- Q4_0 with eight rows across the lanes -------------------------------- */
+
+/* Q4_0 sums each block exactly in int32 and scales it as quant.c's dot_q4_0
+ * does (s += (d * e) * sum, every product and sum rounded on its own), so
+ * this kernel gives the scalar reference's bits for any tile shape. Eight
+ * weight rows sit across the lanes of a YMM register: a block of each is
+ * transposed in registers to four bytes per row and lane, every vpdpbusd
+ * takes four activations broadcast from memory, and one block's float work
+ * serves eight (row, column) pairs. The -8 offset returns as -8 * (sum of
+ * the activation block), which with the activation scales is computed once
+ * per panel of columns and kept on the stack. */
+
+#define TQ_COLS 8   /* columns per panel: eight accumulators of eight rows */
+#define TQ_AUX  512 /* blocks per panel whose sums and scales stay on the stack */
+
+/* activation blocks i0..i1-1 of columns c0..c0+pc-1: -8 * sum, scale */
+INLINE void tq_fill(const char *x, size_t xs, int64_t c0, int pc, int64_t i0, int64_t i1,
+                    int32_t *s8, float *e)
+{
+    for (int c = 0; c < pc; c++) {
+        const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)(c0 + c) * xs);
+        for (int64_t i = i0; i < i1; i++) {
+            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8),
+                                                  _mm256_loadu_si256((const __m256i *)y[i].qs));
+            s8[c * TQ_AUX + (i - i0)] = -hsum_epi32_128(
+                _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+            e[c * TQ_AUX + (i - i0)] = h2f(y[i].d);
+        }
+    }
+}
+
+/* block i of 8 rows: u[k] = elements 4k..4k+3 of every row (lane = row),
+ * d = the rows' scales */
+INLINE void tq_rows(const char *const *rows, int64_t i, __m256i u[8], __m256 *d)
+{
+#define TQ_ROW(r) ((const block_q4_0 *)rows[r] + i)
+    __m256i p[4];
+    for (int j = 0; j < 4; j++)
+        p[j] = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)TQ_ROW(j)->qs)),
+            _mm_loadu_si128((const __m128i *)TQ_ROW(j + 4)->qs), 1);
+    const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
+    const __m256i t[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int k = 0; k < 4; k++) {
+        u[k] = _mm256_and_si256(t[k], m4);
+        u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(t[k], 4), m4);
+    }
+    uint64_t lo = 0, hi = 0;
+    for (int r = 0; r < 4; r++) {
+        lo |= (uint64_t)TQ_ROW(r)->d << (16 * r);
+        hi |= (uint64_t)TQ_ROW(r + 4)->d << (16 * r);
+    }
+#undef TQ_ROW
+    *d = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
+/* 8 rows against columns c0..c0+pc-1, blocks i0..i1-1, with the
+ * activation sums and scales s8/e of those blocks */
+INLINE void tq_tile(const char *const *rows, const char *next, const char *x, size_t xs, int64_t c0,
+                    int pc, int64_t i0, int64_t i1, const int32_t *s8, const float *e, __m256 *acc)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        __m256i u[8];
+        __m256 d;
+        /* The next group's rows, one block's share (8 blocks) per step: a
+         * group is a few KiB of neighbouring rows, too short a stream for
+         * the hardware prefetcher to pick up in time. */
+        const char *pf = next + (size_t)i * 8 * sizeof(block_q4_0);
+        _mm_prefetch(pf, _MM_HINT_T0);
+        _mm_prefetch(pf + 64, _MM_HINT_T0);
+        _mm_prefetch(pf + 128, _MM_HINT_T0);
+        tq_rows(rows, i, u, &d);
+        UNROLL for (int c = 0; c < pc; c++)
+        {
+            const int8_t *q = ((const block_q8_0 *)(x + (size_t)(c0 + c) * xs) + i)->qs;
+            /* two chains of vpdpbusd: half the latency (int sums: exact) */
+            __m256i s = _mm256_set1_epi32(s8[c * TQ_AUX + (i - i0)]), s2 = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k += 2) {
+                int32_t v, v2;
+                memcpy(&v, q + 4 * k, 4);
+                memcpy(&v2, q + 4 * k + 4, 4);
+                s = _mm256_dpbusd_epi32(s, u[k], _mm256_set1_epi32(v));
+                s2 = _mm256_dpbusd_epi32(s2, u[k + 1], _mm256_set1_epi32(v2));
+            }
+            s = _mm256_add_epi32(s, s2);
+            const __m256 de = _mm256_mul_ps(d, _mm256_set1_ps(e[c * TQ_AUX + (i - i0)]));
+            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(de, _mm256_cvtepi32_ps(s)));
+        }
+    }
+}
+
+INLINE void tq_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char *x, size_t xs,
+                     int64_t c0, int pc, float *y, size_t ldy)
+{
+    const int64_t nb = n / 32;
+    int32_t s8[TQ_COLS * TQ_AUX];
+    float e[TQ_COLS * TQ_AUX];
+    const bool once = nb <= TQ_AUX; /* else refilled per row group and chunk */
+    if (once)
+        tq_fill(x, xs, c0, pc, 0, nb, s8, e);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const int nv = nr - r0 < 8 ? (int)(nr - r0) : 8;
+        /* a short last group repeats its last row; those lanes are not stored */
+        const char *rows[8];
+        for (int r = 0; r < 8; r++)
+            rows[r] = w + (size_t)(r0 + (r < nv ? r : nv - 1)) * ws;
+        __m256 acc[TQ_COLS];
+        UNROLL for (int c = 0; c < pc; c++) acc[c] = _mm256_setzero_ps();
+        for (int64_t i0 = 0; i0 < nb; i0 += TQ_AUX) {
+            const int64_t i1 = i0 + TQ_AUX < nb ? i0 + TQ_AUX : nb;
+            if (!once)
+                tq_fill(x, xs, c0, pc, i0, i1, s8, e);
+            tq_tile(rows, w + (size_t)(r0 + 8) * ws, x, xs, c0, pc, i0, i1, s8, e, acc);
+        }
+        for (int c = 0; c < pc; c++)
+            _mm256_mask_storeu_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0,
+                                  (__mmask8)((1u << nv) - 1), acc[c]);
+    }
+}
+
+static void gemm_tq4_0(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                       int64_t nc, float *y, size_t ldy)
+{
+    int64_t c = 0;
+    for (; c + TQ_COLS <= nc; c += TQ_COLS)
+        tq_panel(n, w, ws, nr, x, xs, c, TQ_COLS, y, ldy);
+    for (; c < nc; c++)
+        tq_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
+}
+
+static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
+{
+    float out;
+    gemm_tq4_0(n, w, 0, 1, x, 0, 1, &out, 1);
+    return out;
+}
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
 
@@ -207,7 +500,23 @@ DEFINE_K_KERNELS(_vnni, true)
 
 /* ---- float types ------------------------------------------------------------ */
 
-/* k < 16 trailing elements (k == 16 for a full vector) */
+/* F32, F16 and BF16 weights (entry points: quant_float_x86.h). Every
+ * (row, column) dot keeps one accumulator that takes 16 elements at a time
+ * in order (the last step masked; 32 with vdpbf16ps), then one reduction.
+ * A tile of 6 rows by 4 columns holds 24 accumulators, 6 weight vectors
+ * and one activation in the 32 ZMM registers, so each weight load and
+ * conversion serves four columns and each activation load six rows (the
+ * old one-row tile spent more on F16 conversions and loads than on
+ * multiply-adds: prefill ran at half llama.cpp's speed). */
+#define FLOAT_ROWS      6
+#define FLOAT_COLS      4
+#define FLOAT_ROW_BLOCK 144
+#define FLOAT_SPANS     2     /* rows per tile for one column: 2 decoded faster than 1, 4 or 6 */
+#define FLOAT_PANEL     24576 /* floats (96 KiB): four columns of up to 6144 */
+#define FLOAT_LANES     16
+#define FUNROLL         _Pragma("GCC unroll 8")
+
+/* k < 16 trailing elements (k >= 16 for a full vector) */
 INLINE __mmask16 tail16(int64_t k)
 {
     return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1);
@@ -215,88 +524,124 @@ INLINE __mmask16 tail16(int64_t k)
 
 INLINE __m512 load16_f32(const void *p, int64_t i, __mmask16 m)
 {
+    if (m == 0xFFFF)
+        return _mm512_loadu_ps((const float *)p + i);
     return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+INLINE __m256i load16_u16(const void *p, int64_t i, __mmask16 m)
+{
+    if (m == 0xFFFF)
+        return _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+    return _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
 }
 
 INLINE __m512 load16_f16(const void *p, int64_t i, __mmask16 m)
 {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    return _mm512_cvtph_ps(load16_u16(p, i, m));
 }
 
 INLINE __m512 load16_bf16(const void *p, int64_t i, __mmask16 m)
 {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    const __m512i v = _mm512_cvtepu16_epi32(load16_u16(p, i, m));
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-#define DEFINE_FLOAT_KERNEL(name)                                                                  \
-    INLINE void kern_##name(int64_t n, const void *w, const char *x, size_t xs, int nc,            \
-                            float *out)                                                            \
+/* tile_NAME as quant_float_x86.h describes it */
+#define DEFINE_FLOAT_TILE(name)                                                                    \
+    INLINE void tile_##name(int64_t n, const char *w, size_t ws, int nr, const char *x, size_t xs, \
+                            int nc, bool xf32, float *y, size_t ys, size_t ldy)                    \
     {                                                                                              \
-        __m512 acc[NCMAX][2];                                                                      \
-        UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();           \
+        __m512 acc[FLOAT_ROWS][FLOAT_COLS];                                                        \
+        FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++) acc[r][c] =      \
+            _mm512_setzero_ps();                                                                   \
         int64_t i = 0;                                                                             \
-        for (; i + 32 <= n; i += 32) {                                                             \
-            const __m512 w0 = load16_##name(w, i, 0xFFFF), w1 = load16_##name(w, i + 16, 0xFFFF);  \
-            UNROLL for (int c = 0; c < nc; c++)                                                    \
-            {                                                                                      \
-                const char *xc = x + (size_t)c * xs;                                               \
-                acc[c][0] = _mm512_fmadd_ps(w0, load16_##name(xc, i, 0xFFFF), acc[c][0]);          \
-                acc[c][1] = _mm512_fmadd_ps(w1, load16_##name(xc, i + 16, 0xFFFF), acc[c][1]);     \
-            }                                                                                      \
+        for (; i + 16 <= n; i += 16)                                                               \
+            FLOAT_STEP(name, 0xFFFF)                                                               \
+        if (i < n) {                                                                               \
+            const __mmask16 mt = tail16(n - i);                                                    \
+            FLOAT_STEP(name, mt)                                                                   \
         }                                                                                          \
-        for (; i < n; i += 16) {                                                                   \
-            const __mmask16 m = tail16(n - i);                                                     \
-            const __m512 w0 = load16_##name(w, i, m);                                              \
-            UNROLL for (int c = 0; c < nc; c++) acc[c][0] =                                        \
-                _mm512_fmadd_ps(w0, load16_##name(x + (size_t)c * xs, i, m), acc[c][0]);           \
+        FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++)                  \
+            y[(size_t)c * ldy + (size_t)r * ys] = _mm512_reduce_add_ps(acc[r][c]);                 \
+    }
+#define FLOAT_STEP(name, m)                                                                        \
+    {                                                                                              \
+        __m512 wv[FLOAT_ROWS];                                                                     \
+        FUNROLL for (int r = 0; r < nr; r++) wv[r] = load16_##name(w + (size_t)r * ws, i, m);      \
+        FUNROLL for (int c = 0; c < nc; c++)                                                       \
+        {                                                                                          \
+            const char *xc = x + (size_t)c * xs;                                                   \
+            const __m512 xv = xf32 ? load16_f32(xc, i, m) : load16_##name(xc, i, m);               \
+            FUNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                       \
+                _mm512_fmadd_ps(wv[r], xv, acc[r][c]);                                             \
         }                                                                                          \
-        UNROLL for (int c = 0; c < nc; c++) out[c] =                                               \
-            _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));                             \
     }
 
-DEFINE_FLOAT_KERNEL(f32)
-DEFINE_FLOAT_KERNEL(f16)
-DEFINE_FLOAT_KERNEL(bf16)
+DEFINE_FLOAT_TILE(f32)
+DEFINE_FLOAT_TILE(f16)
+DEFINE_FLOAT_TILE(bf16)
 
 /* BF16 with vdpbf16ps: 32 pairs per instruction, products accumulated in
- * fp32 (the instruction treats denormals as zero, like llama.cpp's path). */
-INLINE void kern_bf16_dp(int64_t n, const void *vw, const char *x, size_t xs, int nc, float *out)
+ * fp32 (the instruction treats denormals as zero, like llama.cpp's path).
+ * Both operands stay BF16, so xf32 is never set. */
+INLINE __m512i load32_u16(const char *p, int64_t i, __mmask32 m)
 {
-    const uint16_t *w = vw;
-    __m512 acc[NCMAX][2];
-    UNROLL for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        const __m512i w0 = _mm512_loadu_si512(w + i), w1 = _mm512_loadu_si512(w + i + 32);
-        UNROLL for (int c = 0; c < nc; c++)
-        {
-            const uint16_t *xc = (const uint16_t *)(x + (size_t)c * xs);
-            acc[c][0] =
-                _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_loadu_si512(xc + i), (__m512bh)w0);
-            acc[c][1] = _mm512_dpbf16_ps(acc[c][1], (__m512bh)_mm512_loadu_si512(xc + i + 32),
-                                         (__m512bh)w1);
-        }
-    }
-    for (; i < n; i += 32) {
-        const int64_t k = n - i;
-        const __mmask32 m = k >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << k) - 1);
-        const __m512i w0 = _mm512_maskz_loadu_epi16(m, w + i);
-        UNROLL for (int c = 0; c < nc; c++)
-        {
-            const uint16_t *xc = (const uint16_t *)(x + (size_t)c * xs);
-            acc[c][0] = _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_maskz_loadu_epi16(m, xc + i),
-                                         (__m512bh)w0);
-        }
-    }
-    UNROLL for (int c = 0; c < nc; c++) out[c] =
-        _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
+    if (m == 0xFFFFFFFFu)
+        return _mm512_loadu_si512((const uint16_t *)p + i);
+    return _mm512_maskz_loadu_epi16(m, (const uint16_t *)p + i);
 }
 
-DEFINE_TILED_ENTRY_POINTS(q4_0)
-DEFINE_TILED_ENTRY_POINTS(q5_0)
-DEFINE_TILED_ENTRY_POINTS(q8_0)
-DEFINE_TILED_ENTRY_POINTS(iq4_nl)
+#define BF16_DP_STEP(m)                                                                            \
+    {                                                                                              \
+        __m512i wv[FLOAT_ROWS];                                                                    \
+        FUNROLL for (int r = 0; r < nr; r++) wv[r] = load32_u16(w + (size_t)r * ws, i, m);         \
+        FUNROLL for (int c = 0; c < nc; c++)                                                       \
+        {                                                                                          \
+            const __m512bh xv = (__m512bh)load32_u16(x + (size_t)c * xs, i, m);                    \
+            FUNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                       \
+                _mm512_dpbf16_ps(acc[r][c], xv, (__m512bh)wv[r]);                                  \
+        }                                                                                          \
+    }
+
+INLINE void tile_bf16_dp(int64_t n, const char *w, size_t ws, int nr, const char *x, size_t xs,
+                         int nc, bool xf32, float *y, size_t ys, size_t ldy)
+{
+    (void)xf32;
+    __m512 acc[FLOAT_ROWS][FLOAT_COLS];
+    FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++) acc[r][c] =
+        _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        BF16_DP_STEP(0xFFFFFFFFu)
+    if (i < n) {
+        const __mmask32 mt = (__mmask32)((1u << (n - i)) - 1);
+        BF16_DP_STEP(mt)
+    }
+    FUNROLL for (int r = 0; r < nr; r++) FUNROLL for (int c = 0; c < nc; c++)
+        y[(size_t)c * ldy + (size_t)r * ys] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* n elements of a column -> F32, zero-padded to a multiple of 16 */
+#define DEFINE_WIDEN(name)                                                                         \
+    INLINE void widen_##name(float *dst, const char *src, int64_t n)                               \
+    {                                                                                              \
+        for (int64_t i = 0; i < n; i += 16)                                                        \
+            _mm512_store_ps(dst + i, load16_##name(src, i, tail16(n - i)));                        \
+    }
+DEFINE_WIDEN(f16)
+DEFINE_WIDEN(bf16)
+
+#include "quant_float_x86.h"
+
+DEFINE_FLOAT_ENTRY_POINTS(f32, none, false)
+DEFINE_FLOAT_ENTRY_POINTS(f16, f16, true)
+DEFINE_FLOAT_ENTRY_POINTS(bf16, bf16, true)
+DEFINE_FLOAT_ENTRY_POINTS(bf16_dp, none, false)
+
+DEFINE_TILED_ENTRY_POINTS(zq5_0)
+DEFINE_TILED_ENTRY_POINTS(zq8_0)
+DEFINE_TILED_ENTRY_POINTS(ziq4_nl)
 DEFINE_ENTRY_POINTS(q4_1)
 DEFINE_ENTRY_POINTS(q5_1)
 DEFINE_ENTRY_POINTS(q4_K)
@@ -305,10 +650,6 @@ DEFINE_ENTRY_POINTS(q6_K)
 DEFINE_ENTRY_POINTS(q4_K_vnni)
 DEFINE_ENTRY_POINTS(q5_K_vnni)
 DEFINE_ENTRY_POINTS(q6_K_vnni)
-DEFINE_ENTRY_POINTS(f32)
-DEFINE_ENTRY_POINTS(f16)
-DEFINE_ENTRY_POINTS(bf16)
-DEFINE_ENTRY_POINTS(bf16_dp)
 
 void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
 {
@@ -317,10 +658,10 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
     k->gemm[T] = gemm_##name;
     /* without VNNI the 32-element blocks keep the AVX2 kernels */
     if (has_vnni) {
-        SET(GGML_TYPE_Q4_0, q4_0)
-        SET(GGML_TYPE_Q5_0, q5_0)
-        SET(GGML_TYPE_Q8_0, q8_0)
-        SET(GGML_TYPE_IQ4_NL, iq4_nl)
+        SET(GGML_TYPE_Q4_0, tq4_0)
+        SET(GGML_TYPE_Q5_0, zq5_0)
+        SET(GGML_TYPE_Q8_0, zq8_0)
+        SET(GGML_TYPE_IQ4_NL, ziq4_nl)
         SET(GGML_TYPE_Q4_1, q4_1)
         SET(GGML_TYPE_Q5_1, q5_1)
         SET(GGML_TYPE_Q4_K, q4_K_vnni)

@@ -609,12 +609,58 @@ static void test_reference_dot_equals_dequantized_dot(void **state)
     free(x);
 }
 
+/* Rows longer than the 512 blocks whose activation sums a Q4_0 panel keeps
+ * on the stack (it then refills them per chunk): gemm still gives vec_dot's
+ * bits and vec_dot the reference's value, for every 32-element type. */
+static void check_long_rows(const quant_kernels *k, const char *label)
+{
+    static const ggml_type types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0,
+                                      GGML_TYPE_IQ4_NL};
+    enum { N = 32 * 1100, ROWS = 9, COLS = 9 };
+    const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
+    float *src = malloc(N * 4), *wf = malloc(N * 4), *xf = malloc(N * 4);
+    const size_t xrow = quant_row_size(GGML_TYPE_Q8_0, N);
+    uint8_t *w = malloc((size_t)ROWS * xrow), *x = malloc((size_t)COLS * xrow);
+    float y[COLS * ROWS];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const ggml_type t = types[ti];
+        const size_t wrow = quant_row_size(t, N); /* <= xrow: Q8_0 is the widest */
+        for (int r = 0; r < ROWS; r++)
+            random_weights(t, w + r * wrow, N);
+        for (int c = 0; c < COLS; c++) {
+            fill_gauss(src, N, 1.0f);
+            ref->quantize[GGML_TYPE_Q8_0](src, x + c * xrow, N);
+        }
+        quant_matmul(k, t, N, w, wrow, ROWS, x, xrow, COLS, y, ROWS);
+        for (int c = 0; c < COLS; c++) {
+            for (int r = 0; r < ROWS; r++) {
+                const void *wr = w + r * wrow, *xc = x + c * xrow;
+                const float v = k->vec_dot[t](N, wr, xc), want = ref->vec_dot[t](N, wr, xc);
+                if (memcmp(&v, &y[c * ROWS + r], 4) != 0)
+                    fail_msg("%s %s n=%d gemm (%d,%d): %.9g vs vec_dot %.9g", label, tname(t), N, r,
+                             c, (double)y[c * ROWS + r], (double)v);
+                const double tol = 1e-5 * magnitude(t, wr, xc, N, wf, xf) + 1e-30;
+                if (!(fabs((double)v - want) <= tol))
+                    fail_msg("%s %s n=%d row %d col %d: got %.9g want %.9g", label, tname(t), N, r,
+                             c, (double)v, (double)want);
+            }
+        }
+    }
+    free(src);
+    free(wf);
+    free(xf);
+    free(w);
+    free(x);
+}
+
 /* Holds kernel set k to the scalar reference on many rows and lengths, and
  * gemm to k's own vec_dot bit for bit. */
 static void check_kernels(const quant_kernels *k, const char *label)
 {
     const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
-    enum { NMAX = 4096, COLS = 6, ROWS = 11 }; /* ROWS covers multi-row tiles and leftovers */
+    /* ROWS and COLS cover every tile shape (up to 8 rows by 8 columns) with
+     * leftovers on both sides */
+    enum { NMAX = 4096, COLS = 10, ROWS = 11 };
     float *src = malloc(NMAX * 4), *wf = malloc(NMAX * 4), *xf = malloc(NMAX * 4);
     uint8_t *w = malloc((size_t)ROWS * NMAX * 4), *x = malloc((size_t)COLS * NMAX * 4);
     static const int lens_blocks[] = {1, 2, 3, 5, 8, 11, 16};
@@ -696,6 +742,7 @@ static void check_kernels(const quant_kernels *k, const char *label)
     free(xf);
     free(w);
     free(x);
+    check_long_rows(k, label);
 }
 
 static void test_every_available_isa_matches_scalar(void **state)
