@@ -109,6 +109,11 @@ typedef struct gf_config {
      * WAL with synchronous=NORMAL — survives any process crash, and a power
      * loss may drop the last commits but never corrupts the file. */
     bool durable;
+    /* Page cache of the database in KiB; 0 = zqlite's default (64 MiB). The
+     * cache grows with the pages used, so a long-running process that keeps
+     * adding history (a server) holds up to this much: lower it to bound
+     * memory. */
+    int32_t db_cache_kib;
 
     /* The model. NULL = no model: history, search, export and rekey only. */
     const char *model_path;

@@ -101,7 +101,8 @@ struct gf_service {
     flow_write *wr_head, *wr_tail;
     bool wr_init, wr_running, wr_quit;
 
-    ghost_gen_params gen;
+    ghost_gen_params gen; /* gen.stop points at stop_copy */
+    char **stop_copy;     /* the config's stop strings, owned */
 };
 
 /* ---- errors.c ------------------------------------------------------------ */

@@ -47,6 +47,29 @@ static gf_status check_config(const gf_config *cfg)
     if (cfg->gen.n_stop && !cfg->gen.stop)
         return flow_error(NULL, GF_ERR_INVALID_ARGUMENT,
                           "gf_open: gen.stop is NULL with n_stop %zu", cfg->gen.n_stop);
+    for (size_t i = 0; i < cfg->gen.n_stop; i++)
+        if (!cfg->gen.stop[i])
+            return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "gf_open: gen.stop[%zu] is NULL", i);
+    return GF_OK;
+}
+
+/* The default stop strings outlive gf_open's caller's array: copy them. */
+static gf_status copy_stops(gf_service *svc, const ghost_gen_params *gen)
+{
+    svc->gen.stop = NULL;
+    svc->gen.n_stop = 0;
+    if (gen->n_stop == 0)
+        return GF_OK;
+    svc->stop_copy = calloc(gen->n_stop, sizeof *svc->stop_copy);
+    if (!svc->stop_copy)
+        return flow_error(NULL, GF_ERR_NOMEM, "gf_open: out of memory");
+    for (size_t i = 0; i < gen->n_stop; i++) {
+        svc->stop_copy[i] = strdup(gen->stop[i]);
+        svc->gen.n_stop++; /* counts what gf_close frees */
+        if (!svc->stop_copy[i])
+            return flow_error(NULL, GF_ERR_NOMEM, "gf_open: out of memory");
+    }
+    svc->gen.stop = (const char *const *)svc->stop_copy;
     return GF_OK;
 }
 
@@ -67,15 +90,11 @@ gf_service *gf_open(const gf_config *cfg)
     pthread_mutex_init(&svc->pool_mu, NULL);
     pthread_cond_init(&svc->pool_cv, NULL);
     svc->gen = cfg->gen;
-    /* The stop array is the caller's; defaults keep none rather than a
-     * pointer that may not outlive gf_open. */
-    svc->gen.stop = NULL;
-    svc->gen.n_stop = 0;
+    gf_status rc = copy_stops(svc, &cfg->gen);
 
     char *default_path = NULL;
     const char *path = cfg->db_path;
-    gf_status rc = GF_OK;
-    if (!path) {
+    if (rc == GF_OK && !path) {
         rc = gf_default_db_path(&default_path);
         path = default_path;
     }
@@ -103,6 +122,9 @@ void gf_close(gf_service *svc)
     flow_writer_stop(svc);
     flow_model_close(svc);
     flow_store_close(svc);
+    for (size_t i = 0; svc->stop_copy && i < svc->gen.n_stop; i++)
+        free(svc->stop_copy[i]);
+    free(svc->stop_copy);
     pthread_cond_destroy(&svc->pool_cv);
     pthread_mutex_destroy(&svc->pool_mu);
     pthread_mutex_destroy(&svc->db_mu);

@@ -414,6 +414,9 @@ static gf_status open_error(int zcode, const char *path)
 
 gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *path)
 {
+    if (cfg->db_cache_kib < 0)
+        return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "db_cache_kib %d is negative",
+                          (int)cfg->db_cache_kib);
     struct stat st;
     bool exists = stat(path, &st) == 0;
     if (!exists && !cfg->create)
@@ -425,6 +428,7 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
     }
     zqlite_open_options opts = zqlite_default_open_options();
     opts.create = cfg->create;
+    opts.cache_kib = cfg->db_cache_kib;
     if (cfg->kdf_opslimit)
         opts.kdf_opslimit = cfg->kdf_opslimit;
     if (cfg->kdf_memlimit)

@@ -56,6 +56,53 @@ static void test_three_prompts_are_listed_with_answers_in_order(void **state)
     gf_close(svc);
 }
 
+/* Stop strings in the config's defaults are the service's own copy: they
+ * apply to calls with params NULL after the caller's array is gone. */
+static void test_config_stop_strings_apply_to_default_calls(void **state)
+{
+    (void)state;
+    const char *db = tu_path("stops.db");
+    gf_config c = ft_config(db, true);
+    c.gen.max_tokens = 48;
+    gf_service *svc = gf_open(&c);
+    assert_non_null(svc);
+    gf_result *full = NULL;
+    assert_int_equal(
+        gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL, NULL, &full),
+        GF_OK);
+    gf_close(svc);
+    /* a piece of the greedy answer's second half stops the same answer there */
+    const size_t len = strlen(full->text);
+    assert_true(len > 16);
+    char *stop = strndup(full->text + len / 2, 4);
+    const char *stops[1] = {stop};
+    c.gen.stop = stops;
+    c.gen.n_stop = 1;
+    svc = gf_open(&c);
+    assert_non_null(svc);
+    const char *at = strstr(full->text, stop);
+    const size_t keep = (size_t)(at - full->text);
+    memset(stop, 'x', 4); /* gf_open copied it */
+    free(stop);
+    stops[0] = NULL;
+    gf_result *cut = NULL;
+    assert_int_equal(
+        gf_process_prompt(svc, GF_NEW_CONVERSATION, "Once upon a time", NULL, NULL, NULL, &cut),
+        GF_OK);
+    assert_int_equal(cut->finish_reason, GHOST_FINISH_STOP);
+    assert_int_equal(strlen(cut->text), keep);
+    assert_memory_equal(cut->text, full->text, keep);
+    gf_free_result(cut);
+    gf_free_result(full);
+    gf_close(svc);
+
+    const char *null_stop[1] = {NULL};
+    c.gen.stop = null_stop;
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(gf_errmsg(NULL), "gen.stop[0] is NULL"));
+}
+
 static void test_model_hash_is_blake2b_of_the_file(void **state)
 {
     gf_service *svc = ft_open(tu_path("hash.db"), true);
@@ -543,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_prompts_are_listed_with_answers_in_order),
+        cmocka_unit_test(test_config_stop_strings_apply_to_default_calls),
         cmocka_unit_test(test_model_hash_is_blake2b_of_the_file),
         cmocka_unit_test(test_second_turn_reuses_the_kv_cache),
         cmocka_unit_test(test_unknown_conversation_is_not_found),
