@@ -17,6 +17,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,14 +52,26 @@ static void usage(FILE *out)
         "  -t, --threads N           threads of the slots' shared forward batch (default: CPUs)\n"
         "  -n, --n-predict N         default max_tokens (default -1: until the end of\n"
         "                            the answer or of the context window)\n"
-        "      --timeout S           whole-request limit in seconds (default 600)\n"
+        "      --timeout S           whole-request limit in seconds (default 600; fractions\n"
+        "                            allowed)\n"
         "      --max-body BYTES      largest request body (default 1048576)\n"
+        "      --db-cache KIB        the history database's page cache (default 2048:\n"
+        "                            bounds the server's memory as the history grows)\n"
         "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
         "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
         "  -h, --help                this help\n");
 }
 
-enum { OPT_HOST = 256, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_TIMEOUT, OPT_MAX_BODY, OPT_API_KEY };
+enum {
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_PARALLEL,
+    OPT_QUEUE,
+    OPT_TIMEOUT,
+    OPT_MAX_BODY,
+    OPT_API_KEY,
+    OPT_DB_CACHE
+};
 
 int cmd_serve(int argc, char **argv)
 {
@@ -75,23 +88,28 @@ int cmd_serve(int argc, char **argv)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"api-key", required_argument, NULL, OPT_API_KEY},
+        {"db-cache", required_argument, NULL, OPT_DB_CACHE},
         {"help", no_argument, NULL, 'h'},
         FLOW_CLI_DB_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     flow_cli_db db = {0};
     gf_config cfg = gf_default_config();
+    /* The history only grows while a server runs; a cache of zqlite's
+     * default size would keep growing memory with it for hours. */
+    cfg.db_cache_kib = 2048;
     srv_config sc = {.host = "127.0.0.1",
                      .port = 8080,
                      .parallel = 1,
                      .queue = 64,
-                     .timeout_s = 600,
+                     .timeout_ms = 600000,
                      .max_body = 1 << 20};
     sc.gen = ghost_default_gen_params();
     sc.gen.max_tokens = -1;
     sc.context_params = ghost_default_params();
     const char *api_key = getenv(API_KEY_ENV);
     long l, threads = 0;
+    double secs;
     int c;
     while ((c = getopt_long(argc, argv, "m:c:t:n:h", opts, NULL)) != -1) {
         if (flow_cli_db_option(&db, c, optarg))
@@ -122,14 +140,18 @@ int cmd_serve(int argc, char **argv)
             sc.gen.max_tokens = (int32_t)l;
             break;
         case OPT_TIMEOUT:
-            bad = cli_parse_int(PROG, "--timeout", optarg, 1, 86400, &l);
-            sc.timeout_s = (int)l;
+            bad = cli_parse_float(PROG, "--timeout", optarg, 0.001, 86400, &secs);
+            sc.timeout_ms = (int)ceil(secs * 1000);
             break;
         case OPT_MAX_BODY:
             bad = cli_parse_int(PROG, "--max-body", optarg, 1024, 1L << 30, &l);
             sc.max_body = (size_t)l;
             break;
         case OPT_API_KEY: api_key = optarg; break;
+        case OPT_DB_CACHE:
+            bad = cli_parse_int(PROG, "--db-cache", optarg, 64, 1L << 24, &l);
+            cfg.db_cache_kib = (int32_t)l;
+            break;
         case 'h':
         default: return cli_usage_exit(usage, c);
         }

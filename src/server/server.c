@@ -115,33 +115,36 @@ static bool peer_gone(int fd)
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-/* Waits until job reaches state want (or, with or_text, has text to send),
- * checking the client and the deadline every 50 ms. */
+/* Waits until job reaches state want (or, with or_text, has text to send).
+ * A finished job wins over the deadline; otherwise the deadline is checked
+ * on every wake-up, so a stream whose pieces keep coming still times out.
+ * The client is checked every 50 ms of silence. */
 static int wait_job(srv_job *job, srv_job_state want, bool or_text, int fd, int64_t deadline)
 {
+    int result = WAIT_OK;
     pthread_mutex_lock(&job->mu);
-    for (;;) {
-        if (job->state >= want || job->state == JOB_DONE || (or_text && job->out_len > 0))
+    while (job->state < want && job->state != JOB_DONE) {
+        const int64_t now = now_ms();
+        if (now >= deadline) {
+            result = WAIT_TIMEOUT;
             break;
+        }
+        if (or_text && job->out_len > 0)
+            break;
+        const int64_t until_ms = now + 50 < deadline ? now + 50 : deadline;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
+        const int64_t ns = ts.tv_nsec + (until_ms - now) * 1000000LL;
+        ts.tv_sec += (time_t)(ns / 1000000000LL);
+        ts.tv_nsec = (long)(ns % 1000000000LL);
+        if (pthread_cond_timedwait(&job->cv, &job->mu, &ts) == ETIMEDOUT && fd >= 0 &&
+            peer_gone(fd)) {
+            result = WAIT_GONE;
+            break;
         }
-        int rc = pthread_cond_timedwait(&job->cv, &job->mu, &ts);
-        if (rc != ETIMEDOUT)
-            continue;
-        pthread_mutex_unlock(&job->mu);
-        if (fd >= 0 && peer_gone(fd))
-            return WAIT_GONE;
-        if (now_ms() >= deadline)
-            return WAIT_TIMEOUT;
-        pthread_mutex_lock(&job->mu);
     }
     pthread_mutex_unlock(&job->mu);
-    return WAIT_OK;
+    return result;
 }
 
 static int connection_fd(struct MHD_Connection *c)
@@ -194,8 +197,8 @@ static char *stream_next(srv_stream *st, bool *fail)
             if (w == WAIT_TIMEOUT) {
                 srv_job_cancel(job);
                 srv_error e;
-                srv_fail(&e, 504, "", "request timed out after %d s (partial answer stored)",
-                         st->srv->cfg.timeout_s);
+                srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
+                         st->srv->cfg.timeout_ms / 1000.0);
                 atomic_fetch_add(&st->srv->metrics.errors, 1);
                 st->phase = ST_DONE_MARK;
                 return error_event(&e);
@@ -347,7 +350,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
         return send_error(srv, c, &e);
     }
     int fd = connection_fd(c);
-    int64_t deadline = now_ms() + (int64_t)srv->cfg.timeout_s * 1000;
+    int64_t deadline = now_ms() + srv->cfg.timeout_ms;
     bool stream = job->req.stream;
     int w = wait_job(job, stream ? JOB_RUNNING : JOB_DONE, false, fd, deadline);
     if (w == WAIT_GONE) {
@@ -358,8 +361,8 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     if (w == WAIT_TIMEOUT) {
         srv_job_cancel(job);
         srv_job_release(job);
-        srv_fail(&e, 504, "", "request timed out after %d s (partial answer stored)",
-                 srv->cfg.timeout_s);
+        srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
+                 srv->cfg.timeout_ms / 1000.0);
         return send_error(srv, c, &e);
     }
     char conv_text[24];
@@ -439,6 +442,20 @@ static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
     return send_json(srv, c, 200, strdup(buf), NULL, NULL);
 }
 
+/* The process's resident set (what "flat memory" is judged by); 0 when
+ * /proc cannot say. */
+static long long resident_bytes(void)
+{
+    long long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
 static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
 {
     const srv_metrics *m = &srv->metrics;
@@ -478,7 +495,9 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
         "# HELP ghostflow_batch_sequences Sequences in the last forward batch.\n"
         "# TYPE ghostflow_batch_sequences gauge\nghostflow_batch_sequences %d\n"
         "# HELP ghostflow_batch_sequences_max Most sequences seen in one forward batch.\n"
-        "# TYPE ghostflow_batch_sequences_max gauge\nghostflow_batch_sequences_max %d\n";
+        "# TYPE ghostflow_batch_sequences_max gauge\nghostflow_batch_sequences_max %d\n"
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n";
     long long b_steps, b_items;
     int b_last, b_max;
     srv_pool_batch_stats(srv->pool, &b_steps, &b_items, &b_last, &b_max);
@@ -488,7 +507,7 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
                  (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
                  out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued, active,
-                 slots, b_steps, b_items, b_last, b_max);
+                 slots, b_steps, b_items, b_last, b_max, resident_bytes());
     return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
@@ -721,11 +740,12 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
         srv_stop(srv);
         return NULL;
     }
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL,
-        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    srv->daemon =
+        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC,
+                         0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->parallel + cfg->queue + 64),
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->timeout_ms + 999) / 1000),
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errcap, "libmicrohttpd could not start on %s:%u", cfg->host, srv->port);
         srv_stop(srv);

@@ -39,7 +39,8 @@ typedef struct srv_config {
     uint16_t port;        /* 0 = any free port (srv_port says which) */
     int parallel;         /* slots = generations running at once */
     int queue;            /* requests waiting for a slot before 503 */
-    int timeout_s;        /* whole-request limit; idle connections too */
+    int timeout_ms;       /* whole-request limit; idle connections too (rounded
+                             up to whole seconds for those) */
     size_t max_body;      /* request bodies above are refused with 413 */
     const char *api_key;  /* NULL = no key required; only hashed, not kept */
     const char *model_id; /* the "model" name in answers and /v1/models */

@@ -39,8 +39,10 @@ static void make_db(const char *path)
     gf_close(ft_open(path, false));
 }
 
-/* Starts `ghostflow serve` with extra arguments; waits for its port. */
-static server_proc start_server(const char *db, const char *parallel, const char *queue)
+/* Starts `ghostflow serve` on db with these slots, queue and --timeout;
+ * waits for its port. */
+static server_proc start_server(const char *db, const char *parallel, const char *queue,
+                                const char *timeout)
 {
     if (access(MODEL, R_OK) != 0)
         fail_msg("%s is missing: run from the repository root with ../shared present", MODEL);
@@ -56,7 +58,7 @@ static server_proc start_server(const char *db, const char *parallel, const char
         setenv("GHOSTFLOW_KEY", DB_KEY, 1);
         setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
         execl(prog, "ghostflow", "serve", "-m", MODEL, "--db", db, "--port", "0", "--parallel",
-              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", "60",
+              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", timeout,
               (char *)NULL);
         _exit(127);
     }
@@ -287,15 +289,20 @@ static int collect(const gf_exchange *e, void *user)
     return 0;
 }
 
-static rows history_of(const char *label)
+static rows history_in(const char *db, const char *label)
 {
-    gf_service *svc = ft_open(tu_path("main.db"), false);
+    gf_service *svc = ft_open(db, false);
     int64_t id = 0;
     assert_int_equal(gf_conversation_for_label(svc, label, &id), GF_OK);
     rows r = {0};
     assert_int_equal(gf_history(svc, id, 0, collect, &r), GF_OK);
     gf_close(svc);
     return r;
+}
+
+static rows history_of(const char *label)
+{
+    return history_in(tu_path("main.db"), label);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -305,7 +312,7 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     make_db(tu_path("main.db"));
-    main_srv = start_server(tu_path("main.db"), "2", "16");
+    main_srv = start_server(tu_path("main.db"), "2", "16", "60");
     return 0;
 }
 
@@ -680,7 +687,7 @@ static void test_full_queue_is_503(void **state)
 {
     (void)state;
     make_db(tu_path("busy.db"));
-    server_proc busy = start_server(tu_path("busy.db"), "1", "0");
+    server_proc busy = start_server(tu_path("busy.db"), "1", "0", "60");
     int rejected = 0, served = 0;
     for (int round = 0; round < 5 && !rejected; round++) {
         client_arg args[12];
@@ -703,6 +710,88 @@ static void test_full_queue_is_503(void **state)
     stop_server(&busy);
     assert_true(rejected > 0);
     assert_true(served > 0);
+}
+
+static void *timeout_client(void *p)
+{
+    client_arg *a = p;
+    char header[64];
+    snprintf(header, sizeof header, "X-Conversation-Id: timeout-%d", a->index);
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":400}";
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+    return NULL;
+}
+
+/* One slot and a 2 ms limit: requests that wait behind others or generate
+ * past it are answered 504 in OpenAI's shape, and each of them is still in
+ * the history — the prompt with an answer marked cancelled. */
+static void test_request_past_the_timeout_is_504_and_stored_cancelled(void **state)
+{
+    (void)state;
+    const char *db = tu_path("timeout.db");
+    make_db(db);
+    server_proc ts = start_server(db, "1", "8", "0.002");
+    enum { N = 6 };
+    client_arg args[N];
+    pthread_t th[N];
+    spawn_clients(ts.port, N, timeout_client, args, th);
+    bool timed_out[N];
+    int n_timed_out = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].r.rc, CURLE_OK);
+        timed_out[i] = args[i].r.status == 504;
+        if (timed_out[i]) {
+            assert_error(&args[i].r, 504, NULL);
+            assert_non_null(strstr(args[i].r.body, "\"timeout_error\""));
+            n_timed_out++;
+        } else {
+            assert_int_equal(args[i].r.status, 200);
+        }
+        free(args[i].r.body);
+    }
+    stop_server(&ts); /* a clean stop records every job, queued ones too */
+    assert_true(n_timed_out > 0);
+    int cancelled = 0;
+    for (int i = 0; i < N; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "timeout-%d", i);
+        rows h = history_in(db, label);
+        assert_int_equal(h.n, 1);
+        assert_int_equal(h.answered, 1);
+        assert_string_equal(h.last_prompt, "Once upon a time");
+        if (!timed_out[i])
+            assert_int_equal(h.cancelled, 0);
+        cancelled += h.cancelled;
+    }
+    /* A generation that ends on its own just as the deadline passes is
+     * stored whole although its client got 504; the others are cancelled. */
+    assert_true(cancelled > 0);
+}
+
+/* Bad serve options are usage errors (exit 2) naming the flag, before any
+ * database or model work. */
+static void test_bad_serve_options_are_usage_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *says;
+    } cases[] = {
+        {"--timeout 0", "--timeout: 0 is out of range"},
+        {"--timeout 1s", "--timeout: '1s' is not a number"},
+        {"--db-cache 10", "--db-cache: 10 is out of range"},
+        {"--db-cache lots", "--db-cache"},
+        {"--parallel 0", "--parallel"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[512], err[1024];
+        snprintf(cmd, sizeof cmd, "%s serve -m %s --db %s %s", tu_program("ghostflow"), MODEL,
+                 tu_path("never.db"), cases[i].args);
+        assert_int_equal(tu_run(cmd, NULL, 0, err, sizeof err), 2);
+        if (!strstr(err, cases[i].says))
+            fail_msg("%s: stderr lacks '%s': %s", cases[i].args, cases[i].says, err);
+    }
+    assert_int_equal(access(tu_path("never.db"), F_OK), -1);
 }
 
 /* Prompts of different lengths, so the fused batch mixes positions. */
@@ -743,7 +832,7 @@ static void test_concurrent_requests_batch_together_with_sequential_results(void
 {
     (void)state;
     make_db(tu_path("batch.db"));
-    server_proc bs = start_server(tu_path("batch.db"), "4", "8");
+    server_proc bs = start_server(tu_path("batch.db"), "4", "8", "60");
     char *alone[4];
     for (int i = 0; i < 4; i++) {
         client_arg a = {.port = bs.port, .index = i};
@@ -785,6 +874,8 @@ int main(void)
         cmocka_unit_test(test_eight_concurrent_streams_complete_and_metrics_match),
         cmocka_unit_test(test_client_hanging_up_mid_stream_is_stored_cancelled),
         cmocka_unit_test(test_full_queue_is_503),
+        cmocka_unit_test(test_bad_serve_options_are_usage_errors),
+        cmocka_unit_test(test_request_past_the_timeout_is_504_and_stored_cancelled),
         cmocka_unit_test(test_concurrent_requests_batch_together_with_sequential_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
