@@ -33,28 +33,16 @@ if [ $# -eq 0 ]; then
     echo "compare.sh: no model given (see -h)" >&2
     exit 2
 fi
-build=${GF_BUILD_DIR:-build}
-gf=$build/ghostflow
-load=$build/bench/bench_serve_load
-for f in "$gf" "$load"; do
-    [ -x "$f" ] || { echo "compare.sh: $f is missing: build ghostflow and bench_serve_load" >&2; exit 1; }
-done
+me=compare.sh
+# shellcheck source=bench/serve/common.sh
+. "$(dirname "$0")/common.sh"
 llama=${LLAMA_SERVER:-}
 if [ -n "$llama" ] && [ ! -x "$llama" ]; then
     echo "compare.sh: LLAMA_SERVER=$llama is not executable" >&2
     exit 1
 fi
 
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
 
 # Runs the load against $url with $1 clients; prints one table row for $2.
 measure() {
@@ -63,6 +51,7 @@ measure() {
         echo "compare.sh: $who reported errors" >&2
     # shellcheck disable=SC2086
     local $out # clients= requests= errors= tokens= wall_s= tok_s= ttft_p50_ms= ttft_p99_ms=
+    # shellcheck disable=SC2154 # the names come from $out
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(basename "$model")" "$c" "$who" \
         "$tok_s" "$ttft_p50_ms" "$ttft_p99_ms" "$tokens" "$errors" "$(rss_mib "$pid")"
 }
@@ -71,28 +60,9 @@ echo "| model | clients | server | tokens/s | TTFT p50 ms | TTFT p99 ms | tokens
 echo "|---|---|---|---|---|---|---|---|---|"
 for model in "$@"; do
     for c in $clients; do
-        # gf.out goes first: the child truncates it only after the fork, and
-        # the loop below must not read the previous run's port.
-        rm -f "$tmp"/serve.db* "$tmp/gf.out"
-        GHOSTFLOW_KEY=bench-db-key GHOSTFLOW_API_KEY=bench-key "$gf" serve -m "$model" \
-            --db "$tmp/serve.db" --port 0 --parallel "$c" --queue "$c" --ctx 512 \
-            >"$tmp/gf.out" 2>"$tmp/gf.err" &
-        pid=$!
-        url=""
-        for _ in $(seq 300); do
-            url=$(sed -n 's/^listening on //p' "$tmp/gf.out" 2>/dev/null)
-            [ -n "$url" ] && break
-            if ! kill -0 "$pid" 2>/dev/null; then
-                st=0; wait "$pid" || st=$?; pid=""
-                echo "compare.sh: ghostflow serve exited ($st) before listening:" >&2
-                cat "$tmp/gf.err" >&2
-                exit 1
-            fi
-            sleep 0.1
-        done
-        [ -n "$url" ] || { echo "compare.sh: ghostflow serve did not start" >&2; exit 1; }
+        start_ghostflow "$model" --parallel "$c" --queue "$c" --ctx 512
         measure "$c" ghostflow "$model"
-        stop
+        stop_server
 
         [ -n "$llama" ] || continue
         port=$((18000 + RANDOM % 2000))
@@ -106,6 +76,6 @@ for model in "$@"; do
             sleep 0.1
         done
         measure "$c" llama-server "$model"
-        stop
+        stop_server
     done
 done

@@ -35,36 +35,14 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 model=$1
-build=${GF_BUILD_DIR:-build}
-gf=$build/ghostflow
-load=$build/bench/bench_serve_load
-for f in "$gf" "$load"; do
-    [ -x "$f" ] || { echo "memory.sh: $f is missing: build ghostflow and bench_serve_load" >&2; exit 1; }
-done
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+me=memory.sh
+# shellcheck source=bench/serve/common.sh
+. "$(dirname "$0")/common.sh"
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 
 # shellcheck disable=SC2086
-GHOSTFLOW_KEY=bench-db-key GHOSTFLOW_API_KEY=bench-key "$gf" serve -m "$model" \
-    --db "$tmp/serve.db" --port 0 --parallel "$clients" --queue "$clients" --ctx 256 $extra \
-    >"$tmp/gf.out" 2>"$tmp/gf.err" &
-pid=$!
-url=""
-for _ in $(seq 300); do
-    url=$(sed -n 's/^listening on //p' "$tmp/gf.out" 2>/dev/null)
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/gf.err" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "memory.sh: ghostflow serve did not start" >&2; exit 1; }
+start_ghostflow "$model" --parallel "$clients" --queue "$clients" --ctx 256 $extra
 
 start=$(rss_kib)
 echo "model $(basename "$model"), $clients clients, max_tokens $max_tokens; RSS at start $((start / 1024)) MiB"
