@@ -8,13 +8,13 @@
 #   LLAMA_SERVER=/path/to/llama-server bench/serve/compare.sh [options] MODEL.gguf...
 #
 #   -c "1 4 8"  client counts (default)     -r N  requests per client (default 8)
-#   -n N        max_tokens (default 128)    -t N  llama-server threads (default: nproc)
+#   -n N        max_tokens (default 128)    -t N  threads of both servers (default: nproc)
 #
 # GF_BUILD_DIR names our build (default build/): it needs ghostflow and
 # bench/bench_serve_load. llama.cpp is not part of this repository (see
 # docs/benchmarks.md); without LLAMA_SERVER only our rows are printed. Both
-# servers get 512 context tokens per slot; ours splits the CPUs among slots
-# by default, llama-server decodes all slots in one batch on -t threads.
+# servers get 512 context tokens per slot and decode all slots in one batch
+# on -t threads.
 set -euo pipefail
 
 clients="1 4 8" per_client=8 max_tokens=128 threads=$(nproc)
@@ -60,7 +60,7 @@ echo "| model | clients | server | tokens/s | TTFT p50 ms | TTFT p99 ms | tokens
 echo "|---|---|---|---|---|---|---|---|---|"
 for model in "$@"; do
     for c in $clients; do
-        start_ghostflow "$model" --parallel "$c" --queue "$c" --ctx 512
+        start_ghostflow "$model" --parallel "$c" --queue "$c" --ctx 512 -t "$threads"
         measure "$c" ghostflow "$model"
         stop_server
 
