@@ -4,7 +4,7 @@
 # rounds of REQUESTS streaming chat completions (bench_serve_load, CLIENTS
 # at a time), and prints the server's resident set after each round. The
 # history grows all the while (every exchange is stored), so the database's
-# page cache fills first (`--db-cache`, 2 MiB by default) and then must stay
+# page cache fills first (`--db-cache`, 512 KiB by default) and then must stay
 # put; the summary gives the growth per request over the second half.
 #
 #   bench/serve/memory.sh [options] MODEL.gguf
