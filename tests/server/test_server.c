@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,11 @@ static void make_db(const char *path)
     gf_close(ft_open(path, false));
 }
 
+/* Servers started and not yet stopped: a failing test jumps out of its
+ * function before stop_server, and a server left running would hold ctest's
+ * output pipe open until the timeout. The group teardown kills these. */
+static pid_t live_servers[8];
+
 /* Starts `ghostflow serve` on db with these slots, queue and --timeout;
  * waits for its port. */
 static server_proc start_server(const char *db, const char *parallel, const char *queue,
@@ -52,6 +58,7 @@ static server_proc start_server(const char *db, const char *parallel, const char
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* the test process was killed */
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
@@ -71,6 +78,11 @@ static server_proc start_server(const char *db, const char *parallel, const char
     const char *colon = strrchr(line, ':');
     assert_non_null(colon);
     server_proc s = {pid, atoi(colon + 1)};
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] == 0) {
+            live_servers[i] = pid;
+            break;
+        }
     assert_true(s.port > 0);
     return s;
 }
@@ -82,6 +94,9 @@ static void stop_server(server_proc *s)
     kill(s->pid, SIGTERM);
     int st = 0;
     assert_int_equal(waitpid(s->pid, &st, 0), s->pid);
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] == s->pid)
+            live_servers[i] = 0;
     s->pid = 0;
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
@@ -319,6 +334,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     stop_server(&main_srv);
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] > 0) {
+            kill(live_servers[i], SIGKILL);
+            waitpid(live_servers[i], NULL, 0);
+        }
     curl_global_cleanup();
     return tu_teardown(state);
 }
@@ -802,12 +822,17 @@ static const char *const batch_prompts[4] = {
     "Tom",
 };
 
+/* When set, greedy clients wait for each other and send at once. */
+static pthread_barrier_t *batch_start;
+
 static void *greedy_client(void *p)
 {
     client_arg *a = p;
     char body[256];
-    snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"temperature\":0,\"max_tokens\":32}",
+    snprintf(body, sizeof body, "{\"prompt\":\"%s\",\"temperature\":0,\"max_tokens\":64}",
              batch_prompts[a->index]);
+    if (batch_start)
+        pthread_barrier_wait(batch_start);
     http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &a->r);
     return NULL;
 }
@@ -840,8 +865,13 @@ static void test_concurrent_requests_batch_together_with_sequential_results(void
         alone[i] = completion_text(&a.r);
     }
     assert_int_equal((long)metric_at(bs.port, "ghostflow_batch_sequences_max"), 1);
+    /* A stories260K answer takes about a millisecond: the clients start
+     * together, and a busy machine gets several rounds to overlap them. */
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 4);
+    batch_start = &start;
     int fused = 0;
-    for (int round = 0; round < 3 && fused < 2; round++) {
+    for (int round = 0; round < 20 && fused < 2; round++) {
         client_arg args[4];
         pthread_t th[4];
         spawn_clients(bs.port, 4, greedy_client, args, th);
@@ -853,6 +883,8 @@ static void test_concurrent_requests_batch_together_with_sequential_results(void
         }
         fused = (int)metric_at(bs.port, "ghostflow_batch_sequences_max");
     }
+    batch_start = NULL;
+    pthread_barrier_destroy(&start);
     assert_true(fused >= 2);
     assert_true(metric_at(bs.port, "ghostflow_batch_steps_total") > 0);
     stop_server(&bs);
