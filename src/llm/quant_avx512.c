@@ -149,6 +149,24 @@ INLINE float zsum_pairs(__m512 a)
     return _mm_cvtss_f32(s);
 }
 
+/* Q8_0 in the blocks' own order, [a.qs, b.qs] (one load and one insert,
+ * against pair_lanes' two shuffles), for the prepared panels below: lane j
+ * of a and lane j of b still sum the products of quant_x86.h's even and odd
+ * accumulators, so zsum_natural adds the same pairs in the same order as
+ * zsum_pairs. The scales are [a.d x 8, b.d x 8]. */
+INLINE __m512i zq8_natural(const block_q8_0 *a, const block_q8_0 *b, __m512 *d)
+{
+    const __m256i ha = _mm256_set1_epi16((short)a->d), hb = _mm256_set1_epi16((short)b->d);
+    *d = _mm512_cvtph_ps(_mm256_blend_epi32(ha, hb, 0xF0));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a->qs)),
+                              _mm256_loadu_si256((const __m256i *)b->qs), 1);
+}
+
+INLINE float zsum_natural(__m512 a)
+{
+    return hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
+}
+
 /* Tiles of nr <= NRMAX rows (ws bytes apart) by nc <= NCMAX columns, as
  * quant_x86.h's DEFINE_Q8_0_KERNEL: blocks i and i + 1 of every pair, then
  * an odd last block paired with itself, the second copy's lanes (outside
@@ -639,9 +657,139 @@ DEFINE_FLOAT_ENTRY_POINTS(f16, f16, true)
 DEFINE_FLOAT_ENTRY_POINTS(bf16, bf16, true)
 DEFINE_FLOAT_ENTRY_POINTS(bf16_dp, none, false)
 
-DEFINE_TILED_ENTRY_POINTS(zq5_0)
-DEFINE_TILED_ENTRY_POINTS(zq8_0)
-DEFINE_TILED_ENTRY_POINTS(ziq4_nl)
+DEFINE_TILED_ROWS(zq5_0)
+DEFINE_TILED_ROWS(zq8_0)
+DEFINE_TILED_ROWS(ziq4_nl)
+
+/* ---- the same kernels over a panel of prepared activations ---------------- */
+
+/* In a 4 x 4 tile the four columns' unpacking (lane shuffles, scales, the
+ * offset seed) cost as much as a third of the tile's instructions, and the
+ * kernel above redoes it for every tile. gemm prepares them once per chunk
+ * of ZP_PAIRS block pairs and column group, in the registers' own layout,
+ * for a block of ZP_TILES tiles; the tiles then meet each column with three
+ * plain loads. The accumulators of a tile cross chunks through memory, so
+ * every lane sees the same operations in the same order as kern_z*: the
+ * results stay bit-identical to vec_dot. */
+#define ZP_PAIRS 32
+#define ZP_TILES 16
+
+typedef struct zpanel {
+    __m512i y[ZP_PAIRS][NCMAX];    /* activation pairs in pair_lanes order */
+    __m512i seed[ZP_PAIRS][NCMAX]; /* -off * (sum of each lane's four activations) */
+    __m512 e[ZP_PAIRS][NCMAX];     /* activation scales */
+} zpanel;
+
+/* pairs p0..p1-1 of columns x[0..NCMAX-1] (an odd last block pairs with itself) */
+/* pairs p0..p1-1 of columns x[0..NCMAX-1] (an odd last block pairs with
+ * itself), in the natural or the pair_lanes order */
+INLINE void zpanel_fill(zpanel *pan, const char *x, size_t xs, int64_t nb, int64_t p0, int64_t p1,
+                        int off, bool natural)
+{
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t i = 2 * p, i1 = i + 1 < nb ? i + 1 : i;
+        UNROLL for (int c = 0; c < NCMAX; c++)
+        {
+            const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs);
+            const __m512i yv = natural ? zq8_natural(&y[i], &y[i1], &pan->e[p - p0][c])
+                                       : zq8(&y[i], &y[i1], &pan->e[p - p0][c]);
+            pan->y[p - p0][c] = yv;
+            pan->seed[p - p0][c] = _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), yv));
+        }
+    }
+}
+
+#define DEFINE_ZMM_GEMM(name, wtype, off, unpack, natural)                                         \
+    /* one tile (NRMAX rows, ws bytes apart) over the panel's pairs p0..p1-1 */                    \
+    INLINE void zptile_##name(const char *vw, size_t ws, const zpanel *pan, int64_t nb,            \
+                              int64_t p0, int64_t p1, __m512 acc[NRMAX][NCMAX])                    \
+    {                                                                                              \
+        for (int64_t p = p0; p < p1; p++) {                                                        \
+            const int64_t i = 2 * p, i1 = i + 1 < nb ? i + 1 : i;                                  \
+            const __mmask16 keep = i1 > i    ? (__mmask16)0xFFFF                                   \
+                                   : natural ? (__mmask16)0x00FF                                   \
+                                             : (__mmask16)0x0F0F;                                  \
+            __m512i q[NRMAX];                                                                      \
+            __m512 d[NRMAX];                                                                       \
+            UNROLL for (int r = 0; r < NRMAX; r++)                                                 \
+            {                                                                                      \
+                const wtype *w = (const wtype *)(vw + (size_t)r * ws);                             \
+                q[r] = unpack(&w[i], &w[i1], &d[r]);                                               \
+            }                                                                                      \
+            UNROLL for (int c = 0; c < NCMAX; c++)                                                 \
+            {                                                                                      \
+                __m512i yv = pan->y[p - p0][c], seed = pan->seed[p - p0][c];                       \
+                __m512 e = pan->e[p - p0][c];                                                      \
+                /* in registers: loaded once, not once per row (L1 load bandwidth) */              \
+                __asm__("" : "+v"(yv), "+v"(seed), "+v"(e));                                       \
+                UNROLL for (int r = 0; r < NRMAX; r++)                                             \
+                {                                                                                  \
+                    const __m512i pr = _mm512_dpbusd_epi32(seed, q[r], yv);                        \
+                    acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(d[r], e),                      \
+                                                      _mm512_cvtepi32_ps(pr), acc[r][c], keep);    \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void gemm_p##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,       \
+                             size_t xs, int64_t nc, float *y, size_t ldy)                          \
+    {                                                                                              \
+        const int64_t nb = n / 32, np = (nb + 1) / 2, span = nr / NRMAX;                           \
+        zpanel pan;                                                                                \
+        __m512 saved[ZP_TILES][NRMAX][NCMAX];                                                      \
+        int64_t c0 = 0;                                                                            \
+        for (int64_t j0 = 0; j0 < span; j0 += ZP_TILES) {                                          \
+            const int64_t nt = span - j0 < ZP_TILES ? span - j0 : ZP_TILES;                        \
+            for (c0 = 0; c0 + NCMAX <= nc; c0 += NCMAX) {                                          \
+                const char *xc = (const char *)x + (size_t)c0 * xs;                                \
+                for (int64_t p0 = 0; p0 < np; p0 += ZP_PAIRS) {                                    \
+                    const int64_t p1 = p0 + ZP_PAIRS < np ? p0 + ZP_PAIRS : np;                    \
+                    zpanel_fill(&pan, xc, xs, nb, p0, p1, off, natural);                           \
+                    for (int64_t t = 0; t < nt; t++) {                                             \
+                        const int64_t j = j0 + t;                                                  \
+                        __m512 acc[NRMAX][NCMAX];                                                  \
+                        UNROLL for (int r = 0; r < NRMAX; r++)                                     \
+                            UNROLL for (int c = 0; c < NCMAX; c++) acc[r][c] =                     \
+                                p0 == 0 ? _mm512_setzero_ps() : saved[t][r][c];                    \
+                        zptile_##name((const char *)w + (size_t)j * ws, (size_t)span * ws, &pan,   \
+                                      nb, p0, p1, acc);                                            \
+                        if (p1 < np) {                                                             \
+                            UNROLL for (int r = 0; r < NRMAX; r++)                                 \
+                                UNROLL for (int c = 0; c < NCMAX; c++) saved[t][r][c] = acc[r][c]; \
+                            continue;                                                              \
+                        }                                                                          \
+                        UNROLL for (int r = 0; r < NRMAX; r++)                                     \
+                            UNROLL for (int c = 0; c < NCMAX; c++)                                 \
+                                y[(size_t)(c0 + c) * ldy + (size_t)(j + r * span)] =               \
+                                    natural ? zsum_natural(acc[r][c]) : zsum_pairs(acc[r][c]);     \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        /* rows past the spans, then columns past the groups: the plain kernel */                  \
+        c0 = nc / NCMAX * NCMAX;                                                                   \
+        if (c0 > 0)                                                                                \
+            for (int64_t r = span * NRMAX; r < nr; r++)                                            \
+                for (int64_t c = 0; c < c0; c += NCMAX) {                                          \
+                    float out[NRMAX * NCMAX];                                                      \
+                    kern_z##name(n, (const char *)w + (size_t)r * ws, 0, 1,                        \
+                                 (const char *)x + (size_t)c * xs, xs, NCMAX, out);                \
+                    for (int k = 0; k < NCMAX; k++)                                                \
+                        y[(size_t)(c + k) * ldy + (size_t)r] = out[k];                             \
+                }                                                                                  \
+        for (; c0 < nc; c0++)                                                                      \
+            rows_z##name(n, w, ws, nr, ROWS_1, x, xs, c0, 1, y, ldy, 0, nr);                       \
+    }
+
+INLINE __m512i znatural_q8_0(const block_q8_0 *a, const block_q8_0 *b, __m512 *d)
+{
+    return _mm512_xor_si512(zq8_natural(a, b, d), _mm512_set1_epi8((char)0x80));
+}
+DEFINE_ZMM_GEMM(q8_0, block_q8_0, 128, znatural_q8_0, true)
+DEFINE_ZMM_GEMM(q5_0, block_q5_0, 16, zunpack_q5_0, false)
+DEFINE_ZMM_GEMM(iq4_nl, block_iq4_nl, 128, zunpack_iq4_nl, false)
 DEFINE_ENTRY_POINTS(q4_1)
 DEFINE_ENTRY_POINTS(q5_1)
 DEFINE_ENTRY_POINTS(q4_K)
@@ -656,12 +804,15 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
 #define SET(T, name)                                                                               \
     k->vec_dot[T] = vec_dot_##name;                                                                \
     k->gemm[T] = gemm_##name;
+#define SETP(T, name)                                                                              \
+    k->vec_dot[T] = vec_dot_z##name;                                                               \
+    k->gemm[T] = gemm_p##name;
     /* without VNNI the 32-element blocks keep the AVX2 kernels */
     if (has_vnni) {
         SET(GGML_TYPE_Q4_0, tq4_0)
-        SET(GGML_TYPE_Q5_0, zq5_0)
-        SET(GGML_TYPE_Q8_0, zq8_0)
-        SET(GGML_TYPE_IQ4_NL, ziq4_nl)
+        SETP(GGML_TYPE_Q5_0, q5_0)
+        SETP(GGML_TYPE_Q8_0, q8_0)
+        SETP(GGML_TYPE_IQ4_NL, iq4_nl)
         SET(GGML_TYPE_Q4_1, q4_1)
         SET(GGML_TYPE_Q5_1, q5_1)
         SET(GGML_TYPE_Q4_K, q4_K_vnni)
@@ -680,6 +831,7 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
         SET(GGML_TYPE_BF16, bf16)
     }
 #undef SET
+#undef SETP
     k->has_vnni = has_vnni;
     k->has_bf16 = has_bf16;
 }

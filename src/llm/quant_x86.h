@@ -178,41 +178,58 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
  * one long stream, which the hardware prefetcher follows; neighbouring rows
  * would make nr streams of one row each, too short for it to pick up
  * (measured: decode at half speed). */
-#define DEFINE_TILED_ENTRY_POINTS(name)                                                            \
+#define DEFINE_TILED_ROWS(name)                                                                    \
     static float vec_dot_##name(int64_t n, const void *w, const void *x)                           \
     {                                                                                              \
         float out[NRMAX * NCMAX];                                                                  \
         kern_##name(n, w, 0, 1, x, 0, 1, out);                                                     \
         return out[0];                                                                             \
     }                                                                                              \
-    /* rows j, j + span, ... (nt of them) of w against columns c0..c0+nc-1 */                      \
+    /* rows j, j + span, ... (nt of them) for j in [j0, j1) of w against                           \
+     * columns c0..c0+nc-1; the rows past nt spans when j1 reaches the end */                      \
     INLINE void rows_##name(int64_t n, const char *w, size_t ws, int64_t nrows, int nt,            \
-                            const char *x, size_t xs, int64_t c0, int nc, float *y, size_t ldy)    \
+                            const char *x, size_t xs, int64_t c0, int nc, float *y, size_t ldy,    \
+                            int64_t j0, int64_t j1)                                                \
     {                                                                                              \
         const int64_t span = nrows / nt;                                                           \
         const char *xc = x + (size_t)c0 * xs;                                                      \
-        for (int64_t j = 0; j < span; j++) {                                                       \
+        if (j1 > span)                                                                             \
+            j1 = span;                                                                             \
+        for (int64_t j = j0; j < j1; j++) {                                                        \
             float out[NRMAX * NCMAX];                                                              \
             kern_##name(n, w + (size_t)j * ws, (size_t)span * ws, nt, xc, xs, nc, out);            \
             for (int r = 0; r < nt; r++)                                                           \
                 for (int c = 0; c < nc; c++)                                                       \
                     y[(size_t)(c0 + c) * ldy + (size_t)(j + r * span)] = out[r * NCMAX + c];       \
         }                                                                                          \
+        if (j1 < span)                                                                             \
+            return;                                                                                \
         for (int64_t r = span * nt; r < nrows; r++) {                                              \
             float out[NRMAX * NCMAX];                                                              \
             kern_##name(n, w + (size_t)r * ws, 0, 1, xc, xs, nc, out);                             \
             for (int c = 0; c < nc; c++)                                                           \
                 y[(size_t)(c0 + c) * ldy + (size_t)r] = out[c];                                    \
         }                                                                                          \
-    }                                                                                              \
+    }
+
+/* DEFINE_TILED_ROWS plus gemm_NAME */
+#define DEFINE_TILED_ENTRY_POINTS(name)                                                            \
+    DEFINE_TILED_ROWS(name)                                                                        \
+    /* Cache blocking: a block of rows meets every column group before the                         \
+     * next block starts, so the weights come from DRAM once and then from                         \
+     * L2, instead of once per group of NCMAX columns. */                                          \
     static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t nr, const void *x,        \
                             size_t xs, int64_t nc, float *y, size_t ldy)                           \
     {                                                                                              \
+        const int64_t span = nr / ROWS_4, block = gemm_block_rows(ws * ROWS_4);                    \
         int64_t c = 0;                                                                             \
-        for (; c + NCMAX <= nc; c += NCMAX)                                                        \
-            rows_##name(n, w, ws, nr, ROWS_4, x, xs, c, NCMAX, y, ldy);                            \
+        if (nc >= NCMAX) {                                                                         \
+            for (int64_t j0 = 0; j0 == 0 || j0 < span; j0 += block)                                \
+                for (c = 0; c + NCMAX <= nc; c += NCMAX)                                           \
+                    rows_##name(n, w, ws, nr, ROWS_4, x, xs, c, NCMAX, y, ldy, j0, j0 + block);    \
+        }                                                                                          \
         for (; c < nc; c++)                                                                        \
-            rows_##name(n, w, ws, nr, ROWS_1, x, xs, c, 1, y, ldy);                                \
+            rows_##name(n, w, ws, nr, ROWS_1, x, xs, c, 1, y, ldy, 0, nr);                         \
     }
 
 DEFINE_Q8_0_KERNEL(q4_0, block_q4_0, 8)

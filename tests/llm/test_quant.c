@@ -610,13 +610,14 @@ static void test_reference_dot_equals_dequantized_dot(void **state)
 }
 
 /* Rows longer than the 512 blocks whose activation sums a Q4_0 panel keeps
- * on the stack (it then refills them per chunk): gemm still gives vec_dot's
- * bits and vec_dot the reference's value, for every 32-element type. */
+ * on the stack (it then refills them per chunk), and more rows than one
+ * cache block of the panel and tiled gemms: gemm still gives vec_dot's bits
+ * and vec_dot the reference's value, for every 32-element type. */
 static void check_long_rows(const quant_kernels *k, const char *label)
 {
     static const ggml_type types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0,
                                       GGML_TYPE_IQ4_NL};
-    enum { N = 32 * 1100, ROWS = 9, COLS = 9 };
+    enum { N = 32 * 1100, ROWS = 70, COLS = 9 };
     const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
     float *src = malloc(N * 4), *wf = malloc(N * 4), *xf = malloc(N * 4);
     const size_t xrow = quant_row_size(GGML_TYPE_Q8_0, N);
