@@ -330,8 +330,11 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
         const __m128i scm = k4_scales_mins(w4->scales);
         const __m256i s16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
         const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
-        __m256i isum[NCMAX];
-        UNROLL for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        /* decode (nc = 1) takes two chains: with one it waits on eight
+         * dependent vpdpwssd per block (integer sums: the order is free);
+         * with NCMAX columns the tile has chains enough */
+        __m256i isum[NCMAX], isum2[NCMAX];
+        UNROLL for (int c = 0; c < nc; c++) isum[c] = isum2[c] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
             __m256i lo = _mm256_and_si256(q, m4);
@@ -352,9 +355,12 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
                 __m256i yl = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j));
                 __m256i yh = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32));
                 isum[c] = madd16_acc(isum[c], _mm256_maddubs_epi16(lo, yl), s_lo);
-                isum[c] = madd16_acc(isum[c], _mm256_maddubs_epi16(hi, yh), s_hi);
+                __m256i *const h = nc == 1 ? isum2 : isum;
+                h[c] = madd16_acc(h[c], _mm256_maddubs_epi16(hi, yh), s_hi);
             }
         }
+        if (nc == 1)
+            isum[0] = _mm256_add_epi32(isum[0], isum2[0]);
         const float d = h2f(w4->d), dmin = h2f(w4->dmin);
         UNROLL for (int c = 0; c < nc; c++)
         {
