@@ -668,19 +668,19 @@ DEFINE_TILED_ROWS(ziq4_nl)
  * kernel above redoes it for every tile. gemm prepares them once per chunk
  * of ZP_PAIRS block pairs and column group, in the registers' own layout,
  * for a block of ZP_TILES tiles; the tiles then meet each column with three
- * plain loads. The accumulators of a tile cross chunks through memory, so
+ * plain loads (Q8_0 in its natural order, whose weights then take one
+ * shuffle less). The accumulators of a tile cross chunks through memory, so
  * every lane sees the same operations in the same order as kern_z*: the
  * results stay bit-identical to vec_dot. */
 #define ZP_PAIRS 32
 #define ZP_TILES 16
 
 typedef struct zpanel {
-    __m512i y[ZP_PAIRS][NCMAX];    /* activation pairs in pair_lanes order */
+    __m512i y[ZP_PAIRS][NCMAX];    /* activation pairs, natural or pair_lanes order */
     __m512i seed[ZP_PAIRS][NCMAX]; /* -off * (sum of each lane's four activations) */
     __m512 e[ZP_PAIRS][NCMAX];     /* activation scales */
 } zpanel;
 
-/* pairs p0..p1-1 of columns x[0..NCMAX-1] (an odd last block pairs with itself) */
 /* pairs p0..p1-1 of columns x[0..NCMAX-1] (an odd last block pairs with
  * itself), in the natural or the pair_lanes order */
 INLINE void zpanel_fill(zpanel *pan, const char *x, size_t xs, int64_t nb, int64_t p0, int64_t p1,
