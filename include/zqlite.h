@@ -166,7 +166,21 @@ ZQLITE_API int zqlite_clear_bindings(zqlite_stmt *stmt);
 ZQLITE_API int zqlite_finalize(zqlite_stmt *stmt);
 
 ZQLITE_API int64_t zqlite_changes(zqlite_db *db);
+/* The rowid of the last successful INSERT on this connection (0 if none).
+ * Read it right after the insert, while nothing else can use the connection:
+ * it is per connection, not per statement. */
+ZQLITE_API int64_t zqlite_last_insert_rowid(zqlite_db *db);
 ZQLITE_API int zqlite_busy_timeout(zqlite_db *db, int ms);
+
+/* Called after every commit in WAL mode, on the committing thread and inside
+ * its call into zqlite, with the number of pages now in the WAL. Installing
+ * one turns SQLite's automatic checkpoint off: the hook decides when to run
+ * one (PRAGMA wal_checkpoint), e.g. on a thread of its own so that no commit
+ * pays for it. It must not use db itself; return ZQLITE_OK. fn NULL removes
+ * the hook and leaves no automatic checkpoint either (PRAGMA
+ * wal_autocheckpoint brings it back). */
+typedef int (*zqlite_wal_fn)(void *user_data, zqlite_db *db, int wal_pages);
+ZQLITE_API int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data);
 
 /* ---- keys and conversion ------------------------------------------------- */
 

@@ -22,6 +22,8 @@ struct zqlite_db {
     int errcode;
     char errmsg[512];
     zqlite_stmt *stmts;
+    zqlite_wal_fn wal_fn; /* zqlite_wal_hook */
+    void *wal_arg;
 };
 
 struct zqlite_stmt {

@@ -324,11 +324,36 @@ int64_t zqlite_changes(zqlite_db *db)
     return db ? sqlite3_changes64(db->sq) : 0;
 }
 
+int64_t zqlite_last_insert_rowid(zqlite_db *db)
+{
+    return db ? sqlite3_last_insert_rowid(db->sq) : 0;
+}
+
 int zqlite_busy_timeout(zqlite_db *db, int ms)
 {
     if (!db)
         return ZQLITE_MISUSE;
     return db_check(db, sqlite3_busy_timeout(db->sq, ms), "busy_timeout");
+}
+
+static int wal_trampoline(void *arg, sqlite3 *sq, const char *schema, int pages)
+{
+    (void)sq;
+    zqlite_db *db = arg;
+    /* Attached databases have WALs of their own: report the main one. */
+    if (strcmp(schema, "main") != 0)
+        return SQLITE_OK;
+    return db->wal_fn(db->wal_arg, db, pages) == ZQLITE_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
+int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data)
+{
+    if (!db)
+        return ZQLITE_MISUSE;
+    db->wal_fn = fn;
+    db->wal_arg = user_data;
+    sqlite3_wal_hook(db->sq, fn ? wal_trampoline : NULL, fn ? db : NULL);
+    return ZQLITE_OK;
 }
 
 /* ---- one-shot execution -------------------------------------------------- */

@@ -118,6 +118,8 @@ static gf_status format_turns(gf_service *svc, const flow_turns *t, size_t first
 static gf_status build_input(gf_service *svc, const flow_turns *t, const char *prompt,
                              int32_t reserve, char **out)
 {
+    if (t->n == 0) /* nothing to leave out: an over-long prompt fails in the engine */
+        return format_turns(svc, t, 0, prompt, out);
     size_t budget = svc->n_ctx > reserve ? (size_t)(svc->n_ctx - reserve) : 1;
     bool special = svc->has_template;
     /* First estimate from per-message counts: one tokenization of each

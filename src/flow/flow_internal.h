@@ -15,8 +15,9 @@
  *
  * Locks: db_mu guards the connection and every cached statement (one
  * connection: a per-connection Argon2id derivation makes more too costly);
- * pool_mu guards the slot table; wr_mu the writer's queue. No code holds two
- * of them at once.
+ * pool_mu guards the slot table; wr_mu the writer's queue. The only nesting
+ * is wr_mu taken under db_mu (the WAL hook asking for a checkpoint, inside a
+ * commit); nothing takes db_mu while holding wr_mu.
  */
 #ifndef GF_FLOW_INTERNAL_H
 #define GF_FLOW_INTERNAL_H
@@ -96,10 +97,11 @@ struct gf_service {
     /* writer (writer.c) */
     pthread_t wr_thread;
     pthread_mutex_t wr_mu;
-    pthread_cond_t wr_cv;      /* a job was queued, or quit */
+    pthread_cond_t wr_cv;      /* a job was queued, a checkpoint is due, or quit */
     pthread_cond_t wr_done_cv; /* a job finished */
     flow_write *wr_head, *wr_tail;
     bool wr_init, wr_running, wr_quit;
+    bool wr_checkpoint; /* the WAL has grown past FLOW_CHECKPOINT_PAGES */
 
     ghost_gen_params gen; /* gen.stop points at stop_copy */
     char **stop_copy;     /* the config's stop strings, owned */
@@ -172,7 +174,12 @@ gf_status flow_store_model(gf_service *svc, const char *path);
 
 /* ---- writer.c ------------------------------------------------------------ */
 
-/* Starts the writer thread; without one, jobs run inline. */
+/* The WAL size (pages) past which the writer thread checkpoints: SQLite's
+ * own automatic threshold, moved off the committing thread. */
+#define FLOW_CHECKPOINT_PAGES 1000
+
+/* Starts the writer thread; without one, jobs run inline and SQLite
+ * checkpoints on the committing thread as usual. */
 void flow_writer_start(gf_service *svc);
 /* Runs the queued jobs to the end and joins the thread. */
 void flow_writer_stop(gf_service *svc);

@@ -103,8 +103,8 @@ gf_service *gf_open(const gf_config *cfg)
     if (rc == GF_OK && cfg->model_path)
         rc = flow_model_open(svc, cfg);
     free(default_path);
-    if (rc == GF_OK && svc->n_slots > 0)
-        flow_writer_start(svc); /* only gf_process_prompt hands work to it */
+    if (rc == GF_OK)
+        flow_writer_start(svc); /* prompts of gf_process_prompt, checkpoints */
     if (rc != GF_OK) {
         /* Failures after the database opened were recorded on svc. */
         if (gf_errcode(svc) != GF_OK)

@@ -23,10 +23,13 @@
  *
  * Write path: a prompt and an answer are each one short transaction
  * (BEGIN IMMEDIATE, so a writer never has to upgrade a read lock and
- * deadlock), on cached statements, under db_mu. The prompt's row id comes
- * from INSERT ... RETURNING inside that transaction, so it can never be
- * another statement's id. SQLITE_BUSY from another process is waited out by
- * the busy timeout and then by whole-transaction retries with backoff.
+ * deadlock), on cached statements, under db_mu. A new row's id is read
+ * with last_insert_rowid right after its INSERT, still under db_mu and inside
+ * the transaction, so no other statement can have run in between and it can
+ * never be another row's id. (Not RETURNING: SQLite collects RETURNING rows
+ * in an ephemeral b-tree opened and closed per statement, a tenth of the
+ * answer's commit.) SQLITE_BUSY from another process is waited out by the
+ * busy timeout and then by whole-transaction retries with backoff.
  */
 #include <errno.h>
 #include <limits.h>
@@ -139,14 +142,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_CONV_INSERT] = "INSERT INTO conversations(label, title, created_at)"
-                       " VALUES (?1, ?2, ?3) RETURNING id",
+                       " VALUES (?1, ?2, ?3)",
     [ST_CONV_EXISTS] = "SELECT 1 FROM conversations WHERE id = ?1",
     [ST_CONV_TITLE] = "UPDATE conversations SET title = ?2 WHERE id = ?1 AND title = ''",
     [ST_CONV_BY_LABEL] = "SELECT id FROM conversations WHERE label = ?1 AND label IS NOT NULL",
     [ST_PROMPT_INSERT] = "INSERT INTO prompts(conversation_id, created_at, model_id, content,"
                          " max_tokens, temperature, top_k, top_p, min_p, repeat_penalty,"
                          " repeat_last_n, seed)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_STOP_INSERT] = "INSERT INTO prompt_stops(prompt_id, position, text) VALUES (?1, ?2, ?3)",
     [ST_TURNS] = "SELECT p.content, r.content FROM"
                  " (SELECT id, content FROM prompts WHERE conversation_id = ?1"
@@ -156,7 +159,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RESPONSE_INSERT] = "INSERT INTO responses(prompt_id, created_at, content, finish_reason,"
                            " error, prompt_tokens, completion_tokens, cached_tokens, prompt_ms,"
                            " generation_ms)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 /* ---- errors and locking ---------------------------------------------------- */
@@ -236,8 +239,17 @@ static gf_status stmt_run(gf_service *svc, enum flow_stmt_id id, const char *wha
     return rc;
 }
 
-/* Steps a statement that yields one integer (an id from RETURNING, a
- * presence flag): *out = 0 and *found = false when it yields no row. */
+/* Runs a cached INSERT; *id = the new row's id (db_mu held: see the top). */
+static gf_status stmt_insert(gf_service *svc, enum flow_stmt_id id_stmt, const char *what,
+                             int64_t *id)
+{
+    gf_status rc = stmt_run(svc, id_stmt, what);
+    *id = rc == GF_OK ? zqlite_last_insert_rowid(svc->db) : 0;
+    return rc;
+}
+
+/* Steps a statement that yields one integer (a lookup's id, a presence
+ * flag): *out = 0 and *found = false when it yields no row. */
 static gf_status stmt_int(gf_service *svc, zqlite_stmt *s, const char *what, int64_t *out,
                           bool *found)
 {
@@ -668,7 +680,7 @@ static gf_status conversation_insert(gf_service *svc, const char *label, const c
     int b = (label ? zqlite_bind_text(s, 1, label, -1) : zqlite_bind_null(s, 1)) |
             zqlite_bind_text(s, 2, title, -1) | zqlite_bind_int64(s, 3, flow_unix_ms());
     return b ? bind_failed(svc, "new conversation")
-             : stmt_int(svc, s, "new conversation", id, NULL);
+             : stmt_insert(svc, ST_CONV_INSERT, "new conversation", id);
 }
 
 typedef struct prompt_tx {
@@ -719,7 +731,7 @@ static gf_status prompt_tx_body(gf_service *svc, void *arg)
             /* SQLite integers are signed: the seed is stored bit for bit. */
             zqlite_bind_int64(s, 12, (int64_t)g->seed);
     rc = b ? bind_failed(svc, "prompt insert")
-           : stmt_int(svc, s, "prompt insert", &t->prompt_id, NULL);
+           : stmt_insert(svc, ST_PROMPT_INSERT, "prompt insert", &t->prompt_id);
     for (size_t i = 0; rc == GF_OK && i < g->n_stop; i++) {
         s = svc->st[ST_STOP_INSERT];
         b = zqlite_bind_int64(s, 1, t->prompt_id) | zqlite_bind_int64(s, 2, (int64_t)i) |
@@ -775,11 +787,8 @@ static gf_status answer_tx_body(gf_service *svc, void *arg)
     if (b)
         return bind_failed(svc, "answer insert");
     int zrc = zqlite_step(s);
-    if (zrc == ZQLITE_ROW) {
-        t->response_id = zqlite_column_int64(s, 0);
-        while ((zrc = zqlite_step(s)) == ZQLITE_ROW)
-            ;
-    }
+    if (zrc == ZQLITE_DONE)
+        t->response_id = zqlite_last_insert_rowid(svc->db);
     gf_status rc = GF_OK;
     if (zrc == ZQLITE_CONSTRAINT)
         /* foreign key (no such prompt) or UNIQUE (already answered) */

@@ -12,6 +12,15 @@
  * stays on the caller's thread: handing it over would add a thread wake-up to
  * the very path it is meant to shorten.
  *
+ * Checkpoints: SQLite's automatic checkpoint copies the WAL back into the
+ * database on whichever commit crosses 1000 pages — several milliseconds
+ * (every page decrypted, re-encrypted, two fsyncs) landing on one unlucky
+ * request, about one in two hundred. A WAL hook replaces it: the commit
+ * that crosses the threshold only flags the writer, which checkpoints
+ * (PASSIVE: it never waits for readers) while the caller generates. It takes
+ * db_mu like any job, so a commit that comes meanwhile waits for it; never
+ * longer than the commit that triggered it waited before.
+ *
  * Scheduling: the thread runs as SCHED_BATCH, so waking it never preempts
  * the submitter (on a busy machine the kernel would otherwise often run the
  * writer at once on the submitter's own CPU, and the submitter would sit out
@@ -22,9 +31,9 @@
  * A job lives in its submitter's stack frame; the submitter must call
  * flow_writer_wait before that frame ends, on every path. Jobs run in
  * submission order, each under db_mu like every other database access.
- * Without a writer thread (a service with no contexts, or a failed
- * pthread_create) jobs run inline in flow_writer_submit: same results,
- * no overlap.
+ * Without a writer thread (a failed pthread_create) jobs run inline in
+ * flow_writer_submit and SQLite checkpoints by itself: same results, no
+ * overlap.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -39,6 +48,33 @@ static void run_job(gf_service *svc, flow_write *job)
         snprintf(job->msg, sizeof job->msg, "%s", gf_errmsg(svc));
 }
 
+/* Failures are left for the next one: the WAL only grows meanwhile, as it
+ * does while a reader in another process holds old pages. */
+static void checkpoint(gf_service *svc)
+{
+    if (flow_db_lock(svc) != GF_OK)
+        return;
+    zqlite_result *r = zqlite_execute(svc->db, "PRAGMA wal_checkpoint(PASSIVE)");
+    zqlite_free_result(r);
+    flow_db_unlock(svc);
+}
+
+/* Runs inside a commit, db_mu held (so wr_mu nests under it). */
+static int wal_grew(void *arg, zqlite_db *db, int wal_pages)
+{
+    (void)db;
+    gf_service *svc = arg;
+    if (wal_pages >= FLOW_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&svc->wr_mu);
+        if (!svc->wr_checkpoint) {
+            svc->wr_checkpoint = true;
+            pthread_cond_signal(&svc->wr_cv);
+        }
+        pthread_mutex_unlock(&svc->wr_mu);
+    }
+    return ZQLITE_OK;
+}
+
 static void *writer_main(void *arg)
 {
     gf_service *svc = arg;
@@ -47,9 +83,18 @@ static void *writer_main(void *arg)
     pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     pthread_mutex_lock(&svc->wr_mu);
     for (;;) {
-        while (!svc->wr_head && !svc->wr_quit)
+        while (!svc->wr_head && !svc->wr_checkpoint && !svc->wr_quit)
             pthread_cond_wait(&svc->wr_cv, &svc->wr_mu);
         flow_write *job = svc->wr_head;
+        if (!job && svc->wr_checkpoint && !svc->wr_quit) {
+            /* Jobs first: a prompt holds back its answer, a checkpoint
+             * holds back nobody. */
+            svc->wr_checkpoint = false;
+            pthread_mutex_unlock(&svc->wr_mu);
+            checkpoint(svc);
+            pthread_mutex_lock(&svc->wr_mu);
+            continue;
+        }
         if (!job)
             break; /* quitting with an empty queue */
         svc->wr_head = job->next;
@@ -72,6 +117,8 @@ void flow_writer_start(gf_service *svc)
     pthread_cond_init(&svc->wr_done_cv, NULL);
     svc->wr_init = true;
     svc->wr_running = pthread_create(&svc->wr_thread, NULL, writer_main, svc) == 0;
+    if (svc->wr_running)
+        zqlite_wal_hook(svc->db, wal_grew, svc);
 }
 
 void flow_writer_stop(gf_service *svc)
@@ -79,6 +126,9 @@ void flow_writer_stop(gf_service *svc)
     if (!svc->wr_init)
         return;
     if (svc->wr_running) {
+        /* Closing checkpoints the whole WAL; commits until then (the search
+         * index catch-up) need no hook. gf_close runs alone: no commit races. */
+        zqlite_wal_hook(svc->db, NULL, NULL);
         pthread_mutex_lock(&svc->wr_mu);
         svc->wr_quit = true;
         pthread_cond_signal(&svc->wr_cv);
@@ -108,8 +158,9 @@ void flow_writer_submit(gf_service *svc, flow_write *job)
     else
         svc->wr_head = job;
     svc->wr_tail = job;
-    pthread_cond_signal(&svc->wr_cv);
     pthread_mutex_unlock(&svc->wr_mu);
+    /* After unlocking: the woken writer then finds wr_mu free. */
+    pthread_cond_signal(&svc->wr_cv);
 }
 
 /* Unlinks job if it is still queued; wr_mu held. */

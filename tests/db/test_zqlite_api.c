@@ -298,6 +298,7 @@ static void test_prepared_statement_binds_every_type_and_resets(void **state)
     assert_int_equal(zqlite_clear_bindings(st), ZQLITE_OK);
     assert_int_equal(zqlite_step(st), ZQLITE_DONE); /* all NULL now */
     assert_int_equal(zqlite_changes(db), 1);
+    assert_int_equal(zqlite_last_insert_rowid(db), 2);
     assert_int_equal(zqlite_finalize(st), ZQLITE_OK);
 
     st = zqlite_prepare_statement(db, "SELECT a, b, c, d, e FROM t ORDER BY rowid");
@@ -324,6 +325,50 @@ static void test_prepared_statement_binds_every_type_and_resets(void **state)
     assert_int_equal(zqlite_errcode(db), ZQLITE_MISUSE);
     /* Statements left open are finalized by close. */
     assert_non_null(zqlite_prepare_statement(db, "SELECT 1"));
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+}
+
+typedef struct wal_seen {
+    int calls, last_pages;
+} wal_seen;
+
+static int count_wal(void *ud, zqlite_db *db, int wal_pages)
+{
+    (void)db;
+    wal_seen *w = ud;
+    w->calls++;
+    w->last_pages = wal_pages;
+    return ZQLITE_OK;
+}
+
+static void test_wal_hook_sees_every_commit_and_replaces_the_autocheckpoint(void **state)
+{
+    const char *path = tu_path("walhook.db");
+    zqlite_open_options o = zq_fast_options();
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY), &o);
+    assert_non_null(db);
+    zq_exec(db, "PRAGMA journal_mode=WAL");
+    zq_exec(db, "PRAGMA wal_autocheckpoint=10");
+    zq_exec(db, "CREATE TABLE t(body TEXT)");
+    wal_seen w = {0};
+    assert_int_equal(zqlite_wal_hook(db, count_wal, &w), ZQLITE_OK);
+    /* Each commit adds a page or more; with the hook in place SQLite's own
+     * checkpoint (every 10 pages here) no longer runs, so the WAL only grows. */
+    for (int i = 0; i < 30; i++)
+        zq_exec(db, "INSERT INTO t VALUES(zeroblob(3000))");
+    assert_int_equal(w.calls, 30);
+    assert_true(w.last_pages >= 30);
+    zqlite_result *r = zqlite_execute(db, "PRAGMA wal_checkpoint(PASSIVE)");
+    assert_non_null(r);
+    assert_int_equal(r->status, ZQLITE_OK);
+    assert_int_equal(zqlite_result_cell(r, 0, 1)->i, w.last_pages); /* pages in the WAL */
+    assert_int_equal(zqlite_result_cell(r, 0, 2)->i, w.last_pages); /* all copied back */
+    zqlite_free_result(r);
+    assert_int_equal(zqlite_wal_hook(db, NULL, NULL), ZQLITE_OK);
+    zq_exec(db, "INSERT INTO t VALUES('after')");
+    assert_int_equal(w.calls, 30);
+    assert_int_equal(zqlite_wal_hook(NULL, count_wal, &w), ZQLITE_MISUSE);
     assert_int_equal(zqlite_close(db), ZQLITE_OK);
 }
 
@@ -514,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_execute_returns_types_nulls_and_column_names),
         cmocka_unit_test(test_execute_reports_errors_with_code_and_message),
         cmocka_unit_test(test_prepared_statement_binds_every_type_and_resets),
+        cmocka_unit_test(test_wal_hook_sees_every_commit_and_replaces_the_autocheckpoint),
         cmocka_unit_test(test_plain_database_converts_to_encrypted_and_back),
         cmocka_unit_test(test_rekey_changes_key_and_cost_and_keeps_data),
         cmocka_unit_test(test_rekey_refuses_plain_and_bad_keys),

@@ -16,7 +16,7 @@ typedef struct worker {
     gf_service *svc;
     int index;
     int failures;
-    int64_t prompt_id[N_PROMPTS];
+    int64_t prompt_id[N_PROMPTS], response_id[N_PROMPTS], conversation_id[N_PROMPTS];
     char prompt[N_PROMPTS][64];
     char streamed[N_PROMPTS][512];
 } worker;
@@ -60,6 +60,8 @@ static void *run_worker(void *arg)
         }
         if (res) {
             w->prompt_id[i] = res->prompt_id;
+            w->response_id[i] = res->response_id;
+            w->conversation_id[i] = res->conversation_id;
             conversation = res->conversation_id;
         }
         gf_free_result(res);
@@ -82,8 +84,12 @@ static int check_pair(const gf_exchange *e, void *ud)
     for (int t = 0; t < N_THREADS; t++)
         for (int i = 0; i < N_PROMPTS; i++)
             if (pr->workers[t].prompt_id[i] == e->prompt_id) {
+                /* The ids the caller got are the rows' own, whatever
+                 * the other threads inserted meanwhile. */
                 if (strcmp(e->prompt, pr->workers[t].prompt[i]) == 0 &&
-                    strcmp(e->response, pr->workers[t].streamed[i]) == 0)
+                    strcmp(e->response, pr->workers[t].streamed[i]) == 0 &&
+                    e->response_id == pr->workers[t].response_id[i] &&
+                    e->conversation_id == pr->workers[t].conversation_id[i])
                     pr->matched++;
                 else
                     pr->mismatched++;

@@ -506,6 +506,39 @@ static void test_logged_exchange_is_paired_and_answered_once(void **state)
     gf_close(svc);
 }
 
+/* SQLite's automatic checkpoint is off (the WAL hook replaces it): only the
+ * writer thread copies the WAL back, so the main file grows only if it did. */
+static void test_writer_checkpoints_the_wal_off_the_request_path(void **state)
+{
+    const char *path = tu_path("checkpoint.db");
+    gf_service *svc = ft_open(path, false);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    off_t before = st.st_size;
+    static char answer[3001];
+    memset(answer, 'a', sizeof answer - 1);
+    ghost_response r = {0};
+    r.text = answer;
+    r.finish_reason = GHOST_FINISH_STOP;
+    /* Each exchange adds a page or more to the WAL: well past the 1000-page
+     * threshold. */
+    for (int i = 0; i < 1200; i++) {
+        int64_t conv, pid;
+        assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "p", NULL, &conv, &pid), GF_OK);
+        assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
+    }
+    /* The checkpoint runs on its own thread: give it the time it needs. */
+    for (int waited = 0; waited < 1000; waited++) {
+        assert_int_equal(stat(path, &st), 0);
+        if (st.st_size > before + 500 * 4096)
+            break;
+        usleep(10000);
+    }
+    assert_true(st.st_size > before + 500 * 4096);
+    assert_int_equal(gf_check(svc), GF_OK);
+    gf_close(svc);
+}
+
 static int reenter(const gf_exchange *e, void *ud)
 {
     gf_service *svc = ud;
@@ -606,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_rekey_changes_the_key),
         cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
         cmocka_unit_test(test_logged_exchange_is_paired_and_answered_once),
+        cmocka_unit_test(test_writer_checkpoints_the_wal_off_the_request_path),
         cmocka_unit_test(test_listing_callback_cannot_reenter_the_service),
         cmocka_unit_test(test_conversations_are_listed),
         cmocka_unit_test(test_service_without_model_refuses_generation),

@@ -170,6 +170,13 @@ impl SecureDatabase {
         unsafe { sys::zqlite_changes(self.as_ptr()) }
     }
 
+    /// Row id of the last successful INSERT on this connection (0 if none).
+    /// `SecureDatabase` is not `Sync`: no other thread's insert can come between.
+    pub fn last_insert_rowid(&self) -> i64 {
+        // SAFETY: a live connection.
+        unsafe { sys::zqlite_last_insert_rowid(self.as_ptr()) }
+    }
+
     /// Waits up to `ms` for a lock held by another connection.
     pub fn busy_timeout(&self, ms: i32) -> Result<()> {
         // SAFETY: a live connection.

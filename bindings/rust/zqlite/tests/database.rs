@@ -35,6 +35,7 @@ fn encrypted_round_trip_survives_reopen_and_hides_the_text() {
             insert.reset().unwrap();
         }
         assert_eq!(db.changes(), 1);
+        assert_eq!(db.last_insert_rowid(), 20);
     }
     let bytes = std::fs::read(&path).unwrap();
     assert!(
