@@ -14,7 +14,8 @@
  * Signed int8 weights use the sign trick: maddubs multiplies unsigned by
  * signed bytes, so |w| meets sign(w)*x; pair sums stay within int16 for
  * every weight range used here. Q4_0 and Q5_0 stay unsigned and subtract
- * their offset through per-lane activation sums (see quant_x86.h).
+ * their offset through activation sums (see quant_x86.h); Q4_0 puts eight
+ * weight rows across the lanes (tq4_0 there).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -48,11 +49,29 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 
 /* 16 YMM registers: accumulator pairs for four rows of one column or one
  * row of four columns. */
-#define NRMAX  4
-#define ROWS_1 4
-#define ROWS_4 1
+#define NRMAX   4
+#define ROWS_1  4
+#define ROWS_4  1
+#define TQ_COLS 4 /* with the eight unpacked weight vectors: 12 registers */
 
 #include "quant_x86.h"
+
+/* Q4_0, eight rows across the lanes (quant_x86.h's tq4_0): maddubs pairs of
+ * u <= 15 and |x| <= 128 stay within 3840, so the eight products add up in
+ * int16 (at most 30720) before one madd widens them. */
+INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
+{
+    __m256i p[8];
+    for (int k = 0; k < 8; k++) {
+        int32_t v;
+        memcpy(&v, q + 4 * k, 4);
+        p[k] = _mm256_maddubs_epi16(u[k], _mm256_set1_epi32(v));
+    }
+    const __m256i s = _mm256_add_epi16(
+        _mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])),
+        _mm256_add_epi16(_mm256_add_epi16(p[4], p[5]), _mm256_add_epi16(p[6], p[7])));
+    return _mm256_add_epi32(seed, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+}
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
 
@@ -237,7 +256,6 @@ DEFINE_FLOAT_ENTRY_POINTS(bf16, bf16, true)
 
 /* ---- vec_dot and gemm entry points ------------------------------------------ */
 
-DEFINE_TILED_ENTRY_POINTS(q4_0)
 DEFINE_TILED_ENTRY_POINTS(q8_0)
 DEFINE_TILED_ENTRY_POINTS(q5_0)
 DEFINE_TILED_ENTRY_POINTS(iq4_nl)
@@ -410,7 +428,7 @@ void quant_avx2_fill(quant_kernels *k)
 #define SET(T, name)                                                                               \
     k->vec_dot[T] = vec_dot_##name;                                                                \
     k->gemm[T] = gemm_##name;
-    SET(GGML_TYPE_Q4_0, q4_0)
+    SET(GGML_TYPE_Q4_0, tq4_0)
     SET(GGML_TYPE_Q8_0, q8_0)
     SET(GGML_TYPE_Q5_0, q5_0)
     SET(GGML_TYPE_IQ4_NL, iq4_nl)

@@ -48,9 +48,10 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 /* 32 ZMM registers: 4 x 4 tiles keep 16 accumulators (one per pair, both
  * blocks of a pair in it); a single column takes 4 rows too (8 spans of
  * rows measured slower: their streams alias in the L1 sets). */
-#define NRMAX  4
-#define ROWS_1 4
-#define ROWS_4 4
+#define NRMAX   4
+#define ROWS_1  4
+#define ROWS_4  4
+#define TQ_COLS 8 /* eight accumulators of eight rows */
 
 #include "quant_x86.h"
 
@@ -223,143 +224,18 @@ DEFINE_ZMM_KERNEL(iq4_nl, block_iq4_nl, 128)
 
 /* ---- Q4_0 with eight rows across the lanes -------------------------------- */
 
-/* Q4_0 sums each block exactly in int32 and scales it as quant.c's dot_q4_0
- * does (s += (d * e) * sum, every product and sum rounded on its own), so
- * this kernel gives the scalar reference's bits for any tile shape. Eight
- * weight rows sit across the lanes of a YMM register: a block of each is
- * transposed in registers to four bytes per row and lane, every vpdpbusd
- * takes four activations broadcast from memory, and one block's float work
- * serves eight (row, column) pairs. The -8 offset returns as -8 * (sum of
- * the activation block), which with the activation scales is computed once
- * per panel of columns and kept on the stack. */
-
-#define TQ_COLS 8   /* columns per panel: eight accumulators of eight rows */
-#define TQ_AUX  512 /* blocks per panel whose sums and scales stay on the stack */
-
-/* activation blocks i0..i1-1 of columns c0..c0+pc-1: -8 * sum, scale */
-INLINE void tq_fill(const char *x, size_t xs, int64_t c0, int pc, int64_t i0, int64_t i1,
-                    int32_t *s8, float *e)
+/* Q4_0: eight rows across the lanes (quant_x86.h's tq4_0). With VNNI each
+ * of the eight products is one vpdpbusd, in four chains: a quarter of the
+ * latency (integer sums: exact in any order). */
+INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
 {
-    for (int c = 0; c < pc; c++) {
-        const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)(c0 + c) * xs);
-        for (int64_t i = i0; i < i1; i++) {
-            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8),
-                                                  _mm256_loadu_si256((const __m256i *)y[i].qs));
-            s8[c * TQ_AUX + (i - i0)] = -hsum_epi32_128(
-                _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
-            e[c * TQ_AUX + (i - i0)] = h2f(y[i].d);
-        }
+    __m256i ch[4] = {seed, _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int k = 0; k < 8; k++) {
+        int32_t v;
+        memcpy(&v, q + 4 * k, 4);
+        ch[k & 3] = _mm256_dpbusd_epi32(ch[k & 3], u[k], _mm256_set1_epi32(v));
     }
-}
-
-/* block i of 8 rows: u[k] = elements 4k..4k+3 of every row (lane = row),
- * d = the rows' scales */
-INLINE void tq_rows(const char *const *rows, int64_t i, __m256i u[8], __m256 *d)
-{
-#define TQ_ROW(r) ((const block_q4_0 *)rows[r] + i)
-    __m256i p[4];
-    for (int j = 0; j < 4; j++)
-        p[j] = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)TQ_ROW(j)->qs)),
-            _mm_loadu_si128((const __m128i *)TQ_ROW(j + 4)->qs), 1);
-    const __m256i t0 = _mm256_unpacklo_epi32(p[0], p[1]), t1 = _mm256_unpackhi_epi32(p[0], p[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(p[2], p[3]), t3 = _mm256_unpackhi_epi32(p[2], p[3]);
-    const __m256i t[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < 4; k++) {
-        u[k] = _mm256_and_si256(t[k], m4);
-        u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(t[k], 4), m4);
-    }
-    uint64_t lo = 0, hi = 0;
-    for (int r = 0; r < 4; r++) {
-        lo |= (uint64_t)TQ_ROW(r)->d << (16 * r);
-        hi |= (uint64_t)TQ_ROW(r + 4)->d << (16 * r);
-    }
-#undef TQ_ROW
-    *d = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
-}
-
-/* 8 rows against columns c0..c0+pc-1, blocks i0..i1-1, with the
- * activation sums and scales s8/e of those blocks */
-INLINE void tq_tile(const char *const *rows, const char *next, const char *x, size_t xs, int64_t c0,
-                    int pc, int64_t i0, int64_t i1, const int32_t *s8, const float *e, __m256 *acc)
-{
-    for (int64_t i = i0; i < i1; i++) {
-        __m256i u[8];
-        __m256 d;
-        /* The next group's rows, one block's share (8 blocks) per step: a
-         * group is a few KiB of neighbouring rows, too short a stream for
-         * the hardware prefetcher to pick up in time. */
-        const char *pf = next + (size_t)i * 8 * sizeof(block_q4_0);
-        _mm_prefetch(pf, _MM_HINT_T0);
-        _mm_prefetch(pf + 64, _MM_HINT_T0);
-        _mm_prefetch(pf + 128, _MM_HINT_T0);
-        tq_rows(rows, i, u, &d);
-        UNROLL for (int c = 0; c < pc; c++)
-        {
-            const int8_t *q = ((const block_q8_0 *)(x + (size_t)(c0 + c) * xs) + i)->qs;
-            /* four chains of vpdpbusd: a quarter of the latency (int sums:
-             * exact) */
-            __m256i ch[4] = {_mm256_set1_epi32(s8[c * TQ_AUX + (i - i0)]), _mm256_setzero_si256(),
-                             _mm256_setzero_si256(), _mm256_setzero_si256()};
-            for (int k = 0; k < 8; k++) {
-                int32_t v;
-                memcpy(&v, q + 4 * k, 4);
-                ch[k & 3] = _mm256_dpbusd_epi32(ch[k & 3], u[k], _mm256_set1_epi32(v));
-            }
-            const __m256i s =
-                _mm256_add_epi32(_mm256_add_epi32(ch[0], ch[1]), _mm256_add_epi32(ch[2], ch[3]));
-            const __m256 de = _mm256_mul_ps(d, _mm256_set1_ps(e[c * TQ_AUX + (i - i0)]));
-            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(de, _mm256_cvtepi32_ps(s)));
-        }
-    }
-}
-
-INLINE void tq_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char *x, size_t xs,
-                     int64_t c0, int pc, float *y, size_t ldy)
-{
-    const int64_t nb = n / 32;
-    int32_t s8[TQ_COLS * TQ_AUX];
-    float e[TQ_COLS * TQ_AUX];
-    const bool once = nb <= TQ_AUX; /* else refilled per row group and chunk */
-    if (once)
-        tq_fill(x, xs, c0, pc, 0, nb, s8, e);
-    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-        const int nv = nr - r0 < 8 ? (int)(nr - r0) : 8;
-        /* a short last group repeats its last row; those lanes are not stored */
-        const char *rows[8];
-        for (int r = 0; r < 8; r++)
-            rows[r] = w + (size_t)(r0 + (r < nv ? r : nv - 1)) * ws;
-        __m256 acc[TQ_COLS];
-        UNROLL for (int c = 0; c < pc; c++) acc[c] = _mm256_setzero_ps();
-        for (int64_t i0 = 0; i0 < nb; i0 += TQ_AUX) {
-            const int64_t i1 = i0 + TQ_AUX < nb ? i0 + TQ_AUX : nb;
-            if (!once)
-                tq_fill(x, xs, c0, pc, i0, i1, s8, e);
-            tq_tile(rows, w + (size_t)(r0 + 8) * ws, x, xs, c0, pc, i0, i1, s8, e, acc);
-        }
-        for (int c = 0; c < pc; c++)
-            _mm256_mask_storeu_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0,
-                                  (__mmask8)((1u << nv) - 1), acc[c]);
-    }
-}
-
-static void gemm_tq4_0(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
-                       int64_t nc, float *y, size_t ldy)
-{
-    int64_t c = 0;
-    for (; c + TQ_COLS <= nc; c += TQ_COLS)
-        tq_panel(n, w, ws, nr, x, xs, c, TQ_COLS, y, ldy);
-    for (; c < nc; c++)
-        tq_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
-}
-
-static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
-{
-    float out;
-    gemm_tq4_0(n, w, 0, 1, x, 0, 1, &out, 1);
-    return out;
+    return _mm256_add_epi32(_mm256_add_epi32(ch[0], ch[1]), _mm256_add_epi32(ch[2], ch[3]));
 }
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
