@@ -42,6 +42,14 @@ INLINE float h2f(quant_half h)
     return _cvtsh_ss(h);
 }
 
+/* A half-precision scale broadcast to 8 floats: a broadcast load and one
+ * conversion, where set1(h2f(h)) costs an insert, a scalar conversion and a
+ * broadcast (and keeps the product of two scales scalar). Exact either way. */
+INLINE __m256 h2f8(const quant_half *h)
+{
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)*h));
+}
+
 /* 32 nibbles -> 32 bytes: low nibbles first (elements 0..15), then high. */
 INLINE __m256i nibbles32(const uint8_t *p)
 {
@@ -126,8 +134,8 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
                 const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
                 q0[r] = unpack_##name(&w[0]);                                                      \
                 q1[r] = unpack_##name(&w[1]);                                                      \
-                d0[r] = _mm256_set1_ps(h2f(w[0].d));                                               \
-                d1[r] = _mm256_set1_ps(h2f(w[1].d));                                               \
+                d0[r] = h2f8(&w[0].d);                                                             \
+                d1[r] = h2f8(&w[1].d);                                                             \
             }                                                                                      \
             UNROLL for (int c = 0; c < nc; c++)                                                    \
             {                                                                                      \
@@ -135,7 +143,7 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
                 const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);                   \
                 const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[1].qs);                   \
                 const __m256i b0 = off_bias(y0, off), b1 = off_bias(y1, off);                      \
-                const __m256 e0 = _mm256_set1_ps(h2f(y[0].d)), e1 = _mm256_set1_ps(h2f(y[1].d));   \
+                const __m256 e0 = h2f8(&y[0].d), e1 = h2f8(&y[1].d);                               \
                 UNROLL for (int r = 0; r < nr; r++)                                                \
                 {                                                                                  \
                     const __m256i p0 = block_dot(q0[r], y0, b0, off);                              \
@@ -152,13 +160,13 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
             {                                                                                      \
                 const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
                 const __m256i q0 = unpack_##name(w);                                               \
-                const __m256 d0 = _mm256_set1_ps(h2f(w->d));                                       \
+                const __m256 d0 = h2f8(&w->d);                                                     \
                 UNROLL for (int c = 0; c < nc; c++)                                                \
                 {                                                                                  \
                     const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;            \
                     const __m256i y0 = _mm256_loadu_si256((const __m256i *)y->qs);                 \
                     const __m256i p0 = block_dot(q0, y0, off_bias(y0, off), off);                  \
-                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(h2f(y->d))),   \
+                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0, h2f8(&y->d)),                 \
                                                    _mm256_cvtepi32_ps(p0), acc[r][c][0]);          \
                 }                                                                                  \
             }                                                                                      \
