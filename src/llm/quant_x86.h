@@ -489,16 +489,12 @@ INLINE void tq_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char
                 tq_fill(x, xs, c0, pc, i0, i1, s8, e);
             tq_tile(rows, w + (size_t)(r0 + 8) * ws, x, xs, c0, pc, i0, i1, s8, e, acc);
         }
-        for (int c = 0; c < pc; c++) {
-            float *yc = y + (size_t)(c0 + c) * ldy + (size_t)r0;
-            if (nv == 8) {
-                _mm256_storeu_ps(yc, acc[c]);
-            } else {
-                float t[8];
-                _mm256_storeu_ps(t, acc[c]);
-                memcpy(yc, t, (size_t)nv * sizeof *t);
-            }
-        }
+        /* the first nv lanes (no call: a memcpy here cost the loop above
+         * its registers) */
+        const __m256i keep =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(nv), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (int c = 0; c < pc; c++)
+            _mm256_maskstore_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0, keep, acc[c]);
     }
 }
 
