@@ -13,7 +13,10 @@
 #   the relative path the README documents. Label "unit" (the default) marks
 #   tests that also run under valgrind; give LABELS slow for the ones that don't.
 
-set(GF_AVX2_FLAGS   -mavx2 -mfma -mf16c)
+# -mno-avx512f: with GF_NATIVE on an AVX-512 build machine, -march=native
+# would otherwise let the AVX2 kernels use EVEX encodings and 32 registers,
+# and they would not be the code an AVX2-only machine runs.
+set(GF_AVX2_FLAGS   -mavx2 -mfma -mf16c -mno-avx512f)
 set(GF_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c)
 
 function(gf_library)

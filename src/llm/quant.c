@@ -1174,12 +1174,13 @@ static float dot_q5_1(int64_t n, const void *vw, const void *vx)
     return s + sm;
 }
 
-/* Sums in the x86 kernels' order (quant_x86.h), which is what llama.cpp's
- * x86 build computes closely enough to pick the same tokens: eight int32
- * lanes of four products per block, each lane scaled and added with one
- * rounding (FMA) into one of two accumulators (even and odd blocks), the two
- * added lane by lane, then the lanes folded 8 -> 4 -> 2 -> 1 as hsum_ps
- * does. A plain per-block sum differs in the last bits, enough to flip a
+/* Sums in the AVX-512 kernels' order (quant_avx512.c), close enough to
+ * llama.cpp's x86 build to pick the same tokens: eight int32 lanes of four
+ * products per block, each lane scaled and added with one rounding (FMA)
+ * into one of two accumulators (even and odd blocks), the two added lane by
+ * lane, then the lanes folded 8 -> 4 -> 2 -> 1 as hsum_ps does. (The AVX2
+ * kernels keep one accumulator, as llama.cpp's do; the two orders differ in
+ * the last bits only.) A plain per-block sum differs more, enough to flip a
  * greedy token within a few dozen steps. */
 static float dot_q8_0(int64_t n, const void *vw, const void *vx)
 {

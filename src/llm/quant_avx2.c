@@ -47,11 +47,8 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 }
 
-/* 16 YMM registers hold the accumulator pairs of four rows of one column
- * (decode). Prefill tiles are four rows by four columns all the same: their
- * 32 accumulators spill to L1, and that still beat one row by four columns,
- * which loads and converts every activation block once per row (1.1B-shape
- * Q8_0 prefill +10 %, Q5_0 and IQ4_NL gemm +17-27 % in bench_kernels). */
+/* Tiles of four rows: decode takes one column, prefill four, swept two at a
+ * time for Q8_0 (quant_x86.h's DEFINE_Q8_0_KERNEL). */
 #define NRMAX   4
 #define ROWS_1  4
 #define ROWS_4  4

@@ -59,10 +59,10 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 
 /* Two blocks per ZMM register, its 128-bit lanes holding block i's elements
  * 0..15, block i+1's 0..15, block i's 16..31 and block i+1's 16..31. Each
- * int32 lane then sums the four products of one lane of quant_x86.h's YMM
- * kernel, and the lanes of blocks i and i+1 play its even and odd
- * accumulators: the results are bit-identical to it (and to quant.c's
- * dot_q8_0) with half the instructions per (row, column) pair.
+ * int32 lane then sums four products as a YMM lane would, and the lanes of
+ * blocks i and i+1 play the even and odd accumulators of quant.c's
+ * dot_q8_0: the results are bit-identical to it, with half the
+ * instructions per (row, column) pair of a YMM kernel.
  *
  * vpdpbusd wants the weights unsigned, so every type is shifted to
  * q + off >= 0 (Q4_0 and Q5_0 nibbles as they are, Q8_0 and IQ4_NL values
@@ -152,7 +152,7 @@ INLINE float zsum_pairs(__m512 a)
 
 /* Q8_0 in the blocks' own order, [a.qs, b.qs] (one load and one insert,
  * against pair_lanes' two shuffles), for the prepared panels below: lane j
- * of a and lane j of b still sum the products of quant_x86.h's even and odd
+ * of a and lane j of b still sum the products of dot_q8_0's even and odd
  * accumulators, so zsum_natural adds the same pairs in the same order as
  * zsum_pairs. The scales are [a.d x 8, b.d x 8]. */
 INLINE __m512i zq8_natural(const block_q8_0 *a, const block_q8_0 *b, __m512 *d)
@@ -168,8 +168,8 @@ INLINE float zsum_natural(__m512 a)
     return hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
 }
 
-/* Tiles of nr <= NRMAX rows (ws bytes apart) by nc <= NCMAX columns, as
- * quant_x86.h's DEFINE_Q8_0_KERNEL: blocks i and i + 1 of every pair, then
+/* Tiles of nr <= NRMAX rows (ws bytes apart) by nc <= NCMAX columns
+ * (out[r * NCMAX + c]): blocks i and i + 1 of every pair, then
  * an odd last block paired with itself, the second copy's lanes (outside
  * the mask keep) left out. */
 #define DEFINE_ZMM_KERNEL(name, wtype, off)                                                        \

@@ -110,69 +110,87 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
     return off ? dot_u8_acc(bias, q, x) : dot_i8(q, x);
 }
 
+/* The half-precision scales of rows r < nr (ws bytes apart) of block i,
+ * blocks of bsize bytes that start with their scale, as four floats. They
+ * are gathered in a general register: the vector ports are what these
+ * kernels run out of. */
+INLINE __m128 row_scales4(const void *vw, size_t ws, int nr, int64_t i, size_t bsize)
+{
+    uint64_t dh = 0;
+    UNROLL for (int r = 0; r < nr; r++)
+    {
+        uint16_t h;
+        memcpy(&h, (const char *)vw + (size_t)r * ws + (size_t)i * bsize, 2);
+        dh |= (uint64_t)h << (16 * r);
+    }
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dh));
+}
+_Static_assert(offsetof(block_q8_0, d) == 0 && offsetof(block_q5_0, d) == 0 &&
+                   offsetof(block_iq4_nl, d) == 0,
+               "row_scales4 reads the scale at the start of a block");
+
+/* one row's product broadcast from the four in each half of de */
+INLINE __m256 lane_bcast(__m256 de, int r)
+{
+    return r == 0   ? _mm256_permute_ps(de, 0x00)
+           : r == 1 ? _mm256_permute_ps(de, 0x55)
+           : r == 2 ? _mm256_permute_ps(de, 0xAA)
+                    : _mm256_permute_ps(de, 0xFF);
+}
+
 /* Tiles of nr <= NRMAX weight rows (ws bytes apart) by nc <= NCMAX columns:
- * out[r * NCMAX + c]. Each (row, column) pair keeps two accumulators (even
- * and odd blocks, hiding the FMA latency) and sees the same instructions
- * whatever the tile shape, so vec_dot (1 x 1) and gemm agree bit for bit.
- * Activation loads, their scales and biases are shared by the rows, the
- * unpacked weights and their scales by the columns.
+ * out[r * NCMAX + c]. Every (row, column) pair keeps one accumulator that
+ * takes the blocks in order, as llama.cpp's x86 kernels do, and its scale
+ * product d_r * e_c is the same float however it is formed, so vec_dot
+ * (1 x 1) and gemm agree bit for bit.
+ *
+ * The columns are swept cw at a time over the whole row. With cw = 2 (Q8_0)
+ * the eight accumulators, four weight vectors and their scales stay in the
+ * 16 YMM registers; types whose unpacking costs more (Q5_0, IQ4_NL) take
+ * all four columns per sweep and let the accumulators spill. The four
+ * rows' scales are converted together and multiplied by a column's scale
+ * in one step; vpermilps then broadcasts each row's product (llama.cpp's
+ * tinyBLAS does the same). Against the former two accumulators per pair
+ * (32 spilled in a 4 x 4 tile) and a multiply per pair for the scales:
+ * 1.1B-shape Q8_0 prefill +9 %, decode +15 %, in a true AVX2 build.
  */
-#define DEFINE_Q8_0_KERNEL(name, wtype, off)                                                       \
+#define DEFINE_Q8_0_KERNEL(name, wtype, off, cw)                                                   \
+    /* nr rows against the ncw columns at x, out[r * NCMAX + c] */                                 \
+    INLINE void sweep_##name(int64_t nb, const void *vw, size_t ws, int nr, const char *x,         \
+                             size_t xs, int ncw, float *out)                                       \
+    {                                                                                              \
+        __m256 acc[NRMAX][cw];                                                                     \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++) acc[r][c] =       \
+            _mm256_setzero_ps();                                                                   \
+        for (int64_t i = 0; i < nb; i++) {                                                         \
+            __m256i q[NRMAX];                                                                      \
+            UNROLL for (int r = 0; r < nr; r++) q[r] =                                             \
+                unpack_##name((const wtype *)((const char *)vw + (size_t)r * ws) + i);             \
+            const __m128 d4 = row_scales4(vw, ws, nr, i, sizeof(wtype));                           \
+            UNROLL for (int c = 0; c < ncw; c++)                                                   \
+            {                                                                                      \
+                const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                     \
+                const __m256i b = off_bias(yv, off);                                               \
+                __m256 de = _mm256_castps128_ps256(_mm_mul_ps(d4, _mm_set1_ps(h2f(y->d))));        \
+                de = _mm256_permute2f128_ps(de, de, 0);                                            \
+                UNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                    \
+                    _mm256_fmadd_ps(lane_bcast(de, r),                                             \
+                                    _mm256_cvtepi32_ps(block_dot(q[r], yv, b, off)), acc[r][c]);   \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++)                   \
+            out[r * NCMAX + c] = hsum_ps(acc[r][c]);                                               \
+    }                                                                                              \
     INLINE void kern_##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,           \
                             size_t xs, int nc, float *out)                                         \
     {                                                                                              \
-        const int64_t nb = n / 32;                                                                 \
-        __m256 acc[NRMAX][NCMAX][2];                                                               \
-        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++) acc[r][c][0] =     \
-            acc[r][c][1] = _mm256_setzero_ps();                                                    \
-        int64_t i = 0;                                                                             \
-        for (; i + 1 < nb; i += 2) {                                                               \
-            __m256i q0[NRMAX], q1[NRMAX];                                                          \
-            __m256 d0[NRMAX], d1[NRMAX];                                                           \
-            UNROLL for (int r = 0; r < nr; r++)                                                    \
-            {                                                                                      \
-                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
-                q0[r] = unpack_##name(&w[0]);                                                      \
-                q1[r] = unpack_##name(&w[1]);                                                      \
-                d0[r] = h2f8(&w[0].d);                                                             \
-                d1[r] = h2f8(&w[1].d);                                                             \
-            }                                                                                      \
-            UNROLL for (int c = 0; c < nc; c++)                                                    \
-            {                                                                                      \
-                const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
-                const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);                   \
-                const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[1].qs);                   \
-                const __m256i b0 = off_bias(y0, off), b1 = off_bias(y1, off);                      \
-                const __m256 e0 = h2f8(&y[0].d), e1 = h2f8(&y[1].d);                               \
-                UNROLL for (int r = 0; r < nr; r++)                                                \
-                {                                                                                  \
-                    const __m256i p0 = block_dot(q0[r], y0, b0, off);                              \
-                    const __m256i p1 = block_dot(q1[r], y1, b1, off);                              \
-                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0[r], e0),                       \
-                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);          \
-                    acc[r][c][1] = _mm256_fmadd_ps(_mm256_mul_ps(d1[r], e1),                       \
-                                                   _mm256_cvtepi32_ps(p1), acc[r][c][1]);          \
-                }                                                                                  \
-            }                                                                                      \
+        if (nc < (cw)) {                                                                           \
+            sweep_##name(n / 32, vw, ws, nr, x, xs, 1, out);                                       \
+            return;                                                                                \
         }                                                                                          \
-        if (i < nb) {                                                                              \
-            UNROLL for (int r = 0; r < nr; r++)                                                    \
-            {                                                                                      \
-                const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
-                const __m256i q0 = unpack_##name(w);                                               \
-                const __m256 d0 = h2f8(&w->d);                                                     \
-                UNROLL for (int c = 0; c < nc; c++)                                                \
-                {                                                                                  \
-                    const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;            \
-                    const __m256i y0 = _mm256_loadu_si256((const __m256i *)y->qs);                 \
-                    const __m256i p0 = block_dot(q0, y0, off_bias(y0, off), off);                  \
-                    acc[r][c][0] = _mm256_fmadd_ps(_mm256_mul_ps(d0, h2f8(&y->d)),                 \
-                                                   _mm256_cvtepi32_ps(p0), acc[r][c][0]);          \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < nc; c++)                    \
-            out[r * NCMAX + c] = hsum_ps(_mm256_add_ps(acc[r][c][0], acc[r][c][1]));               \
+        for (int c0 = 0; c0 < nc; c0 += (cw))                                                      \
+            sweep_##name(n / 32, vw, ws, nr, x + (size_t)c0 * xs, xs, cw, out + c0);               \
     }
 
 /* vec_dot is the 1 x 1 tile; gemm covers the rows in tiles of ROWS_4 rows
@@ -238,9 +256,9 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
             rows_##name(n, w, ws, nr, ROWS_1, x, xs, c, 1, y, ldy, 0, nr);                         \
     }
 
-DEFINE_Q8_0_KERNEL(q8_0, block_q8_0, 0)
-DEFINE_Q8_0_KERNEL(q5_0, block_q5_0, 16)
-DEFINE_Q8_0_KERNEL(iq4_nl, block_iq4_nl, 0)
+DEFINE_Q8_0_KERNEL(q8_0, block_q8_0, 0, 2)
+DEFINE_Q8_0_KERNEL(q5_0, block_q5_0, 16, 4)
+DEFINE_Q8_0_KERNEL(iq4_nl, block_iq4_nl, 0, 4)
 
 /* ---- Q4_1 / Q5_1 against Q8_1 (unsigned quants plus a min) ----------------- */
 
