@@ -172,7 +172,8 @@ INLINE __m256 lane_bcast(__m256 de, int r)
                 const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
                 const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                     \
                 const __m256i b = off_bias(yv, off);                                               \
-                __m256 de = _mm256_castps128_ps256(_mm_mul_ps(d4, _mm_set1_ps(h2f(y->d))));        \
+                __m256 de = _mm256_castps128_ps256(                                                \
+                    _mm_mul_ps(d4, _mm_cvtph_ps(_mm_set1_epi16((short)y->d))));                    \
                 de = _mm256_permute2f128_ps(de, de, 0);                                            \
                 UNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                    \
                     _mm256_fmadd_ps(lane_bcast(de, r),                                             \
