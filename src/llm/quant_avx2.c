@@ -47,8 +47,8 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 }
 
-/* Tiles of four rows: decode takes one column, prefill four, swept two at a
- * time for Q8_0 (quant_x86.h's DEFINE_Q8_0_KERNEL). */
+/* Tiles of four rows: decode takes one column, prefill four (Q8_0 as two
+ * sweeps of two rows; quant_x86.h's DEFINE_Q8_0_KERNEL). */
 #define NRMAX   4
 #define ROWS_1  4
 #define ROWS_4  4
