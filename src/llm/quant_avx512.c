@@ -263,11 +263,11 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const ch
 {
     const int64_t nb = n / QK_K;
     __m512 acc[NCMAX];
-    float smin[NCMAX];
+    __m128 accm[NCMAX];
     UNROLL for (int c = 0; c < nc; c++)
     {
         acc[c] = _mm512_setzero_ps();
-        smin[c] = 0.0f;
+        accm[c] = _mm_setzero_ps();
     }
     for (int64_t i = 0; i < nb; i++) {
         const block_q4_K *w4 = (const block_q4_K *)((const char *)vw + (size_t)i * bsize);
@@ -302,10 +302,10 @@ INLINE void kern_k4(int64_t n, const void *vw, size_t bsize, bool five, const ch
         {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(d * y->d), _mm512_cvtepi32_ps(isum[c]), acc[c]);
-            smin[c] += (dmin * y->d) * (float)k4_mins_dot(m16, y->bsums);
+            accm[c] = k4_mins_acc(accm[c], dmin * y->d, m16, y->bsums);
         }
     }
-    UNROLL for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]) - smin[c];
+    UNROLL for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]) - hsum4(accm[c]);
 }
 
 /* int16 lane -> lane / 8: which of four 16-element scales it uses */

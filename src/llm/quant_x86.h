@@ -358,14 +358,27 @@ INLINE __m128i k4_scales_mins(const uint8_t *s)
     return _mm_unpacklo_epi32(lo6, hi6);
 }
 
-/* sum over the 8 sub-blocks of min * (sum of their 32 activations); m16:
- * the 8 mins as int16 */
-INLINE int k4_mins_dot(__m128i m16, const int16_t *bsums)
+/* min * (sum of the sub-block's 32 activations) for the 8 sub-blocks, in
+ * pairs: 4 int32 lanes. m16: the 8 mins as int16 */
+INLINE __m128i k4_mins_dot4(__m128i m16, const int16_t *bsums)
 {
     __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
     __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
     __m128i pairs = _mm_hadd_epi16(b0, b1); /* |pair| <= 32*127: no overflow */
-    return hsum_epi32_128(_mm_madd_epi16(pairs, m16));
+    return _mm_madd_epi16(pairs, m16);
+}
+
+/* accm + dm * k4_mins_dot4: the mins' part kept in four lanes per column
+ * and folded once, by hsum4, at the end (as llama.cpp's x86 kernels do) */
+INLINE __m128 k4_mins_acc(__m128 accm, float dm, __m128i m16, const int16_t *bsums)
+{
+    return _mm_fmadd_ps(_mm_set1_ps(dm), _mm_cvtepi32_ps(k4_mins_dot4(m16, bsums)), accm);
+}
+
+INLINE float hsum4(__m128 v)
+{
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
 }
 
 /* Q4_K and Q5_K against Q8_K on YMM registers; they share everything but
@@ -376,11 +389,11 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
 {
     const int64_t nb = n / QK_K;
     __m256 acc[NCMAX];
-    float smin[NCMAX];
+    __m128 accm[NCMAX];
     UNROLL for (int c = 0; c < nc; c++)
     {
         acc[c] = _mm256_setzero_ps();
-        smin[c] = 0.0f;
+        accm[c] = _mm_setzero_ps();
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < nb; i++) {
@@ -428,10 +441,10 @@ INLINE void kern_k4_256(int64_t n, const void *vw, size_t bsize, bool five, cons
         {
             const block_q8_K *y = (const block_q8_K *)(x + (size_t)c * xs) + i;
             acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-            smin[c] += (dmin * y->d) * (float)k4_mins_dot(m16, y->bsums);
+            accm[c] = k4_mins_acc(accm[c], dmin * y->d, m16, y->bsums);
         }
     }
-    UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) - smin[c];
+    UNROLL for (int c = 0; c < nc; c++) out[c] = hsum_ps(acc[c]) - hsum4(accm[c]);
 }
 
 /* ---- Q4_0 with eight rows across the lanes --------------------------------- */
