@@ -22,12 +22,15 @@
 
 #include "quant_internal.h"
 
+INLINE float hsum4(__m128 v)
+{
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
 INLINE float hsum_ps(__m256 v)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return hsum4(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
 INLINE int hsum_epi32_128(__m128i v)
@@ -42,12 +45,12 @@ INLINE float h2f(quant_half h)
     return _cvtsh_ss(h);
 }
 
-/* A half-precision scale broadcast to 8 floats: a broadcast load and one
+/* A half-precision scale broadcast to 4 floats: a broadcast and one
  * conversion, where set1(h2f(h)) costs an insert, a scalar conversion and a
- * broadcast (and keeps the product of two scales scalar). Exact either way. */
-INLINE __m256 h2f8(const quant_half *h)
+ * broadcast. Exact either way. */
+INLINE __m128 h2f4(quant_half h)
 {
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)*h));
+    return _mm_cvtph_ps(_mm_set1_epi16((short)h));
 }
 
 /* 32 nibbles -> 32 bytes: low nibbles first (elements 0..15), then high. */
@@ -110,11 +113,11 @@ INLINE __m256i block_dot(__m256i q, __m256i x, __m256i bias, int off)
     return off ? dot_u8_acc(bias, q, x) : dot_i8(q, x);
 }
 
-/* The half-precision scales of rows r < nr (ws bytes apart) of block i,
- * blocks of bsize bytes that start with their scale, as four floats. They
- * are gathered in a general register: the vector ports are what these
- * kernels run out of. */
-INLINE __m128 row_scales4(const void *vw, size_t ws, int nr, int64_t i, size_t bsize)
+/* The half-precision scales of block i of rows r < nr (weights or
+ * activations, ws bytes apart), blocks of bsize bytes that start with their
+ * scale, as four floats. They are gathered in a general register: the
+ * vector ports are what these kernels run out of. */
+INLINE __m128 scales4(const void *vw, size_t ws, int nr, int64_t i, size_t bsize)
 {
     uint64_t dh = 0;
     UNROLL for (int r = 0; r < nr; r++)
@@ -127,7 +130,7 @@ INLINE __m128 row_scales4(const void *vw, size_t ws, int nr, int64_t i, size_t b
 }
 _Static_assert(offsetof(block_q8_0, d) == 0 && offsetof(block_q5_0, d) == 0 &&
                    offsetof(block_iq4_nl, d) == 0,
-               "row_scales4 reads the scale at the start of a block");
+               "scales4 reads the scale at the start of a block");
 
 /* one row's product broadcast from the four in each half of de */
 INLINE __m256 lane_bcast(__m256 de, int r)
@@ -170,14 +173,13 @@ INLINE __m256 lane_bcast(__m256 de, int r)
             __m256i q[NRMAX];                                                                      \
             UNROLL for (int r = 0; r < nr; r++) q[r] =                                             \
                 unpack_##name((const wtype *)((const char *)vw + (size_t)r * ws) + i);             \
-            const __m128 d4 = row_scales4(vw, ws, nr, i, sizeof(wtype));                           \
+            const __m128 d4 = scales4(vw, ws, nr, i, sizeof(wtype));                               \
             UNROLL for (int c = 0; c < ncw; c++)                                                   \
             {                                                                                      \
                 const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
                 const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                     \
                 const __m256i b = off_bias(yv, off);                                               \
-                __m256 de = _mm256_castps128_ps256(                                                \
-                    _mm_mul_ps(d4, _mm_cvtph_ps(_mm_set1_epi16((short)y->d))));                    \
+                __m256 de = _mm256_castps128_ps256(_mm_mul_ps(d4, h2f4(y->d)));                    \
                 de = _mm256_permute2f128_ps(de, de, 0);                                            \
                 UNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                    \
                     _mm256_fmadd_ps(lane_bcast(de, r),                                             \
@@ -195,13 +197,12 @@ INLINE __m256 lane_bcast(__m256 de, int r)
         UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++) acc[r][c] =      \
             _mm256_setzero_ps();                                                                   \
         for (int64_t i = 0; i < nb; i++) {                                                         \
-            const __m128 e4 = row_scales4(x, xs, NCMAX, i, sizeof(block_q8_0));                    \
+            const __m128 e4 = scales4(x, xs, NCMAX, i, sizeof(block_q8_0));                        \
             UNROLL for (int r = 0; r < 2; r++)                                                     \
             {                                                                                      \
                 const wtype *w = (const wtype *)((const char *)vw + (size_t)r * ws) + i;           \
                 const __m256i q = unpack_##name(w);                                                \
-                __m256 de = _mm256_castps128_ps256(                                                \
-                    _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi16((short)w->d)), e4));                    \
+                __m256 de = _mm256_castps128_ps256(_mm_mul_ps(h2f4(w->d), e4));                    \
                 de = _mm256_permute2f128_ps(de, de, 0);                                            \
                 UNROLL for (int c = 0; c < NCMAX; c++)                                             \
                 {                                                                                  \
@@ -219,13 +220,16 @@ INLINE __m256 lane_bcast(__m256 de, int r)
     INLINE void kern_##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,           \
                             size_t xs, int nc, float *out)                                         \
     {                                                                                              \
-        if ((wide) && nr == 4 && nc == NCMAX) {                                                    \
-            wide_##name(n / 32, vw, ws, x, xs, out);                                               \
-            wide_##name(n / 32, (const char *)vw + 2 * ws, ws, x, xs, out + 2 * NCMAX);            \
+        if ((wide) && nr % 2 == 0 && nc == NCMAX) {                                                \
+            for (int r0 = 0; r0 < nr; r0 += 2)                                                     \
+                wide_##name(n / 32, (const char *)vw + (size_t)r0 * ws, ws, x, xs,                 \
+                            out + r0 * NCMAX);                                                     \
             return;                                                                                \
         }                                                                                          \
-        if (nc < (cw)) {                                                                           \
-            sweep_##name(n / 32, vw, ws, nr, x, xs, 1, out);                                       \
+        /* cw columns per sweep where they divide nc (gemm's NCMAX), else one */                   \
+        if (nc % (cw) != 0) {                                                                      \
+            for (int c = 0; c < nc; c++)                                                           \
+                sweep_##name(n / 32, vw, ws, nr, x + (size_t)c * xs, xs, 1, out + c);              \
             return;                                                                                \
         }                                                                                          \
         for (int c0 = 0; c0 < nc; c0 += (cw))                                                      \
@@ -373,12 +377,6 @@ INLINE __m128i k4_mins_dot4(__m128i m16, const int16_t *bsums)
 INLINE __m128 k4_mins_acc(__m128 accm, float dm, __m128i m16, const int16_t *bsums)
 {
     return _mm_fmadd_ps(_mm_set1_ps(dm), _mm_cvtepi32_ps(k4_mins_dot4(m16, bsums)), accm);
-}
-
-INLINE float hsum4(__m128 v)
-{
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
 }
 
 /* Q4_K and Q5_K against Q8_K on YMM registers; they share everything but
