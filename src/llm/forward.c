@@ -146,14 +146,15 @@ static void mm_worker(void *arg, int ith, int nth)
     for (int i = 0; i < job->n_tasks; i++) {
         const mm_task *t = &job->t[i];
         const int64_t rows = t->w->n_out;
-        /* whole 16-row chunks: threads never share a cache line of y */
+        /* whole 16-row chunks: threads never share a cache line of y, and
+         * repacked matrices split at their groups of eight rows */
         const int64_t chunk = ((rows + nth - 1) / nth + 15) / 16 * 16;
         const int64_t r0 = chunk * ith, r1 = r0 + chunk < rows ? r0 + chunk : rows;
         if (r0 >= r1)
             continue;
-        job->kern->gemm[t->w->type](
-            t->w->n_in, (const char *)t->w->data + (size_t)r0 * t->w->row_bytes, t->w->row_bytes,
-            r1 - r0, t->x, t->x_stride, job->ncols, t->y + r0, t->ldy);
+        const quant_gemm_fn gemm = t->w->x8 ? job->kern->gemm_q4_0x8 : job->kern->gemm[t->w->type];
+        gemm(t->w->n_in, (const char *)t->w->data + (size_t)r0 * t->w->row_bytes, t->w->row_bytes,
+             r1 - r0, t->x, t->x_stride, job->ncols, t->y + r0, t->ldy);
     }
 }
 
@@ -439,7 +440,7 @@ fwd_state *fwd_state_create(const ghost_model *m, int32_t n_batch, int32_t n_ctx
     if (s == NULL)
         goto nomem;
     s->m = m;
-    s->kern = quant_kernels_best();
+    s->kern = m->kern; /* the set the weights were laid out for */
     s->n_batch = n_batch;
     s->n_ctx = n_ctx;
     s->q_dim = hp->n_head * hp->head_dim;

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "llm_internal.h"
 #include "model.h"
@@ -212,12 +214,15 @@ static ghost_status get_matrix(const loader *ld, const char *name, int64_t n_in,
                                "tensor '%s': row length %lld is not a multiple of the %s block "
                                "size %lld",
                                name, (long long)n_in, qi->name, (long long)qi->block_size);
-    *out = (model_matrix){t->data, (ggml_type)t->type, n_in, n_out,
-                          quant_row_size((ggml_type)t->type, n_in)};
+    *out = (model_matrix){
+        t->data, (ggml_type)t->type, n_in, n_out, quant_row_size((ggml_type)t->type, n_in), false};
     return GHOST_OK;
 }
 
-/* A vector of n floats: the map itself when stored as F32, else a converted copy. */
+/* A vector of n floats, copied (converted when not F32). Copied even when
+ * F32: with the matrices repacked, touching the map at run time would map
+ * back the neighbouring pages that repack_weights dropped (the page cache
+ * maps whole large folios around a fault). */
 static ghost_status get_vector(loader *ld, const char *name, int64_t n, bool required,
                                const float **out)
 {
@@ -228,10 +233,6 @@ static ghost_status get_vector(loader *ld, const char *name, int64_t n, bool req
         return st;
     if ((st = check_shape(t, n, 1)))
         return st;
-    if (t->type == GGML_TYPE_F32) {
-        *out = t->data;
-        return GHOST_OK;
-    }
     const quant_type_info *qi = quant_info(t->type);
     if (qi == NULL || n % qi->block_size != 0)
         return ghost_set_error(GHOST_ERR_UNSUPPORTED, "tensor '%s': type %s is not supported here",
@@ -279,7 +280,7 @@ static ghost_status load_weights(ghost_model *m, const arch_desc *ad)
 {
     const model_hparams *hp = &m->hp;
     const size_t q = (size_t)hp->n_head * hp->head_dim, kv = (size_t)hp->n_head_kv * hp->head_dim;
-    loader ld = {m, quant_kernels_best(), 0,
+    loader ld = {m, m->kern, 0,
                  (size_t)hp->n_embd * (2 * (size_t)hp->n_layer + 1) +
                      (size_t)hp->n_layer * (q + 2 * kv)};
     model_weights *w = &m->w;
@@ -297,6 +298,79 @@ static ghost_status load_weights(ghost_model *m, const arch_desc *ad)
     for (int il = 0; il < hp->n_layer; il++)
         if ((st = load_layer(&ld, il, &w->layers[il], ad->qkv_bias_required)))
             return st;
+    return GHOST_OK;
+}
+
+/* Q4_0 matrices regrouped by eight rows for the kernel set's eight-row
+ * kernel (quant_repack_q4_0x8), as llama.cpp repacks Q4_0 for x86: a block of
+ * eight rows then costs five loads instead of a transpose in registers. The
+ * copy lives in anonymous memory on huge pages where the kernel gives them
+ * (fewer TLB misses while streaming: a tenth of the gain). On the 1.1B
+ * shape, one AVX-512 thread decodes 35 -> 50 tokens/s. The mapped pages of a
+ * repacked tensor are dropped, so resident memory stays the model's size;
+ * loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps every matrix
+ * in the map (pages shared with other processes, nothing copied at load). */
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+static ghost_status repack_weights(ghost_model *m)
+{
+    const char *env = getenv("GHOST_REPACK");
+    if (m->kern->gemm_q4_0x8 == NULL || (env != NULL && strcmp(env, "0") == 0))
+        return GHOST_OK;
+    model_weights *w = &m->w;
+    const size_t max = 7 * (size_t)m->hp.n_layer + 1;
+    model_matrix **ms = malloc(max * sizeof *ms);
+    if (ms == NULL)
+        return ghost_set_error(GHOST_ERR_NOMEM, "out of memory repacking the weights");
+    size_t n = 0, total = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        model_layer *L = &w->layers[il];
+        model_matrix *lw[] = {&L->wq,       &L->wk,     &L->wv,      &L->wo,
+                              &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
+            ms[n++] = lw[i];
+    }
+    if (w->output.data != w->token_embd.data) /* tied: embed() reads its rows */
+        ms[n++] = &w->output;
+    size_t keep = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ms[i]->type == GGML_TYPE_Q4_0 && ms[i]->n_out % 8 == 0) {
+            ms[keep++] = ms[i];
+            total += round_up(ms[i]->row_bytes * (size_t)ms[i]->n_out, 64);
+        }
+    if (keep == 0) {
+        free(ms);
+        return GHOST_OK;
+    }
+    const size_t huge = (size_t)2 << 20;
+    total = round_up(total, huge);
+    if (posix_memalign(&m->x8, huge, total) != 0) {
+        m->x8 = NULL;
+        free(ms);
+        return ghost_set_error(GHOST_ERR_NOMEM, "out of memory repacking %zu MiB of Q4_0 weights",
+                               total >> 20);
+    }
+    m->x8_bytes = total;
+    (void)madvise(m->x8, total, MADV_HUGEPAGE); /* advice only */
+    char *dst = m->x8;
+    const long page = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < keep; i++) {
+        model_matrix *mm = ms[i];
+        const size_t bytes = mm->row_bytes * (size_t)mm->n_out;
+        quant_repack_q4_0x8(mm->data, dst, mm->n_in, mm->n_out);
+        /* the whole pages of the original: read once, not needed again */
+        const uintptr_t a = (uintptr_t)mm->data, lo = (a + page - 1) / page * page,
+                        hi = (a + bytes) / page * page;
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        mm->data = dst;
+        mm->x8 = true;
+        dst += round_up(bytes, 64);
+    }
+    free(ms);
     return GHOST_OK;
 }
 
@@ -373,7 +447,8 @@ ghost_status model_load(const char *path, ghost_model **out)
     if ((st = read_hparams(m->gguf, ad, &m->hp)) || (st = tok_load(m->gguf, &m->vocab)))
         goto fail;
     m->hp.n_vocab = tok_n_vocab(m->vocab);
-    if ((st = load_weights(m, ad)) || (st = read_strings(m, path)))
+    m->kern = quant_kernels_best();
+    if ((st = load_weights(m, ad)) || (st = repack_weights(m)) || (st = read_strings(m, path)))
         goto fail;
     summarize(m);
     /* Start reading the weights now, in the background: the first prompt
@@ -394,6 +469,7 @@ void model_free(ghost_model *m)
     gguf_close(m->gguf);
     free(m->w.layers);
     free(m->f32_copies);
+    free(m->x8);
     free(m->arch_name);
     free(m->name);
     free(m->chat_template);

@@ -57,12 +57,15 @@ typedef struct model_hparams {
     model_rope_type rope_type;
 } model_hparams;
 
-/* A weight matrix of n_out rows of n_in elements, row-major in its file type. */
+/* A weight matrix of n_out rows of n_in elements, row-major in its file type
+ * (or, when x8, Q4_0 rows regrouped by quant_repack_q4_0x8 into the model's
+ * repacked buffer). */
 typedef struct model_matrix {
-    const void *data; /* into the map */
+    const void *data; /* into the map, or into ghost_model.x8 */
     ggml_type type;
     int64_t n_in, n_out;
     size_t row_bytes;
+    bool x8; /* multiply with kern->gemm_q4_0x8 */
 } model_matrix;
 
 typedef struct model_layer {
@@ -87,8 +90,11 @@ struct ghost_model {
     char *arch_name, *name, *chat_template; /* owned, NUL-terminated */
     const char *file_type;                  /* a quant type name (static) */
     uint64_t n_params;
-    float *f32_copies; /* 1-D tensors (norms, biases) stored in a non-F32
-                          type, converted once: the only weights copied */
+    float *f32_copies;         /* 1-D tensors (norms, biases) as F32 copies,
+                                  converted once at load */
+    const quant_kernels *kern; /* chosen at load; every context uses it */
+    void *x8;                  /* repacked Q4_0 matrices (owned), NULL if none */
+    size_t x8_bytes;
 };
 
 /* Loads a model (the public ghost_model_load without the error bookkeeping). */

@@ -443,6 +443,7 @@ void quant_avx2_fill(quant_kernels *k)
     SET(GGML_TYPE_F16, f16)
     SET(GGML_TYPE_BF16, bf16)
 #undef SET
+    k->gemm_q4_0x8 = gemm_tq4_0x8;
     k->quantize[GGML_TYPE_Q8_0] = quantize_q8_0;
     k->quantize[GGML_TYPE_Q8_1] = quantize_q8_1;
     k->quantize[GGML_TYPE_Q8_K] = quantize_q8_K;

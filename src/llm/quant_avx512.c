@@ -679,6 +679,7 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
     /* without VNNI the 32-element blocks keep the AVX2 kernels */
     if (has_vnni) {
         SET(GGML_TYPE_Q4_0, tq4_0)
+        k->gemm_q4_0x8 = gemm_tq4_0x8;
         SETP(GGML_TYPE_Q5_0, q5_0)
         SETP(GGML_TYPE_Q8_0, q8_0)
         SETP(GGML_TYPE_IQ4_NL, iq4_nl)

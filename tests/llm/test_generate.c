@@ -7,6 +7,8 @@
  * the log-probabilities of the first 3 positions must agree (see
  * LOGPROB_TOLERANCE). It prints one line per vector and fails if any vector
  * fails (a missing model or kernel fails loudly; nothing is skipped).
+ * test_q4_0_repacked_model_gives_the_same_logits holds the load-time Q4_0
+ * repacking to the mapped weights' logits.
  */
 #include <math.h>
 
@@ -166,9 +168,57 @@ static void test_greedy_matches_llama_cpp(void **state)
     assert_int_equal(n_pass, n_lines);
 }
 
+/* Logits of a 6-token prompt through the internal forward pass. */
+static void prompt_logits(const ghost_model *m, float *logits)
+{
+    static const int32_t prompt[] = {1, 403, 2501, 263, 931, 29892};
+    kv_cache kv;
+    assert_int_equal(kv_cache_init(&kv, &m->hp, 64, true), GHOST_OK);
+    fwd_state *fs = fwd_state_create(m, 64, 64, 2);
+    assert_non_null(fs);
+    fwd_item items[6];
+    for (int i = 0; i < 6; i++)
+        items[i] =
+            (fwd_item){prompt[i] % m->hp.n_vocab, i, &kv, logits + (size_t)i * m->hp.n_vocab};
+    assert_int_equal(forward_batch(fs, items, 6), GHOST_OK);
+    fwd_state_destroy(fs);
+    kv_cache_free(&kv);
+}
+
+/* Q4_0 matrices repacked at load (the default where the kernel set has the
+ * eight-row kernel) give the same logits, bit for bit, as the same model
+ * kept in the map with GHOST_REPACK=0. */
+static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
+{
+    (void)state;
+    const char *file = "TinyStories-656K-Q4_0.gguf";
+    ghost_model *packed = load_shared_model(file);
+    setenv("GHOST_REPACK", "0", 1);
+    ghost_model *mapped = load_shared_model(file);
+    unsetenv("GHOST_REPACK");
+    assert_null(mapped->x8);
+    assert_false(mapped->w.layers[0].ffn_up.x8);
+    if (packed->kern->gemm_q4_0x8 != NULL) {
+        assert_non_null(packed->x8);
+        assert_true(packed->w.layers[0].wq.x8 && packed->w.layers[0].ffn_down.x8);
+        assert_false(packed->w.token_embd.x8); /* its rows are read by the embedding */
+    }
+    const size_t n = (size_t)6 * packed->hp.n_vocab;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    assert_true(a && b);
+    prompt_logits(packed, a);
+    prompt_logits(mapped, b);
+    assert_memory_equal(a, b, n * sizeof *a);
+    free(a);
+    free(b);
+    ghost_model_free(packed);
+    ghost_model_free(mapped);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_q4_0_repacked_model_gives_the_same_logits),
         cmocka_unit_test(test_greedy_matches_llama_cpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

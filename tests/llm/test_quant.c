@@ -761,6 +761,74 @@ static void test_every_available_isa_matches_scalar(void **state)
     }
 }
 
+/* Q4_0 repacked by eight rows (what the model does at load for a kernel set
+ * with gemm_q4_0x8): the layout read back independently, and the eight-row
+ * kernel giving the unpacked kernel's bits (which are the scalar
+ * reference's) for every column count, row count and length, including
+ * rows longer than one panel of activation sums. */
+static void test_q4_0_repacked_rows_match_unpacked(void **state)
+{
+    (void)state;
+    rng_state = 0x853c49e6748fea9bull;
+    enum { ROWS = 24, COLS = 10, NBMAX = 600 };
+    const size_t wrow_max = NBMAX * sizeof(block_q4_0), xrow_max = NBMAX * sizeof(block_q8_0);
+    uint8_t *w = malloc(ROWS * wrow_max), *p = malloc(ROWS * wrow_max),
+            *x = malloc(COLS * xrow_max);
+    float *src = malloc(NBMAX * 32 * sizeof *src);
+    assert_non_null(w && p && x && src);
+    const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
+    assert_null(ref->gemm_q4_0x8); /* the scalar set never repacks */
+    static const int lens[] = {1, 3, 16, 513, NBMAX};
+    int tested = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t nb = lens[li], n = nb * 32;
+        const size_t wrow = (size_t)nb * sizeof(block_q4_0), xrow = (size_t)nb * sizeof(block_q8_0);
+        for (int r = 0; r < ROWS; r++)
+            random_weights(GGML_TYPE_Q4_0, w + r * wrow, n);
+        for (int c = 0; c < COLS; c++) {
+            fill_gauss(src, n, 1.0f);
+            ref->quantize[GGML_TYPE_Q8_0](src, x + c * xrow, n);
+        }
+        quant_repack_q4_0x8(w, p, n, ROWS);
+        /* group 1, block nb - 1, row 5 of the group: scale, then dword k */
+        const block_q4_0 *b = (const block_q4_0 *)(w + 13 * wrow) + (nb - 1);
+        const uint8_t *g = p + ((size_t)1 * nb + (size_t)(nb - 1)) * 8 * sizeof(block_q4_0);
+        assert_memory_equal(g + 2 * 5, &b->d, 2);
+        for (int k = 0; k < 4; k++)
+            assert_memory_equal(g + 16 + 32 * k + 4 * 5, b->qs + 4 * k, 4);
+        for (int isa = QUANT_ISA_AVX2; isa <= QUANT_ISA_AVX512; isa++) {
+            const quant_kernels *k = quant_kernels_for((quant_isa)isa);
+            if (k == NULL || k->gemm_q4_0x8 == NULL)
+                continue;
+            for (int nr = 8; nr <= ROWS; nr += 8)
+                for (int nc = 1; nc <= COLS; nc++) {
+                    float a[COLS * ROWS], e[COLS * ROWS];
+                    k->gemm[GGML_TYPE_Q4_0](n, w, wrow, nr, x, xrow, nc, a, ROWS);
+                    k->gemm_q4_0x8(n, p, wrow, nr, x, xrow, nc, e, ROWS);
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < nr; r++) {
+                            const float s =
+                                ref->vec_dot[GGML_TYPE_Q4_0](n, w + r * wrow, x + c * xrow);
+                            if (memcmp(&a[c * ROWS + r], &e[c * ROWS + r], 4) != 0 ||
+                                memcmp(&s, &e[c * ROWS + r], 4) != 0)
+                                fail_msg("%s n=%lld nr=%d nc=%d (%d,%d): x8 %.9g, rows %.9g, "
+                                         "scalar %.9g",
+                                         quant_isa_name((quant_isa)isa), (long long)n, nr, nc, r, c,
+                                         (double)e[c * ROWS + r], (double)a[c * ROWS + r],
+                                         (double)s);
+                        }
+                    tested++;
+                }
+        }
+    }
+    /* every x86 machine this project targets has AVX2 */
+    assert_true(tested > 0 || quant_cpu_isa() == QUANT_ISA_SCALAR);
+    free(w);
+    free(p);
+    free(x);
+    free(src);
+}
+
 /* Attention's softmax·V sum: every ISA gives the scalar bits (one FMA per
  * position, in order), and the scalar one is the plain weighted sum. */
 static void test_wsum_matches_scalar_bit_for_bit(void **state)
@@ -1058,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_reference_dot_equals_dequantized_dot),
         cmocka_unit_test(test_every_available_isa_matches_scalar),
         cmocka_unit_test(test_avx512_without_vnni_or_bf16_matches_scalar),
+        cmocka_unit_test(test_q4_0_repacked_rows_match_unpacked),
         cmocka_unit_test(test_wsum_matches_scalar_bit_for_bit),
         cmocka_unit_test(test_quantizers_reproduce_llama_quantize_bytes),
         cmocka_unit_test(test_isa_selection_and_env_override),
