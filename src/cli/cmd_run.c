@@ -269,6 +269,7 @@ int cmd_run(int argc, char **argv)
     } else {
         if (r->completion_tokens > 0)
             fputc('\n', stdout);
+        fflush(stdout); /* the text ends before the statistics, even in one pipe */
         fprintf(stderr, "prompt: %d tokens (%d cached) in %.1f ms, %.1f t/s\n", r->prompt_tokens,
                 r->cached_tokens, r->prompt_ms,
                 per_second(r->prompt_tokens - r->cached_tokens, r->prompt_ms));
