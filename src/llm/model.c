@@ -301,6 +301,11 @@ static ghost_status load_weights(ghost_model *m, const arch_desc *ad)
     return GHOST_OK;
 }
 
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
 /* Q4_0 matrices regrouped by eight rows for the kernel set's eight-row
  * kernel (quant_repack_q4_0x8), as llama.cpp repacks Q4_0 for x86: a block of
  * eight rows then costs five loads instead of a transpose in registers. The
@@ -310,11 +315,6 @@ static ghost_status load_weights(ghost_model *m, const arch_desc *ad)
  * repacked tensor are dropped, so resident memory stays the model's size;
  * loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps every matrix
  * in the map (pages shared with other processes, nothing copied at load). */
-static size_t round_up(size_t v, size_t a)
-{
-    return (v + a - 1) / a * a;
-}
-
 static ghost_status repack_weights(ghost_model *m)
 {
     const char *env = getenv("GHOST_REPACK");
@@ -353,7 +353,6 @@ static ghost_status repack_weights(ghost_model *m)
         return ghost_set_error(GHOST_ERR_NOMEM, "out of memory repacking %zu MiB of Q4_0 weights",
                                total >> 20);
     }
-    m->x8_bytes = total;
     (void)madvise(m->x8, total, MADV_HUGEPAGE); /* advice only */
     char *dst = m->x8;
     const long page = sysconf(_SC_PAGESIZE);
@@ -362,7 +361,7 @@ static ghost_status repack_weights(ghost_model *m)
         const size_t bytes = mm->row_bytes * (size_t)mm->n_out;
         quant_repack_q4_0x8(mm->data, dst, mm->n_in, mm->n_out);
         /* the whole pages of the original: read once, not needed again */
-        const uintptr_t a = (uintptr_t)mm->data, lo = (a + page - 1) / page * page,
+        const uintptr_t a = (uintptr_t)mm->data, lo = round_up(a, (size_t)page),
                         hi = (a + bytes) / page * page;
         if (hi > lo)
             (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);

@@ -94,7 +94,6 @@ struct ghost_model {
                                   converted once at load */
     const quant_kernels *kern; /* chosen at load; every context uses it */
     void *x8;                  /* repacked Q4_0 matrices (owned), NULL if none */
-    size_t x8_bytes;
 };
 
 /* Loads a model (the public ghost_model_load without the error bookkeeping). */
