@@ -152,7 +152,7 @@ static void mm_worker(void *arg, int ith, int nth)
         const int64_t r0 = chunk * ith, r1 = r0 + chunk < rows ? r0 + chunk : rows;
         if (r0 >= r1)
             continue;
-        const quant_gemm_fn gemm = t->w->x8 ? job->kern->gemm_q4_0x8 : job->kern->gemm[t->w->type];
+        const quant_gemm_fn gemm = (t->w->x8 ? job->kern->gemm_x8 : job->kern->gemm)[t->w->type];
         gemm(t->w->n_in, (const char *)t->w->data + (size_t)r0 * t->w->row_bytes, t->w->row_bytes,
              r1 - r0, t->x, t->x_stride, job->ncols, t->y + r0, t->ldy);
     }

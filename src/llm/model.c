@@ -306,19 +306,21 @@ static size_t round_up(size_t v, size_t a)
     return (v + a - 1) / a * a;
 }
 
-/* Q4_0 matrices regrouped by eight rows for the kernel set's eight-row
- * kernel (quant_repack_q4_0x8), as llama.cpp repacks Q4_0 for x86: a block of
- * eight rows then costs five loads instead of a transpose in registers. The
- * copy lives in anonymous memory on huge pages where the kernel gives them
- * (fewer TLB misses while streaming: a tenth of the gain). On the 1.1B
- * shape, one AVX-512 thread decodes 35 -> 50 tokens/s. The mapped pages of a
- * repacked tensor are dropped, so resident memory stays the model's size;
- * loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps every matrix
- * in the map (pages shared with other processes, nothing copied at load). */
+/* Q4_0 and Q4_K matrices regrouped by eight rows for the kernel set's
+ * eight-row kernels (quant_repack_x8), as llama.cpp repacks them for x86: a
+ * block of eight rows is then read as a few whole vectors, where the mapped
+ * layout needs a transpose in registers (Q4_0) or decodes each row's scales
+ * alone (Q4_K). On the 1.1B shape, one AVX-512 thread decodes Q4_0 at 35 ->
+ * 50 tokens/s. The copy lives in anonymous memory on huge pages where the
+ * kernel gives them (fewer TLB misses while streaming: a tenth of the gain).
+ * The mapped pages of a repacked tensor are dropped, so resident memory
+ * stays the model's size; loading takes about 0.4 s per GB more.
+ * GHOST_REPACK=0 keeps every matrix in the map (pages shared with other
+ * processes, nothing copied at load). */
 static ghost_status repack_weights(ghost_model *m)
 {
     const char *env = getenv("GHOST_REPACK");
-    if (m->kern->gemm_q4_0x8 == NULL || (env != NULL && strcmp(env, "0") == 0))
+    if (env != NULL && strcmp(env, "0") == 0)
         return GHOST_OK;
     model_weights *w = &m->w;
     const size_t max = 7 * (size_t)m->hp.n_layer + 1;
@@ -337,7 +339,7 @@ static ghost_status repack_weights(ghost_model *m)
         ms[n++] = &w->output;
     size_t keep = 0;
     for (size_t i = 0; i < n; i++)
-        if (ms[i]->type == GGML_TYPE_Q4_0 && ms[i]->n_out % 8 == 0) {
+        if (m->kern->gemm_x8[ms[i]->type] != NULL && ms[i]->n_out % 8 == 0) {
             ms[keep++] = ms[i];
             total += round_up(ms[i]->row_bytes * (size_t)ms[i]->n_out, 64);
         }
@@ -350,7 +352,7 @@ static ghost_status repack_weights(ghost_model *m)
     if (posix_memalign(&m->x8, huge, total) != 0) {
         m->x8 = NULL;
         free(ms);
-        return ghost_set_error(GHOST_ERR_NOMEM, "out of memory repacking %zu MiB of Q4_0 weights",
+        return ghost_set_error(GHOST_ERR_NOMEM, "out of memory repacking %zu MiB of weights",
                                total >> 20);
     }
     (void)madvise(m->x8, total, MADV_HUGEPAGE); /* advice only */
@@ -359,7 +361,7 @@ static ghost_status repack_weights(ghost_model *m)
     for (size_t i = 0; i < keep; i++) {
         model_matrix *mm = ms[i];
         const size_t bytes = mm->row_bytes * (size_t)mm->n_out;
-        quant_repack_q4_0x8(mm->data, dst, mm->n_in, mm->n_out);
+        (void)quant_repack_x8(mm->type, mm->data, dst, mm->n_in, mm->n_out);
         /* the whole pages of the original: read once, not needed again */
         const uintptr_t a = (uintptr_t)mm->data, lo = round_up(a, (size_t)page),
                         hi = (a + bytes) / page * page;

@@ -58,14 +58,14 @@ typedef struct model_hparams {
 } model_hparams;
 
 /* A weight matrix of n_out rows of n_in elements, row-major in its file type
- * (or, when x8, Q4_0 rows regrouped by quant_repack_q4_0x8 into the model's
- * repacked buffer). */
+ * (or, when x8, rows regrouped by quant_repack_x8 into the model's repacked
+ * buffer). */
 typedef struct model_matrix {
     const void *data; /* into the map, or into ghost_model.x8 */
     ggml_type type;
     int64_t n_in, n_out;
     size_t row_bytes;
-    bool x8; /* multiply with kern->gemm_q4_0x8 */
+    bool x8; /* multiply with kern->gemm_x8[type] */
 } model_matrix;
 
 typedef struct model_layer {

@@ -332,22 +332,50 @@ static void dequant_q8_K(const block_q8_K *b, float *y, int64_t nb)
             *y++ = b[i].d * b[i].qs[j];
 }
 
-void quant_repack_q4_0x8(const void *src, void *dst, int64_t n, int64_t nrows)
+static void repack_q4_0x8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
 {
     const int64_t nb = n / 32;
     const size_t row_bytes = (size_t)nb * sizeof(block_q4_0);
-    uint8_t *o = dst;
     for (int64_t g = 0; g < nrows / 8; g++) {
-        const block_q4_0 *rows =
-            (const block_q4_0 *)((const char *)src + (size_t)g * 8 * row_bytes);
+        const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
         for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q4_0))
             for (int r = 0; r < 8; r++) {
-                const block_q4_0 *b = (const block_q4_0 *)((const char *)rows + r * row_bytes) + i;
+                const block_q4_0 *b = (const block_q4_0 *)(rows + r * row_bytes) + i;
                 memcpy(o + 2 * r, &b->d, 2);
                 for (int k = 0; k < 4; k++)
                     memcpy(o + 16 + 32 * k + 4 * r, b->qs + 4 * k, 4);
             }
     }
+}
+
+static void repack_q4_Kx8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
+{
+    const int64_t nb = n / QK_K;
+    const size_t row_bytes = (size_t)nb * sizeof(block_q4_K);
+    for (int64_t g = 0; g < nrows / 8; g++) {
+        const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
+        for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q4_K))
+            for (int r = 0; r < 8; r++) {
+                const block_q4_K *b = (const block_q4_K *)(rows + r * row_bytes) + i;
+                memcpy(o + 2 * r, &b->d, 2);
+                memcpy(o + 16 + 2 * r, &b->dmin, 2);
+                for (int j = 0; j < 12; j++)
+                    o[32 + 8 * j + r] = b->scales[j];
+                for (int k = 0; k < 32; k++) /* chunk k / 8, dword k % 8 */
+                    memcpy(o + 128 + 32 * k + 4 * r, b->qs + 4 * k, 4);
+            }
+    }
+}
+
+bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows)
+{
+    if (type == GGML_TYPE_Q4_0)
+        repack_q4_0x8(src, dst, n, nrows);
+    else if (type == GGML_TYPE_Q4_K)
+        repack_q4_Kx8(src, dst, n, nrows);
+    else
+        return false;
+    return true;
 }
 
 void quant_dequantize_row(ggml_type type, const void *src, float *dst, int64_t n)

@@ -68,11 +68,17 @@ void quant_dequantize_row(ggml_type type, const void *src, float *dst, int64_t n
  * today) leave dst untouched. */
 void quant_quantize_row(ggml_type type, const float *src, void *dst, int64_t n);
 
-/* Regroups nrows (a multiple of 8) Q4_0 rows of n elements for the x86
- * eight-row kernel, same size: for each group of eight rows and each block
- * index, the eight rows' fp16 scales, then for k = 0..3 the bytes 4k..4k+3
- * of the eight rows' quants, row after row. */
-void quant_repack_q4_0x8(const void *src, void *dst, int64_t n, int64_t nrows);
+/* Regroups nrows (a multiple of 8) rows of n elements for the x86
+ * eight-row kernels (quant_kernels.gemm_x8), same size; false (dst
+ * untouched) for a type without such a layout. For each group of eight rows
+ * and each block index:
+ * - Q4_0: the eight rows' fp16 scales, then for k = 0..3 the bytes
+ *   4k..4k+3 of the eight rows' quants, row after row;
+ * - Q4_K: the eight rows' d, then their dmin (fp16), then the 12 scale
+ *   bytes as byte b of row r at 8b + r, then for each 32-byte chunk c of
+ *   the quants and k = 0..7 the bytes 32c+4k..32c+4k+3 of the eight rows,
+ *   row after row (1152 bytes, eight blocks' worth). */
+bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows);
 /* fp16 / bf16 scalar conversions (round to nearest even). */
 float quant_f16_to_f32(uint16_t h);
 uint16_t quant_f32_to_f16(float f);
@@ -107,9 +113,10 @@ typedef struct quant_kernels {
     quant_quantize_fn quantize[GGML_TYPE_MAX_ID]; /* indexed by target type */
     quant_gemm_fn gemm[GGML_TYPE_MAX_ID];         /* indexed by weight type */
     quant_wsum_fn wsum[GGML_TYPE_MAX_ID];         /* F16 and F32 rows only */
-    /* Q4_0 rows repacked by quant_repack_q4_0x8 (NULL: this set has no such
-     * kernel, do not repack); same bits as gemm[GGML_TYPE_Q4_0]. */
-    quant_gemm_fn gemm_q4_0x8;
+    /* rows repacked by quant_repack_x8, by weight type (NULL: this set has
+     * no such kernel, do not repack). The Q4_0 and Q4_K ones give the
+     * scalar reference's bits. */
+    quant_gemm_fn gemm_x8[GGML_TYPE_MAX_ID];
     bool has_vnni, has_bf16; /* AVX-512 extensions in use */
 } quant_kernels;
 

@@ -52,6 +52,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 #define ROWS_1  4
 #define ROWS_4  4
 #define TQ_COLS 8 /* eight accumulators of eight rows */
+#define K8_COLS 8 /* the same for Q4_K */
 
 #include "quant_x86.h"
 
@@ -224,10 +225,10 @@ DEFINE_ZMM_KERNEL(iq4_nl, block_iq4_nl, 128)
 
 /* ---- Q4_0 with eight rows across the lanes -------------------------------- */
 
-/* Q4_0: eight rows across the lanes (quant_x86.h's tq4_0). With VNNI each
- * of the eight products is one vpdpbusd, in four chains: a quarter of the
- * latency (integer sums: exact in any order). */
-INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
+/* Eight rows across the lanes (quant_x86.h's tq4_0 and q4_Kx8). With VNNI
+ * each of the eight products is one vpdpbusd, in four chains: a quarter of
+ * the latency (integer sums: exact in any order). */
+INLINE __m256i lanes_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
 {
     __m256i ch[4] = {seed, _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int k = 0; k < 8; k++) {
@@ -236,6 +237,21 @@ INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
         ch[k & 3] = _mm256_dpbusd_epi32(ch[k & 3], u[k], _mm256_set1_epi32(v));
     }
     return _mm256_add_epi32(_mm256_add_epi32(ch[0], ch[1]), _mm256_add_epi32(ch[2], ch[3]));
+}
+
+INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
+{
+    return lanes_dot8(seed, u, q);
+}
+
+INLINE __m256i k8_scale(__m256i sc32)
+{
+    return sc32;
+}
+
+INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc)
+{
+    return _mm256_add_epi32(s, _mm256_mullo_epi32(lanes_dot8(_mm256_setzero_si256(), u, q), sc));
 }
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
@@ -679,7 +695,8 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
     /* without VNNI the 32-element blocks keep the AVX2 kernels */
     if (has_vnni) {
         SET(GGML_TYPE_Q4_0, tq4_0)
-        k->gemm_q4_0x8 = gemm_tq4_0x8;
+        k->gemm_x8[GGML_TYPE_Q4_0] = gemm_tq4_0x8;
+        k->gemm_x8[GGML_TYPE_Q4_K] = gemm_q4_Kx8;
         SETP(GGML_TYPE_Q5_0, q5_0)
         SETP(GGML_TYPE_Q8_0, q8_0)
         SETP(GGML_TYPE_IQ4_NL, iq4_nl)

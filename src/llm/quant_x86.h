@@ -508,7 +508,7 @@ INLINE void tq_rows(const char *const *rows, int64_t i, __m256i u[8], __m256 *d)
     *d = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
 }
 
-/* The same from a group repacked at load time (quant_repack_q4_0x8): the
+/* The same from a group repacked at load time (quant_repack_x8): the
  * scales and the transposed quants are already in lane order, so a block
  * costs five loads instead of eight loads, four inserts, eight unpacks and
  * sixteen scalar operations for the scales. */
@@ -610,7 +610,7 @@ static void gemm_tq4_0(int64_t n, const void *w, size_t ws, int64_t nr, const vo
     tq_gemm(n, w, ws, false, nr, x, xs, nc, y, ldy);
 }
 
-/* w: rows repacked by quant_repack_q4_0x8, ws the bytes of one Q4_0 row (a
+/* w: rows repacked by quant_repack_x8, ws the bytes of one Q4_0 row (a
  * group of eight starts every 8 * ws), nr a multiple of 8 */
 static void gemm_tq4_0x8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
                          int64_t nc, float *y, size_t ldy)
@@ -623,6 +623,156 @@ static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
     float out;
     gemm_tq4_0(n, w, 0, 1, x, 0, 1, &out, 1);
     return out;
+}
+
+/* ---- Q4_K with eight rows across the lanes (repacked at load) -------------- */
+
+/* From the layout quant_repack_x8 gives Q4_K: each 4-byte lane of a quants
+ * vector holds four elements of one of the eight rows, so a super-block of
+ * eight rows is 32 vector loads, their nibbles the operands of 64 lane
+ * dots, and the scales and mins of the eight rows are decoded together.
+ * Each row's super-block sums exactly in int32, its scales and mins applied
+ * as integers, and is scaled as quant.c's dot_k4 does: the results are the
+ * scalar reference's bits for any tile shape and ISA.
+ *
+ * The includer defines K8_COLS (columns per panel) and
+ *   k8_scale(sc32): the eight rows' scales of a sub-block, one per int32
+ *     lane, in the form k8_sub takes;
+ *   k8_sub(s, u, q, sc): s + sc * (lane dots of u[k] (nibbles) and the
+ *     activations q[4k..4k+3], k = 0..7): one sub-block of 32 elements. */
+INLINE __m256i k8_scale(__m256i sc32);
+INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc);
+
+#define K8_AUX   64                       /* super-blocks per panel of activation pair sums */
+#define K8_GROUP (8 * sizeof(block_q4_K)) /* bytes of one super-block of eight rows */
+
+/* per column and super-block i0..i1-1: the sums of the eight sub-blocks'
+ * activations, in int16 pairs (2t, 2t+1) */
+INLINE void k8_fill(const char *x, size_t xs, int64_t c0, int pc, int64_t i0, int64_t i1,
+                    int32_t *bp)
+{
+    for (int c = 0; c < pc; c++) {
+        const block_q8_K *y = (const block_q8_K *)(x + (size_t)(c0 + c) * xs);
+        for (int64_t i = i0; i < i1; i++) {
+            const __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[i].bsums),
+                                             _mm_loadu_si128((const __m128i *)(y[i].bsums + 8)));
+            _mm_storeu_si128((__m128i *)(bp + 4 * (c * K8_AUX + (i - i0))), s);
+        }
+    }
+}
+
+/* 8 bytes q of v (q = 0..3) -> 8 int32 lanes */
+INLINE __m256i k8_bytes32(__m256i v, int q)
+{
+    const __m128i h = q < 2 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
+    return _mm256_cvtepu8_epi32(q & 1 ? _mm_unpackhi_epi64(h, h) : h);
+}
+
+/* 16 bytes of v's 128-bit half (bytes [2t][r] then [2t+1][r]) -> int16
+ * pairs ([2t][r], [2t+1][r]) in lane r */
+INLINE __m256i k8_pairs16(__m256i v, int half)
+{
+    const __m128i h = half ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(h, _mm_unpackhi_epi64(h, h)));
+}
+
+/* super-blocks i0..i1-1 of one group of eight rows against columns
+ * c0..c0+pc-1; acc and accm: the d and dmin parts per column */
+INLINE void k8_tile(const char *group, const char *x, size_t xs, int64_t c0, int pc, int64_t i0,
+                    int64_t i1, const int32_t *bp, __m256 *acc, __m256 *accm)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F),
+                  hi2 = _mm256_set1_epi8(0x30);
+    for (int64_t i = i0; i < i1; i++) {
+        const char *b = group + (size_t)i * K8_GROUP;
+        if (pc > 1) /* decode leaves the sequential stream to the hardware */
+            for (int l = 0; l < (int)K8_GROUP; l += 64)
+                _mm_prefetch(b + 2 * K8_GROUP + l, _MM_HINT_T0);
+        /* scales and mins: quant_k4_scales on the eight rows at once */
+        const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 32)),
+                      B = _mm256_loadu_si256((const __m256i *)(b + 64)),
+                      C = _mm256_loadu_si256((const __m256i *)(b + 96));
+        const __m256i sc03 = _mm256_and_si256(A, m6), mn03 = _mm256_and_si256(B, m6);
+        const __m256i sc47 = _mm256_or_si256(_mm256_and_si256(C, m4),
+                                             _mm256_and_si256(_mm256_srli_epi16(A, 2), hi2));
+        const __m256i mn47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(C, 4), m4),
+                                             _mm256_and_si256(_mm256_srli_epi16(B, 2), hi2));
+        __m256i sc[8];
+        for (int j = 0; j < 4; j++) {
+            sc[j] = k8_scale(k8_bytes32(sc03, j));
+            sc[j + 4] = k8_scale(k8_bytes32(sc47, j));
+        }
+        const __m256i mp[4] = {k8_pairs16(mn03, 0), k8_pairs16(mn03, 1), k8_pairs16(mn47, 0),
+                               k8_pairs16(mn47, 1)};
+        __m256i s[K8_COLS];
+        UNROLL for (int c = 0; c < pc; c++) s[c] = _mm256_setzero_si256();
+        /* chunk ch: low nibbles are sub-block 2ch, high ones 2ch + 1 */
+        for (int ch = 0; ch < 4; ch++)
+            for (int h = 0; h < 2; h++) {
+                __m256i u[8];
+                for (int k = 0; k < 8; k++) {
+                    const __m256i t =
+                        _mm256_loadu_si256((const __m256i *)(b + 128 + 256 * ch + 32 * k));
+                    u[k] = _mm256_and_si256(h ? _mm256_srli_epi16(t, 4) : t, m4);
+                }
+                UNROLL for (int c = 0; c < pc; c++)
+                {
+                    const int8_t *q = ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->qs +
+                                      64 * ch + 32 * h;
+                    s[c] = k8_sub(s[c], u, q, sc[2 * ch + h]);
+                }
+            }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b)),
+                     dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + 16)));
+        UNROLL for (int c = 0; c < pc; c++)
+        {
+            const int32_t *p = bp + 4 * (c * K8_AUX + (i - i0));
+            __m256i m = _mm256_setzero_si256();
+            for (int t = 0; t < 4; t++)
+                m = madd16_acc(m, mp[t], _mm256_set1_epi32(p[t]));
+            const __m256 e = _mm256_set1_ps(((const block_q8_K *)(x + (size_t)(c0 + c) * xs))[i].d);
+            acc[c] =
+                _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_mul_ps(d, e), _mm256_cvtepi32_ps(s[c])));
+            accm[c] =
+                _mm256_add_ps(accm[c], _mm256_mul_ps(_mm256_mul_ps(dm, e), _mm256_cvtepi32_ps(m)));
+        }
+    }
+}
+
+INLINE void k8_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char *x, size_t xs,
+                     int64_t c0, int pc, float *y, size_t ldy)
+{
+    const int64_t nb = n / QK_K;
+    int32_t bp[K8_COLS * K8_AUX * 4];
+    const bool once = nb <= K8_AUX; /* else refilled per row group and chunk */
+    if (once)
+        k8_fill(x, xs, c0, pc, 0, nb, bp);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const char *group = w + (size_t)r0 * ws;
+        __m256 acc[K8_COLS], accm[K8_COLS];
+        UNROLL for (int c = 0; c < pc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
+        for (int64_t i0 = 0; i0 < nb; i0 += K8_AUX) {
+            const int64_t i1 = i0 + K8_AUX < nb ? i0 + K8_AUX : nb;
+            if (!once)
+                k8_fill(x, xs, c0, pc, i0, i1, bp);
+            k8_tile(group, x, xs, c0, pc, i0, i1, bp, acc, accm);
+        }
+        for (int c = 0; c < pc; c++)
+            _mm256_storeu_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0,
+                             _mm256_sub_ps(acc[c], accm[c]));
+    }
+}
+
+/* w: rows repacked by quant_repack_x8, ws the bytes of one Q4_K row (a
+ * group of eight starts every 8 * ws), nr a multiple of 8 */
+static void gemm_q4_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    int64_t c = 0;
+    for (; c + K8_COLS <= nc; c += K8_COLS)
+        k8_panel(n, w, ws, nr, x, xs, c, K8_COLS, y, ldy);
+    for (; c < nc; c++)
+        k8_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
 }
 
 #endif

@@ -8,7 +8,8 @@
  * LOGPROB_TOLERANCE). It prints one line per vector and fails if any vector
  * fails (a missing model or kernel fails loudly; nothing is skipped).
  * test_q4_0_repacked_model_gives_the_same_logits holds the load-time Q4_0
- * repacking to the mapped weights' logits.
+ * repacking to the mapped weights' logits, and the Q4_K test its repacking
+ * to the scalar reference's.
  */
 #include <math.h>
 
@@ -19,6 +20,7 @@
 #include "ghostllm.h"
 #include "llm/model.h"
 #include "llm/llm_test.h"
+#include "llm/tools.h"
 
 #define VECTORS "../shared/vectors/greedy-llama.cpp.jsonl"
 /* Log-probabilities agree with llama.cpp's to ~1e-4 where activations stay
@@ -199,7 +201,7 @@ static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
     unsetenv("GHOST_REPACK");
     assert_null(mapped->x8);
     assert_false(mapped->w.layers[0].ffn_up.x8);
-    if (packed->kern->gemm_q4_0x8 != NULL) {
+    if (packed->kern->gemm_x8[GGML_TYPE_Q4_0] != NULL) {
         assert_non_null(packed->x8);
         assert_true(packed->w.layers[0].wq.x8 && packed->w.layers[0].ffn_down.x8);
         assert_false(packed->w.token_embd.x8); /* its rows are read by the embedding */
@@ -216,10 +218,55 @@ static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
     ghost_model_free(mapped);
 }
 
+/* The same for Q4_K, on a random-weight model whose every matrix is Q4_K
+ * (synth's llama-tiny shape): the eight-row kernels give the scalar
+ * reference's bits, so the repacked model's logits are the scalar ISA's.
+ * The mapped layout's SIMD kernels sum in another order: close, not equal. */
+static void test_q4_K_repacked_model_gives_the_scalar_logits(void **state)
+{
+    (void)state;
+    const char *path = tu_path("q4_K-tiny.gguf");
+    synth_params sp = {.type = GGML_TYPE_Q4_K, .seed = 5, .n_threads = 2};
+    assert_int_equal(synth_write(path, synth_find_shape("llama-tiny"), &sp), GHOST_OK);
+    unsetenv("GHOST_REPACK");
+    ghost_model *packed = ghost_model_load(path);
+    setenv("GHOST_ISA", "scalar", 1);
+    ghost_model *scalar = ghost_model_load(path);
+    unsetenv("GHOST_ISA");
+    setenv("GHOST_REPACK", "0", 1);
+    ghost_model *mapped = ghost_model_load(path);
+    unsetenv("GHOST_REPACK");
+    assert_true(packed && scalar && mapped);
+    assert_null(scalar->x8);
+    assert_null(mapped->x8);
+    if (packed->kern->gemm_x8[GGML_TYPE_Q4_K] != NULL)
+        assert_true(packed->w.layers[1].ffn_down.x8 && packed->w.output.x8);
+    const size_t n = (size_t)6 * packed->hp.n_vocab;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+    assert_true(a && b && c);
+    prompt_logits(packed, a);
+    prompt_logits(scalar, b);
+    prompt_logits(mapped, c);
+    assert_memory_equal(a, b, n * sizeof *a);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - c[i]));
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    assert_true(worst <= 1e-3 * scale);
+    free(a);
+    free(b);
+    free(c);
+    ghost_model_free(packed);
+    ghost_model_free(scalar);
+    ghost_model_free(mapped);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_repacked_model_gives_the_same_logits),
+        cmocka_unit_test(test_q4_K_repacked_model_gives_the_scalar_logits),
         cmocka_unit_test(test_greedy_matches_llama_cpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

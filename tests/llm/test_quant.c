@@ -761,61 +761,94 @@ static void test_every_available_isa_matches_scalar(void **state)
     }
 }
 
-/* Q4_0 repacked by eight rows (what the model does at load for a kernel set
- * with gemm_q4_0x8): the layout read back independently, and the eight-row
- * kernel giving the unpacked kernel's bits (which are the scalar
- * reference's) for every column count, row count and length, including
- * rows longer than one panel of activation sums. */
-static void test_q4_0_repacked_rows_match_unpacked(void **state)
+/* Where quant_repack_x8 put row r's block i (of a matrix of nb blocks per
+ * row) checked field by field against the source block. */
+static void check_x8_layout(ggml_type type, const uint8_t *packed, const uint8_t *src, size_t wrow,
+                            int64_t nb, int r, int64_t i)
 {
-    (void)state;
-    rng_state = 0x853c49e6748fea9bull;
-    enum { ROWS = 24, COLS = 10, NBMAX = 600 };
-    const size_t wrow_max = NBMAX * sizeof(block_q4_0), xrow_max = NBMAX * sizeof(block_q8_0);
+    const int rr = r % 8;
+    if (type == GGML_TYPE_Q4_0) {
+        const block_q4_0 *b = (const block_q4_0 *)(src + r * wrow) + i;
+        const uint8_t *g = packed + ((size_t)(r / 8) * nb + (size_t)i) * 8 * sizeof(block_q4_0);
+        assert_memory_equal(g + 2 * rr, &b->d, 2);
+        for (int k = 0; k < 4; k++)
+            assert_memory_equal(g + 16 + 32 * k + 4 * rr, b->qs + 4 * k, 4);
+        return;
+    }
+    const block_q4_K *b = (const block_q4_K *)(src + r * wrow) + i;
+    const uint8_t *g = packed + ((size_t)(r / 8) * nb + (size_t)i) * 8 * sizeof(block_q4_K);
+    assert_memory_equal(g + 2 * rr, &b->d, 2);
+    assert_memory_equal(g + 16 + 2 * rr, &b->dmin, 2);
+    for (int j = 0; j < 12; j++)
+        assert_int_equal(g[32 + 8 * j + rr], b->scales[j]);
+    for (int c = 0; c < 4; c++)
+        for (int k = 0; k < 8; k++)
+            assert_memory_equal(g + 128 + 256 * c + 32 * k + 4 * rr, b->qs + 32 * c + 4 * k, 4);
+}
+
+/* Rows repacked by eight (what the model does at load for a kernel set with
+ * gemm_x8[type]): the layout read back independently, and every eight-row
+ * kernel giving the scalar reference's bits for every column count, row
+ * count and length, including rows longer than one panel of activation
+ * sums. The last length has extreme values: all nibbles 15, all scales and
+ * mins 63, activations all -127 (the AVX2 int16 sums near their bound). */
+static void check_repacked_rows(ggml_type type, const int *lens, int nlens, uint64_t seed)
+{
+    rng_state = seed;
+    enum { ROWS = 24, COLS = 10 };
+    const quant_type_info *ti = quant_info(type);
+    const int nbmax = lens[nlens - 1];
+    const int64_t bs = ti->block_size;
+    const size_t wrow_max = (size_t)nbmax * ti->type_size,
+                 xrow_max = quant_row_size(ti->vec_dot_type, nbmax * bs);
     uint8_t *w = malloc(ROWS * wrow_max), *p = malloc(ROWS * wrow_max),
             *x = malloc(COLS * xrow_max);
-    float *src = malloc(NBMAX * 32 * sizeof *src);
+    float *src = malloc((size_t)nbmax * bs * sizeof *src);
     assert_non_null(w && p && x && src);
     const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
-    assert_null(ref->gemm_q4_0x8); /* the scalar set never repacks */
-    static const int lens[] = {1, 3, 16, 513, NBMAX};
+    assert_null(ref->gemm_x8[type]); /* the scalar set never repacks */
     int tested = 0;
-    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-        const int64_t nb = lens[li], n = nb * 32;
-        const size_t wrow = (size_t)nb * sizeof(block_q4_0), xrow = (size_t)nb * sizeof(block_q8_0);
+    for (int li = 0; li < nlens; li++) {
+        const bool extreme = li == nlens - 1 && type == GGML_TYPE_Q4_K;
+        const int64_t nb = lens[li], n = nb * bs;
+        const size_t wrow = (size_t)nb * ti->type_size, xrow = quant_row_size(ti->vec_dot_type, n);
         for (int r = 0; r < ROWS; r++)
-            random_weights(GGML_TYPE_Q4_0, w + r * wrow, n);
+            random_weights(type, w + r * wrow, n);
+        if (extreme)
+            for (int r = 0; r < ROWS; r++)
+                for (int64_t i = 0; i < nb; i++) {
+                    block_q4_K *b = (block_q4_K *)(w + r * wrow) + i;
+                    memset(b->scales, 0xFF, sizeof b->scales);
+                    memset(b->qs, 0xFF, sizeof b->qs);
+                }
         for (int c = 0; c < COLS; c++) {
-            fill_gauss(src, n, 1.0f);
-            ref->quantize[GGML_TYPE_Q8_0](src, x + c * xrow, n);
+            if (extreme)
+                for (int64_t e = 0; e < n; e++)
+                    src[e] = 1.0f; /* Q8_K: -127 everywhere */
+            else
+                fill_gauss(src, n, 1.0f);
+            ref->quantize[ti->vec_dot_type](src, x + c * xrow, n);
         }
-        quant_repack_q4_0x8(w, p, n, ROWS);
-        /* group 1, block nb - 1, row 5 of the group: scale, then dword k */
-        const block_q4_0 *b = (const block_q4_0 *)(w + 13 * wrow) + (nb - 1);
-        const uint8_t *g = p + ((size_t)1 * nb + (size_t)(nb - 1)) * 8 * sizeof(block_q4_0);
-        assert_memory_equal(g + 2 * 5, &b->d, 2);
-        for (int k = 0; k < 4; k++)
-            assert_memory_equal(g + 16 + 32 * k + 4 * 5, b->qs + 4 * k, 4);
+        if (extreme)
+            assert_int_equal(((block_q8_K *)x)->qs[0], -127);
+        assert_true(quant_repack_x8(type, w, p, n, ROWS));
+        for (int r = 0; r < ROWS; r++)
+            check_x8_layout(type, p, w, wrow, nb, r, r % 3 == 0 ? 0 : nb - 1);
         for (int isa = QUANT_ISA_AVX2; isa <= QUANT_ISA_AVX512; isa++) {
             const quant_kernels *k = quant_kernels_for((quant_isa)isa);
-            if (k == NULL || k->gemm_q4_0x8 == NULL)
+            if (k == NULL || k->gemm_x8[type] == NULL)
                 continue;
             for (int nr = 8; nr <= ROWS; nr += 8)
                 for (int nc = 1; nc <= COLS; nc++) {
-                    float a[COLS * ROWS], e[COLS * ROWS];
-                    k->gemm[GGML_TYPE_Q4_0](n, w, wrow, nr, x, xrow, nc, a, ROWS);
-                    k->gemm_q4_0x8(n, p, wrow, nr, x, xrow, nc, e, ROWS);
+                    float e[COLS * ROWS];
+                    k->gemm_x8[type](n, p, wrow, nr, x, xrow, nc, e, ROWS);
                     for (int c = 0; c < nc; c++)
                         for (int r = 0; r < nr; r++) {
-                            const float s =
-                                ref->vec_dot[GGML_TYPE_Q4_0](n, w + r * wrow, x + c * xrow);
-                            if (memcmp(&a[c * ROWS + r], &e[c * ROWS + r], 4) != 0 ||
-                                memcmp(&s, &e[c * ROWS + r], 4) != 0)
-                                fail_msg("%s n=%lld nr=%d nc=%d (%d,%d): x8 %.9g, rows %.9g, "
-                                         "scalar %.9g",
-                                         quant_isa_name((quant_isa)isa), (long long)n, nr, nc, r, c,
-                                         (double)e[c * ROWS + r], (double)a[c * ROWS + r],
-                                         (double)s);
+                            const float s = ref->vec_dot[type](n, w + r * wrow, x + c * xrow);
+                            if (memcmp(&s, &e[c * ROWS + r], 4) != 0)
+                                fail_msg("%s %s n=%lld nr=%d nc=%d (%d,%d): x8 %.9g, scalar %.9g",
+                                         tname(type), quant_isa_name((quant_isa)isa), (long long)n,
+                                         nr, nc, r, c, (double)e[c * ROWS + r], (double)s);
                         }
                     tested++;
                 }
@@ -827,6 +860,16 @@ static void test_q4_0_repacked_rows_match_unpacked(void **state)
     free(p);
     free(x);
     free(src);
+}
+
+static void test_repacked_rows_match_scalar(void **state)
+{
+    (void)state;
+    static const int q4_0[] = {1, 3, 16, 513, 600}, q4_K[] = {1, 3, 8, 65, 70};
+    check_repacked_rows(GGML_TYPE_Q4_0, q4_0, 5, 0x853c49e6748fea9bull);
+    check_repacked_rows(GGML_TYPE_Q4_K, q4_K, 5, 0x9e3779b97f4a7c15ull);
+    uint8_t b[8];
+    assert_false(quant_repack_x8(GGML_TYPE_Q8_0, b, b, 0, 0)); /* no such layout */
 }
 
 /* Attention's softmax·V sum: every ISA gives the scalar bits (one FMA per
@@ -1126,7 +1169,7 @@ int main(void)
         cmocka_unit_test(test_reference_dot_equals_dequantized_dot),
         cmocka_unit_test(test_every_available_isa_matches_scalar),
         cmocka_unit_test(test_avx512_without_vnni_or_bf16_matches_scalar),
-        cmocka_unit_test(test_q4_0_repacked_rows_match_unpacked),
+        cmocka_unit_test(test_repacked_rows_match_scalar),
         cmocka_unit_test(test_wsum_matches_scalar_bit_for_bit),
         cmocka_unit_test(test_quantizers_reproduce_llama_quantize_bytes),
         cmocka_unit_test(test_isa_selection_and_env_override),
