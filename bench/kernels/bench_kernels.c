@@ -11,6 +11,9 @@
  *               kernel's own speed
  *   gemm Gop/s  the batched prefill product against -c columns (default
  *               64), 2 ops per multiply-add
+ * Types with an eight-row kernel (quant_kernels.gemm_x8) get a second line
+ * per ISA, "x8": the same matrices repacked as the model repacks them at
+ * load, decode through that kernel with one column.
  * Rows are split across -t threads (default 1). Not a test: numbers only.
  */
 #include <getopt.h>
@@ -31,7 +34,7 @@ typedef struct job {
     size_t w_row, x_row;
     float *out;
     int reps;
-    bool gemm;
+    bool gemm, x8; /* x8: w repacked by quant_repack_x8, rows a multiple of 8 */
 } job;
 
 typedef struct slice {
@@ -44,7 +47,10 @@ static void *run_slice(void *arg)
     const slice *s = arg;
     const job *j = s->j;
     for (int rep = 0; rep < j->reps; rep++) {
-        if (j->gemm) {
+        if (j->x8) {
+            j->k->gemm_x8[j->type](j->n, j->w + (size_t)s->r0 * j->w_row, j->w_row, s->r1 - s->r0,
+                                   j->x, j->x_row, j->cols, j->out + s->r0, (size_t)j->rows);
+        } else if (j->gemm) {
             quant_matmul(j->k, j->type, j->n, j->w + (size_t)s->r0 * j->w_row, j->w_row,
                          s->r1 - s->r0, j->x, j->x_row, j->cols, j->out + s->r0, (size_t)j->rows);
         } else {
@@ -72,7 +78,8 @@ static double time_job(const job *j, int nt)
     for (int trial = 0; trial < 3; trial++) {
         double t0 = now();
         for (int t = 0; t < nt; t++) {
-            sl[t] = (slice){j, j->rows * t / nt, j->rows * (t + 1) / nt};
+            const int64_t g = j->x8 ? 8 : 1; /* eight-row groups stay whole */
+            sl[t] = (slice){j, j->rows / g * t / nt * g, j->rows / g * (t + 1) / nt * g};
             if (pthread_create(&th[t], NULL, run_slice, &sl[t]) != 0) {
                 run_slice(&sl[t]);
                 th[t] = 0;
@@ -108,6 +115,20 @@ static void make_matrix(ggml_type t, char *w, int64_t n, int64_t rows, size_t ro
     for (int64_t r = 1; r < rows; r++)
         memcpy(w + (size_t)r * row_bytes, w, row_bytes);
     free(f);
+}
+
+/* One line: decode from DRAM, decode from L2, prefill. */
+static void report(const job *jd, const job *jl, const job *jg, int threads, const char *tag)
+{
+    const double td = time_job(jd, threads), tl = time_job(jl, threads);
+    const double tg = time_job(jg, threads);
+    char isa[16];
+    snprintf(isa, sizeof isa, "%s%s", quant_isa_name(jd->k->isa), tag);
+    printf("%-7s %-9s %10.2f %10.2f %11.2f\n", quant_info(jd->type)->name, isa,
+           (double)jd->rows * (double)jd->w_row / td / 1e9,
+           (double)jl->rows * (double)jl->w_row / tl / 1e9,
+           2.0 * (double)jd->n * (double)jg->rows * (double)jg->cols / tg / 1e9);
+    fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -160,7 +181,7 @@ int main(int argc, char **argv)
     printf("cpu: %s%s%s, threads %d, row %lld, dram matrix %.0f MiB, gemm %lld columns\n",
            quant_isa_name(best), kb->has_vnni ? "+vnni" : "", kb->has_bf16 ? "+bf16" : "", threads,
            (long long)n, mib, (long long)cols);
-    printf("%-7s %-7s %10s %10s %11s\n", "type", "isa", "dram GB/s", "l2 GB/s", "gemm Gop/s");
+    printf("%-7s %-9s %10s %10s %11s\n", "type", "isa", "dram GB/s", "l2 GB/s", "gemm Gop/s");
     for (int ti = 0; ti < ntypes; ti++) {
         const ggml_type t = types[ti];
         const ggml_type vt = quant_info(t)->vec_dot_type;
@@ -168,7 +189,7 @@ int main(int argc, char **argv)
         const int64_t rows_dram = (int64_t)(mib * 1048576.0 / (double)w_row) + 1;
         const int64_t rows_l2 = (int64_t)(256.0 * 1024 / (double)w_row) + 1;
         char *w = malloc((size_t)rows_dram * w_row);
-        char *x = malloc((size_t)cols * x_row);
+        char *x = malloc((size_t)cols * x_row), *packed = NULL;
         float *out = malloc((size_t)rows_dram * (size_t)cols * sizeof *out);
         float *xf = malloc((size_t)n * sizeof *xf);
         if (!w || !x || !out || !xf) {
@@ -184,9 +205,9 @@ int main(int argc, char **argv)
         }
         for (int isa = QUANT_ISA_SCALAR; isa <= (int)best; isa++) {
             const quant_kernels *k = quant_kernels_for((quant_isa)isa);
-            job jd = {k, t, n, rows_dram, 1, w, x, w_row, x_row, out, 1, false};
-            job jl = {k, t, n, rows_l2, 1, w, x, w_row, x_row, out, 0, false};
-            job jg = {k, t, n, rows_l2, cols, w, x, w_row, x_row, out, 1, true};
+            job jd = {k, t, n, rows_dram, 1, w, x, w_row, x_row, out, 1, false, false};
+            job jl = {k, t, n, rows_l2, 1, w, x, w_row, x_row, out, 0, false, false};
+            job jg = {k, t, n, rows_l2, cols, w, x, w_row, x_row, out, 1, true, false};
             if (isa == QUANT_ISA_SCALAR) { /* the reference is slow: shrink */
                 jd.rows = rows_dram / 8 + 1;
                 jg.cols = cols < 8 ? cols : 8;
@@ -194,14 +215,22 @@ int main(int argc, char **argv)
             jl.reps = (int)(64.0 * 1048576 / ((double)rows_l2 * (double)w_row)) + 1;
             if (isa == QUANT_ISA_SCALAR)
                 jl.reps = jl.reps / 16 + 1;
-            const double td = time_job(&jd, threads), tl = time_job(&jl, threads);
-            const double tg = time_job(&jg, threads);
-            printf("%-7s %-7s %10.2f %10.2f %11.2f\n", quant_info(t)->name,
-                   quant_isa_name((quant_isa)isa), (double)jd.rows * (double)w_row / td / 1e9,
-                   (double)jl.rows * (double)w_row / tl / 1e9,
-                   2.0 * (double)n * (double)jg.rows * (double)jg.cols / tg / 1e9);
-            fflush(stdout);
+            report(&jd, &jl, &jg, threads, "");
+            if (k->gemm_x8[t] == NULL)
+                continue;
+            if (packed == NULL && (packed = malloc((size_t)rows_dram * w_row)) != NULL)
+                quant_repack_x8(t, w, packed, n, rows_dram / 8 * 8);
+            if (packed == NULL) {
+                fprintf(stderr, "bench_kernels: out of memory\n");
+                return 1;
+            }
+            jd.x8 = jl.x8 = jg.x8 = true;
+            jd.w = jl.w = jg.w = packed;
+            jd.rows = rows_dram / 8 * 8;
+            jl.rows = jg.rows = (rows_l2 + 7) / 8 * 8;
+            report(&jd, &jl, &jg, threads, "x8");
         }
+        free(packed);
         free(w);
         free(x);
         free(out);
