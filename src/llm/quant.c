@@ -348,21 +348,28 @@ static void repack_q4_0x8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
     }
 }
 
-static void repack_q4_Kx8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
+/* Q4_K and Q5_K: they share the header; Q5_K's fifth bits sit between the
+ * scales and the quants, laid out as the quants are */
+static void repack_k4x8(const void *src, uint8_t *o, int64_t n, int64_t nrows, bool five)
 {
     const int64_t nb = n / QK_K;
-    const size_t row_bytes = (size_t)nb * sizeof(block_q4_K);
+    const size_t bsize = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t row_bytes = (size_t)nb * bsize, qs_at = five ? 128 + 256 : 128;
     for (int64_t g = 0; g < nrows / 8; g++) {
         const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
-        for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q4_K))
+        for (int64_t i = 0; i < nb; i++, o += 8 * bsize)
             for (int r = 0; r < 8; r++) {
-                const block_q4_K *b = (const block_q4_K *)(rows + r * row_bytes) + i;
+                const block_q4_K *b =
+                    (const block_q4_K *)(rows + r * row_bytes + (size_t)i * bsize);
+                const uint8_t *qs = five ? ((const block_q5_K *)b)->qs : b->qs;
                 memcpy(o + 2 * r, &b->d, 2);
                 memcpy(o + 16 + 2 * r, &b->dmin, 2);
                 for (int j = 0; j < 12; j++)
                     o[32 + 8 * j + r] = b->scales[j];
+                for (int k = 0; five && k < 8; k++)
+                    memcpy(o + 128 + 32 * k + 4 * r, ((const block_q5_K *)b)->qh + 4 * k, 4);
                 for (int k = 0; k < 32; k++) /* chunk k / 8, dword k % 8 */
-                    memcpy(o + 128 + 32 * k + 4 * r, b->qs + 4 * k, 4);
+                    memcpy(o + qs_at + 32 * k + 4 * r, qs + 4 * k, 4);
             }
     }
 }
@@ -371,8 +378,8 @@ bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int6
 {
     if (type == GGML_TYPE_Q4_0)
         repack_q4_0x8(src, dst, n, nrows);
-    else if (type == GGML_TYPE_Q4_K)
-        repack_q4_Kx8(src, dst, n, nrows);
+    else if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K)
+        repack_k4x8(src, dst, n, nrows, type == GGML_TYPE_Q5_K);
     else
         return false;
     return true;

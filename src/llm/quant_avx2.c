@@ -58,24 +58,28 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 #include "quant_x86.h"
 
 /* Eight rows across the lanes (quant_x86.h's tq4_0 and q4_Kx8): maddubs
- * pairs of u <= 15 and |x| <= 128 stay within 3840, so the eight products
- * add up in int16 (at most 30720) before one madd widens them. */
-INLINE __m256i lanes_sum16(const __m256i u[8], const int8_t *q)
+ * pairs of u <= 15 and |x| <= 128 stay within 3840, so the products of
+ * u[0..n-1] add up in int16 (at most 30720 for eight) before one madd
+ * widens them; 5-bit u (<= 31, pairs within 7936) take four at a time. */
+INLINE __m256i lanes_sum16(const __m256i *u, const int8_t *q, int n) /* n: 4 or 8 */
 {
     __m256i p[8];
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < n; k++) {
         int32_t v;
         memcpy(&v, q + 4 * k, 4);
         p[k] = _mm256_maddubs_epi16(u[k], _mm256_set1_epi32(v));
     }
+    /* a tree: short dependency chains */
+    const __m256i s4 = _mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3]));
+    if (n == 4)
+        return s4;
     return _mm256_add_epi16(
-        _mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])),
-        _mm256_add_epi16(_mm256_add_epi16(p[4], p[5]), _mm256_add_epi16(p[6], p[7])));
+        s4, _mm256_add_epi16(_mm256_add_epi16(p[4], p[5]), _mm256_add_epi16(p[6], p[7])));
 }
 
 INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
 {
-    return _mm256_add_epi32(seed, _mm256_madd_epi16(lanes_sum16(u, q), _mm256_set1_epi16(1)));
+    return _mm256_add_epi32(seed, _mm256_madd_epi16(lanes_sum16(u, q, 8), _mm256_set1_epi16(1)));
 }
 
 /* the madd that widens the int16 sums applies the scale: (sc, sc) pairs */
@@ -84,9 +88,12 @@ INLINE __m256i k8_scale(__m256i sc32)
     return _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
 }
 
-INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc)
+INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc, bool five)
 {
-    return _mm256_add_epi32(s, _mm256_madd_epi16(lanes_sum16(u, q), sc));
+    if (five)
+        return _mm256_add_epi32(_mm256_add_epi32(s, _mm256_madd_epi16(lanes_sum16(u, q, 4), sc)),
+                                _mm256_madd_epi16(lanes_sum16(u + 4, q + 16, 4), sc));
+    return _mm256_add_epi32(s, _mm256_madd_epi16(lanes_sum16(u, q, 8), sc));
 }
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
@@ -461,6 +468,7 @@ void quant_avx2_fill(quant_kernels *k)
 #undef SET
     k->gemm_x8[GGML_TYPE_Q4_0] = gemm_tq4_0x8;
     k->gemm_x8[GGML_TYPE_Q4_K] = gemm_q4_Kx8;
+    k->gemm_x8[GGML_TYPE_Q5_K] = gemm_q5_Kx8;
     k->quantize[GGML_TYPE_Q8_0] = quantize_q8_0;
     k->quantize[GGML_TYPE_Q8_1] = quantize_q8_1;
     k->quantize[GGML_TYPE_Q8_K] = quantize_q8_K;

@@ -249,8 +249,9 @@ INLINE __m256i k8_scale(__m256i sc32)
     return sc32;
 }
 
-INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc)
+INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc, bool five)
 {
+    (void)five; /* vpdpbusd widens every product: no int16 bound */
     return _mm256_add_epi32(s, _mm256_mullo_epi32(lanes_dot8(_mm256_setzero_si256(), u, q), sc));
 }
 
@@ -697,6 +698,7 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
         SET(GGML_TYPE_Q4_0, tq4_0)
         k->gemm_x8[GGML_TYPE_Q4_0] = gemm_tq4_0x8;
         k->gemm_x8[GGML_TYPE_Q4_K] = gemm_q4_Kx8;
+        k->gemm_x8[GGML_TYPE_Q5_K] = gemm_q5_Kx8;
         SETP(GGML_TYPE_Q5_0, q5_0)
         SETP(GGML_TYPE_Q8_0, q8_0)
         SETP(GGML_TYPE_IQ4_NL, iq4_nl)

@@ -625,7 +625,7 @@ static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
     return out;
 }
 
-/* ---- Q4_K with eight rows across the lanes (repacked at load) -------------- */
+/* ---- Q4_K and Q5_K with eight rows across the lanes (repacked at load) ----- */
 
 /* From the layout quant_repack_x8 gives Q4_K: each 4-byte lane of a quants
  * vector holds four elements of one of the eight rows, so a super-block of
@@ -633,18 +633,20 @@ static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
  * dots, and the scales and mins of the eight rows are decoded together.
  * Each row's super-block sums exactly in int32, its scales and mins applied
  * as integers, and is scaled as quant.c's dot_k4 does: the results are the
- * scalar reference's bits for any tile shape and ISA.
+ * scalar reference's bits for any tile shape and ISA. Q5_K's layout adds
+ * the fifth bits, one dword per row and lane like the quants, after the
+ * scales; each quants vector takes its bit from them on the way.
  *
  * The includer defines K8_COLS (columns per panel) and
  *   k8_scale(sc32): the eight rows' scales of a sub-block, one per int32
  *     lane, in the form k8_sub takes;
- *   k8_sub(s, u, q, sc): s + sc * (lane dots of u[k] (nibbles) and the
- *     activations q[4k..4k+3], k = 0..7): one sub-block of 32 elements. */
+ *   k8_sub(s, u, q, sc, five): s + sc * (lane dots of u[k] (4-bit, or 5-bit
+ *     when five) and the activations q[4k..4k+3], k = 0..7): one sub-block
+ *     of 32 elements. */
 INLINE __m256i k8_scale(__m256i sc32);
-INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc);
+INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc, bool five);
 
-#define K8_AUX   64                       /* super-blocks per panel of activation pair sums */
-#define K8_GROUP (8 * sizeof(block_q4_K)) /* bytes of one super-block of eight rows */
+#define K8_AUX 64 /* super-blocks per panel of activation pair sums */
 
 /* per column and super-block i0..i1-1: the sums of the eight sub-blocks'
  * activations, in int16 pairs (2t, 2t+1) */
@@ -678,16 +680,18 @@ INLINE __m256i k8_pairs16(__m256i v, int half)
 
 /* super-blocks i0..i1-1 of one group of eight rows against columns
  * c0..c0+pc-1; acc and accm: the d and dmin parts per column */
-INLINE void k8_tile(const char *group, const char *x, size_t xs, int64_t c0, int pc, int64_t i0,
-                    int64_t i1, const int32_t *bp, __m256 *acc, __m256 *accm)
+INLINE void k8_tile(const char *group, bool five, const char *x, size_t xs, int64_t c0, int pc,
+                    int64_t i0, int64_t i1, const int32_t *bp, __m256 *acc, __m256 *accm)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F),
-                  hi2 = _mm256_set1_epi8(0x30);
+                  hi2 = _mm256_set1_epi8(0x30), bit4 = _mm256_set1_epi8(0x10);
+    const size_t gbytes = 8 * (five ? sizeof(block_q5_K) : sizeof(block_q4_K));
+    const int qs_at = five ? 128 + 256 : 128;
     for (int64_t i = i0; i < i1; i++) {
-        const char *b = group + (size_t)i * K8_GROUP;
+        const char *b = group + (size_t)i * gbytes;
         if (pc > 1) /* decode leaves the sequential stream to the hardware */
-            for (int l = 0; l < (int)K8_GROUP; l += 64)
-                _mm_prefetch(b + 2 * K8_GROUP + l, _MM_HINT_T0);
+            for (size_t l = 0; l < gbytes; l += 64)
+                _mm_prefetch(b + 2 * gbytes + l, _MM_HINT_T0);
         /* scales and mins: quant_k4_scales on the eight rows at once */
         const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 32)),
                       B = _mm256_loadu_si256((const __m256i *)(b + 64)),
@@ -712,14 +716,22 @@ INLINE void k8_tile(const char *group, const char *x, size_t xs, int64_t c0, int
                 __m256i u[8];
                 for (int k = 0; k < 8; k++) {
                     const __m256i t =
-                        _mm256_loadu_si256((const __m256i *)(b + 128 + 256 * ch + 32 * k));
+                        _mm256_loadu_si256((const __m256i *)(b + qs_at + 256 * ch + 32 * k));
                     u[k] = _mm256_and_si256(h ? _mm256_srli_epi16(t, 4) : t, m4);
+                    if (five) { /* bit 2ch + h of each byte to bit 4 */
+                        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * k));
+                        const int at = 2 * ch + h;
+                        const __m256i moved = at > 4   ? _mm256_srli_epi16(qh, at - 4)
+                                              : at < 4 ? _mm256_slli_epi16(qh, 4 - at)
+                                                       : qh;
+                        u[k] = _mm256_or_si256(u[k], _mm256_and_si256(moved, bit4));
+                    }
                 }
                 UNROLL for (int c = 0; c < pc; c++)
                 {
                     const int8_t *q = ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->qs +
                                       64 * ch + 32 * h;
-                    s[c] = k8_sub(s[c], u, q, sc[2 * ch + h]);
+                    s[c] = k8_sub(s[c], u, q, sc[2 * ch + h], five);
                 }
             }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b)),
@@ -739,8 +751,8 @@ INLINE void k8_tile(const char *group, const char *x, size_t xs, int64_t c0, int
     }
 }
 
-INLINE void k8_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char *x, size_t xs,
-                     int64_t c0, int pc, float *y, size_t ldy)
+INLINE void k8_panel(int64_t n, const char *w, size_t ws, bool five, int64_t nr, const char *x,
+                     size_t xs, int64_t c0, int pc, float *y, size_t ldy)
 {
     const int64_t nb = n / QK_K;
     int32_t bp[K8_COLS * K8_AUX * 4];
@@ -755,7 +767,7 @@ INLINE void k8_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char
             const int64_t i1 = i0 + K8_AUX < nb ? i0 + K8_AUX : nb;
             if (!once)
                 k8_fill(x, xs, c0, pc, i0, i1, bp);
-            k8_tile(group, x, xs, c0, pc, i0, i1, bp, acc, accm);
+            k8_tile(group, five, x, xs, c0, pc, i0, i1, bp, acc, accm);
         }
         for (int c = 0; c < pc; c++)
             _mm256_storeu_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0,
@@ -763,16 +775,28 @@ INLINE void k8_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char
     }
 }
 
-/* w: rows repacked by quant_repack_x8, ws the bytes of one Q4_K row (a
- * group of eight starts every 8 * ws), nr a multiple of 8 */
-static void gemm_q4_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
-                        int64_t nc, float *y, size_t ldy)
+INLINE void k8_gemm(int64_t n, const void *w, size_t ws, bool five, int64_t nr, const void *x,
+                    size_t xs, int64_t nc, float *y, size_t ldy)
 {
     int64_t c = 0;
     for (; c + K8_COLS <= nc; c += K8_COLS)
-        k8_panel(n, w, ws, nr, x, xs, c, K8_COLS, y, ldy);
+        k8_panel(n, w, ws, five, nr, x, xs, c, K8_COLS, y, ldy);
     for (; c < nc; c++)
-        k8_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
+        k8_panel(n, w, ws, five, nr, x, xs, c, 1, y, ldy);
+}
+
+/* w: rows repacked by quant_repack_x8, ws the bytes of one row (a group of
+ * eight starts every 8 * ws), nr a multiple of 8 */
+static void gemm_q4_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    k8_gemm(n, w, ws, false, nr, x, xs, nc, y, ldy);
+}
+
+static void gemm_q5_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    k8_gemm(n, w, ws, true, nr, x, xs, nc, y, ldy);
 }
 
 #endif

@@ -8,8 +8,8 @@
  * LOGPROB_TOLERANCE). It prints one line per vector and fails if any vector
  * fails (a missing model or kernel fails loudly; nothing is skipped).
  * test_q4_0_repacked_model_gives_the_same_logits holds the load-time Q4_0
- * repacking to the mapped weights' logits, and the Q4_K test its repacking
- * to the scalar reference's.
+ * repacking to the mapped weights' logits, and the K-quant test Q4_K's and
+ * Q5_K's repacking to the scalar reference's.
  */
 #include <math.h>
 
@@ -218,15 +218,15 @@ static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
     ghost_model_free(mapped);
 }
 
-/* The same for Q4_K, on a random-weight model whose every matrix is Q4_K
- * (synth's llama-tiny shape): the eight-row kernels give the scalar
- * reference's bits, so the repacked model's logits are the scalar ISA's.
- * The mapped layout's SIMD kernels sum in another order: close, not equal. */
-static void test_q4_K_repacked_model_gives_the_scalar_logits(void **state)
+/* The same for Q4_K and Q5_K, on random-weight models whose every matrix
+ * has the type (synth's llama-tiny shape): the eight-row kernels give the
+ * scalar reference's bits, so the repacked model's logits are the scalar
+ * ISA's. The mapped layout's SIMD kernels sum in another order: close, not
+ * equal. */
+static void check_k_repacked_model(ggml_type type)
 {
-    (void)state;
-    const char *path = tu_path("q4_K-tiny.gguf");
-    synth_params sp = {.type = GGML_TYPE_Q4_K, .seed = 5, .n_threads = 2};
+    const char *path = tu_path("k-tiny.gguf");
+    synth_params sp = {.type = type, .seed = 5, .n_threads = 2};
     assert_int_equal(synth_write(path, synth_find_shape("llama-tiny"), &sp), GHOST_OK);
     unsetenv("GHOST_REPACK");
     ghost_model *packed = ghost_model_load(path);
@@ -237,9 +237,10 @@ static void test_q4_K_repacked_model_gives_the_scalar_logits(void **state)
     ghost_model *mapped = ghost_model_load(path);
     unsetenv("GHOST_REPACK");
     assert_true(packed && scalar && mapped);
+    assert_int_equal(packed->w.layers[1].ffn_down.type, type);
     assert_null(scalar->x8);
     assert_null(mapped->x8);
-    if (packed->kern->gemm_x8[GGML_TYPE_Q4_K] != NULL)
+    if (packed->kern->gemm_x8[type] != NULL)
         assert_true(packed->w.layers[1].ffn_down.x8 && packed->w.output.x8);
     const size_t n = (size_t)6 * packed->hp.n_vocab;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
@@ -262,11 +263,18 @@ static void test_q4_K_repacked_model_gives_the_scalar_logits(void **state)
     ghost_model_free(mapped);
 }
 
+static void test_k_quants_repacked_give_the_scalar_logits(void **state)
+{
+    (void)state;
+    check_k_repacked_model(GGML_TYPE_Q4_K);
+    check_k_repacked_model(GGML_TYPE_Q5_K);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_repacked_model_gives_the_same_logits),
-        cmocka_unit_test(test_q4_K_repacked_model_gives_the_scalar_logits),
+        cmocka_unit_test(test_k_quants_repacked_give_the_scalar_logits),
         cmocka_unit_test(test_greedy_matches_llama_cpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -775,23 +775,30 @@ static void check_x8_layout(ggml_type type, const uint8_t *packed, const uint8_t
             assert_memory_equal(g + 16 + 32 * k + 4 * rr, b->qs + 4 * k, 4);
         return;
     }
-    const block_q4_K *b = (const block_q4_K *)(src + r * wrow) + i;
-    const uint8_t *g = packed + ((size_t)(r / 8) * nb + (size_t)i) * 8 * sizeof(block_q4_K);
+    /* Q4_K and Q5_K share the header */
+    const bool five = type == GGML_TYPE_Q5_K;
+    const size_t bsize = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const block_q4_K *b = (const block_q4_K *)(src + r * wrow + (size_t)i * bsize);
+    const uint8_t *g = packed + ((size_t)(r / 8) * nb + (size_t)i) * 8 * bsize;
+    const uint8_t *qs = five ? ((const block_q5_K *)b)->qs : b->qs, *q8 = g + (five ? 384 : 128);
     assert_memory_equal(g + 2 * rr, &b->d, 2);
     assert_memory_equal(g + 16 + 2 * rr, &b->dmin, 2);
     for (int j = 0; j < 12; j++)
         assert_int_equal(g[32 + 8 * j + rr], b->scales[j]);
+    for (int k = 0; five && k < 8; k++)
+        assert_memory_equal(g + 128 + 32 * k + 4 * rr, ((const block_q5_K *)b)->qh + 4 * k, 4);
     for (int c = 0; c < 4; c++)
         for (int k = 0; k < 8; k++)
-            assert_memory_equal(g + 128 + 256 * c + 32 * k + 4 * rr, b->qs + 32 * c + 4 * k, 4);
+            assert_memory_equal(q8 + 256 * c + 32 * k + 4 * rr, qs + 32 * c + 4 * k, 4);
 }
 
 /* Rows repacked by eight (what the model does at load for a kernel set with
  * gemm_x8[type]): the layout read back independently, and every eight-row
  * kernel giving the scalar reference's bits for every column count, row
  * count and length, including rows longer than one panel of activation
- * sums. The last length has extreme values: all nibbles 15, all scales and
- * mins 63, activations all -127 (the AVX2 int16 sums near their bound). */
+ * sums. For the K-quants the last length has extreme values: all quants 15
+ * (31), all scales and mins 63, activations all -127 (the AVX2 int16 sums
+ * near their bound). */
 static void check_repacked_rows(ggml_type type, const int *lens, int nlens, uint64_t seed)
 {
     rng_state = seed;
@@ -809,18 +816,15 @@ static void check_repacked_rows(ggml_type type, const int *lens, int nlens, uint
     assert_null(ref->gemm_x8[type]); /* the scalar set never repacks */
     int tested = 0;
     for (int li = 0; li < nlens; li++) {
-        const bool extreme = li == nlens - 1 && type == GGML_TYPE_Q4_K;
+        const bool extreme = li == nlens - 1 && type != GGML_TYPE_Q4_0;
         const int64_t nb = lens[li], n = nb * bs;
         const size_t wrow = (size_t)nb * ti->type_size, xrow = quant_row_size(ti->vec_dot_type, n);
         for (int r = 0; r < ROWS; r++)
             random_weights(type, w + r * wrow, n);
         if (extreme)
             for (int r = 0; r < ROWS; r++)
-                for (int64_t i = 0; i < nb; i++) {
-                    block_q4_K *b = (block_q4_K *)(w + r * wrow) + i;
-                    memset(b->scales, 0xFF, sizeof b->scales);
-                    memset(b->qs, 0xFF, sizeof b->qs);
-                }
+                for (int64_t i = 0; i < nb; i++) /* all of a block but d and dmin */
+                    memset(w + r * wrow + (size_t)i * ti->type_size + 4, 0xFF, ti->type_size - 4);
         for (int c = 0; c < COLS; c++) {
             if (extreme)
                 for (int64_t e = 0; e < n; e++)
@@ -868,6 +872,7 @@ static void test_repacked_rows_match_scalar(void **state)
     static const int q4_0[] = {1, 3, 16, 513, 600}, q4_K[] = {1, 3, 8, 65, 70};
     check_repacked_rows(GGML_TYPE_Q4_0, q4_0, 5, 0x853c49e6748fea9bull);
     check_repacked_rows(GGML_TYPE_Q4_K, q4_K, 5, 0x9e3779b97f4a7c15ull);
+    check_repacked_rows(GGML_TYPE_Q5_K, q4_K, 5, 0xbf58476d1ce4e5b9ull);
     uint8_t b[8];
     assert_false(quant_repack_x8(GGML_TYPE_Q8_0, b, b, 0, 0)); /* no such layout */
 }
