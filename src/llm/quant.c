@@ -374,12 +374,34 @@ static void repack_k4x8(const void *src, uint8_t *o, int64_t n, int64_t nrows, b
     }
 }
 
+static void repack_q6_Kx8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
+{
+    const int64_t nb = n / QK_K;
+    const size_t row_bytes = (size_t)nb * sizeof(block_q6_K);
+    for (int64_t g = 0; g < nrows / 8; g++) {
+        const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
+        for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q6_K))
+            for (int r = 0; r < 8; r++) {
+                const block_q6_K *b = (const block_q6_K *)(rows + r * row_bytes) + i;
+                memcpy(o + 2 * r, &b->d, 2);
+                for (int j = 0; j < 16; j++)
+                    o[16 + 8 * j + r] = (uint8_t)b->scales[j];
+                for (int k = 0; k < 32; k++)
+                    memcpy(o + 144 + 32 * k + 4 * r, b->ql + 4 * k, 4);
+                for (int k = 0; k < 16; k++)
+                    memcpy(o + 144 + 1024 + 32 * k + 4 * r, b->qh + 4 * k, 4);
+            }
+    }
+}
+
 bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows)
 {
     if (type == GGML_TYPE_Q4_0)
         repack_q4_0x8(src, dst, n, nrows);
     else if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K)
         repack_k4x8(src, dst, n, nrows, type == GGML_TYPE_Q5_K);
+    else if (type == GGML_TYPE_Q6_K)
+        repack_q6_Kx8(src, dst, n, nrows);
     else
         return false;
     return true;

@@ -79,7 +79,10 @@ void quant_quantize_row(ggml_type type, const float *src, void *dst, int64_t n);
  *   the quants and k = 0..7 the bytes 32c+4k..32c+4k+3 of the eight rows,
  *   row after row (1152 bytes, eight blocks' worth);
  * - Q5_K: as Q4_K with, between the scales and the quants, the bytes
- *   4k..4k+3 of the eight rows' qh for k = 0..7, row after row. */
+ *   4k..4k+3 of the eight rows' qh for k = 0..7, row after row;
+ * - Q6_K: the eight rows' d (fp16), their 16 scales as byte j of row r at
+ *   16 + 8j + r, then the bytes 4k..4k+3 of the eight rows' ql for k =
+ *   0..31, then of their qh for k = 0..15, row after row (1680 bytes). */
 bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows);
 /* fp16 / bf16 scalar conversions (round to nearest even). */
 float quant_f16_to_f32(uint16_t h);

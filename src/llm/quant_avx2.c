@@ -82,10 +82,11 @@ INLINE __m256i tq_dot8(__m256i seed, const __m256i u[8], const int8_t *q)
     return _mm256_add_epi32(seed, _mm256_madd_epi16(lanes_sum16(u, q, 8), _mm256_set1_epi16(1)));
 }
 
-/* the madd that widens the int16 sums applies the scale: (sc, sc) pairs */
+/* the madd that widens the int16 sums applies the scale: (sc, sc) pairs,
+ * the low half of each lane twice (a signed scale keeps its sign) */
 INLINE __m256i k8_scale(__m256i sc32)
 {
-    return _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
+    return _mm256_blend_epi16(sc32, _mm256_slli_epi32(sc32, 16), 0xAA);
 }
 
 INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc, bool five)
@@ -94,6 +95,20 @@ INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc
         return _mm256_add_epi32(_mm256_add_epi32(s, _mm256_madd_epi16(lanes_sum16(u, q, 4), sc)),
                                 _mm256_madd_epi16(lanes_sum16(u + 4, q + 16, 4), sc));
     return _mm256_add_epi32(s, _mm256_madd_epi16(lanes_sum16(u, q, 8), sc));
+}
+
+/* 6-bit u: maddubs pairs within 16128, two at a time in int16 */
+INLINE __m256i k6_sub(__m256i s, const __m256i u[4], const int8_t *q, __m256i sc)
+{
+    __m256i p[4];
+    for (int k = 0; k < 4; k++) {
+        int32_t v;
+        memcpy(&v, q + 4 * k, 4);
+        p[k] = _mm256_maddubs_epi16(u[k], _mm256_set1_epi32(v));
+    }
+    return _mm256_add_epi32(s,
+                            _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), sc),
+                                             _mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), sc)));
 }
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */
@@ -469,6 +484,7 @@ void quant_avx2_fill(quant_kernels *k)
     k->gemm_x8[GGML_TYPE_Q4_0] = gemm_tq4_0x8;
     k->gemm_x8[GGML_TYPE_Q4_K] = gemm_q4_Kx8;
     k->gemm_x8[GGML_TYPE_Q5_K] = gemm_q5_Kx8;
+    k->gemm_x8[GGML_TYPE_Q6_K] = gemm_q6_Kx8;
     k->quantize[GGML_TYPE_Q8_0] = quantize_q8_0;
     k->quantize[GGML_TYPE_Q8_1] = quantize_q8_1;
     k->quantize[GGML_TYPE_Q8_K] = quantize_q8_K;

@@ -255,6 +255,17 @@ INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc
     return _mm256_add_epi32(s, _mm256_mullo_epi32(lanes_dot8(_mm256_setzero_si256(), u, q), sc));
 }
 
+INLINE __m256i k6_sub(__m256i s, const __m256i u[4], const int8_t *q, __m256i sc)
+{
+    __m256i ch[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int k = 0; k < 4; k++) {
+        int32_t v;
+        memcpy(&v, q + 4 * k, 4);
+        ch[k & 1] = _mm256_dpbusd_epi32(ch[k & 1], u[k], _mm256_set1_epi32(v));
+    }
+    return _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_add_epi32(ch[0], ch[1]), sc));
+}
+
 /* ---- K-quants against Q8_K ------------------------------------------------ */
 
 /* 32 int16 lanes: scale a for lanes 0..15, scale b for 16..31 (maddubs
@@ -699,6 +710,7 @@ void quant_avx512_fill(quant_kernels *k, bool has_vnni, bool has_bf16)
         k->gemm_x8[GGML_TYPE_Q4_0] = gemm_tq4_0x8;
         k->gemm_x8[GGML_TYPE_Q4_K] = gemm_q4_Kx8;
         k->gemm_x8[GGML_TYPE_Q5_K] = gemm_q5_Kx8;
+        k->gemm_x8[GGML_TYPE_Q6_K] = gemm_q6_Kx8;
         SETP(GGML_TYPE_Q5_0, q5_0)
         SETP(GGML_TYPE_Q8_0, q8_0)
         SETP(GGML_TYPE_IQ4_NL, iq4_nl)

@@ -639,12 +639,15 @@ static float vec_dot_tq4_0(int64_t n, const void *w, const void *x)
  *
  * The includer defines K8_COLS (columns per panel) and
  *   k8_scale(sc32): the eight rows' scales of a sub-block, one per int32
- *     lane, in the form k8_sub takes;
+ *     lane (signed or not), in the form k8_sub and k6_sub take;
  *   k8_sub(s, u, q, sc, five): s + sc * (lane dots of u[k] (4-bit, or 5-bit
  *     when five) and the activations q[4k..4k+3], k = 0..7): one sub-block
  *     of 32 elements. */
 INLINE __m256i k8_scale(__m256i sc32);
 INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc, bool five);
+/*   k6_sub(s, u, q, sc): the same for Q6_K's sub-blocks of 16 elements,
+ *     u[k] 6-bit, k = 0..3 */
+INLINE __m256i k6_sub(__m256i s, const __m256i u[4], const int8_t *q, __m256i sc);
 
 #define K8_AUX 64 /* super-blocks per panel of activation pair sums */
 
@@ -663,19 +666,21 @@ INLINE void k8_fill(const char *x, size_t xs, int64_t c0, int pc, int64_t i0, in
     }
 }
 
-/* 8 bytes q of v (q = 0..3) -> 8 int32 lanes */
-INLINE __m256i k8_bytes32(__m256i v, int q)
+/* 8 bytes q of v (q = 0..3) -> 8 int32 lanes, unsigned or signed */
+INLINE __m256i k8_bytes32(__m256i v, int q, bool sign)
 {
     const __m128i h = q < 2 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
-    return _mm256_cvtepu8_epi32(q & 1 ? _mm_unpackhi_epi64(h, h) : h);
+    const __m128i b = q & 1 ? _mm_unpackhi_epi64(h, h) : h;
+    return sign ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
 }
 
 /* 16 bytes of v's 128-bit half (bytes [2t][r] then [2t+1][r]) -> int16
  * pairs ([2t][r], [2t+1][r]) in lane r */
-INLINE __m256i k8_pairs16(__m256i v, int half)
+INLINE __m256i k8_pairs16(__m256i v, int half, bool sign)
 {
     const __m128i h = half ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
-    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(h, _mm_unpackhi_epi64(h, h)));
+    const __m128i p = _mm_unpacklo_epi8(h, _mm_unpackhi_epi64(h, h));
+    return sign ? _mm256_cvtepi8_epi16(p) : _mm256_cvtepu8_epi16(p);
 }
 
 /* super-blocks i0..i1-1 of one group of eight rows against columns
@@ -703,11 +708,11 @@ INLINE void k8_tile(const char *group, bool five, const char *x, size_t xs, int6
                                              _mm256_and_si256(_mm256_srli_epi16(B, 2), hi2));
         __m256i sc[8];
         for (int j = 0; j < 4; j++) {
-            sc[j] = k8_scale(k8_bytes32(sc03, j));
-            sc[j + 4] = k8_scale(k8_bytes32(sc47, j));
+            sc[j] = k8_scale(k8_bytes32(sc03, j, false));
+            sc[j + 4] = k8_scale(k8_bytes32(sc47, j, false));
         }
-        const __m256i mp[4] = {k8_pairs16(mn03, 0), k8_pairs16(mn03, 1), k8_pairs16(mn47, 0),
-                               k8_pairs16(mn47, 1)};
+        const __m256i mp[4] = {k8_pairs16(mn03, 0, false), k8_pairs16(mn03, 1, false),
+                               k8_pairs16(mn47, 0, false), k8_pairs16(mn47, 1, false)};
         __m256i s[K8_COLS];
         UNROLL for (int c = 0; c < pc; c++) s[c] = _mm256_setzero_si256();
         /* chunk ch: low nibbles are sub-block 2ch, high ones 2ch + 1 */
@@ -797,6 +802,110 @@ static void gemm_q5_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const v
                         int64_t nc, float *y, size_t ldy)
 {
     k8_gemm(n, w, ws, true, nr, x, xs, nc, y, ldy);
+}
+
+/* ---- Q6_K with eight rows across the lanes (repacked at load) -------------- */
+
+/* The layout quant_repack_x8 gives Q6_K: the eight rows' d, their 16 scales
+ * as byte j of row r at 8j + r, then the ql and qh dwords of the eight rows
+ * as Q4_K's quants are. A lane group of ql, ql + 32 bytes and qh gives four
+ * elements of each of four sub-blocks 32 apart; the quants stay unsigned
+ * (0..63) and the -32 returns as -32 * (sum of scale * activation sum of
+ * the sub-block), from the activations' 16-element sums, in int16 pairs.
+ * Exact in int32, scaled as quant.c's dot_q6_K does: its bits. */
+
+#define K6_GROUP (8 * sizeof(block_q6_K))
+
+INLINE void k6_tile(const char *group, const char *x, size_t xs, int64_t c0, int pc, int64_t i0,
+                    int64_t i1, __m256 *acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
+    for (int64_t i = i0; i < i1; i++) {
+        const char *b = group + (size_t)i * K6_GROUP;
+        const char *ql = b + 144, *qh = b + 144 + 1024;
+        if (pc > 1) /* decode leaves the sequential stream to the hardware */
+            for (size_t l = 0; l < K6_GROUP; l += 64)
+                _mm_prefetch(b + 2 * K6_GROUP + l, _MM_HINT_T0);
+        __m256i scb[4], sc[16], sp[8];
+        for (int v = 0; v < 4; v++) /* scales 4v..4v+3 */
+            scb[v] = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * v));
+        for (int j = 0; j < 16; j++)
+            sc[j] = k8_scale(k8_bytes32(scb[j / 4], j % 4, true));
+        for (int t = 0; t < 8; t++)
+            sp[t] = k8_pairs16(scb[t / 2], t % 2, true);
+        __m256i s[K8_COLS];
+        UNROLL for (int c = 0; c < pc; c++)
+        {
+            /* -32 * sum over sub-blocks of scale * activation sum */
+            const int16_t *bs = ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->bsums;
+            __m256i o = _mm256_setzero_si256();
+            for (int t = 0; t < 8; t++) {
+                int32_t pair;
+                memcpy(&pair, bs + 2 * t, 4);
+                o = madd16_acc(o, sp[t], _mm256_set1_epi32(pair));
+            }
+            s[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(o, 5));
+        }
+        /* half n, sub-block pair half kh, quarter m: sub-block 8n + 2m + kh,
+         * elements 128n + 32m + 16kh + 4k.. of lane group k */
+        for (int n = 0; n < 2; n++)
+            for (int kh = 0; kh < 2; kh++)
+                for (int m = 0; m < 4; m++) {
+                    __m256i u[4];
+                    for (int k = 0; k < 4; k++) {
+                        const int l = 4 * kh + k; /* dword of the 32-byte run */
+                        const __m256i lo = _mm256_loadu_si256(
+                            (const __m256i *)(ql + 32 * (16 * n + 8 * (m & 1) + l)));
+                        const __m256i h =
+                            _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + l)));
+                        const __m256i nib =
+                            _mm256_and_si256(m < 2 ? lo : _mm256_srli_epi16(lo, 4), m4);
+                        /* bits 2m, 2m + 1 of each qh byte to bits 4, 5 */
+                        const __m256i top = m < 2   ? _mm256_slli_epi16(h, 4 - 2 * m)
+                                            : m > 2 ? _mm256_srli_epi16(h, 2 * m - 4)
+                                                    : h;
+                        u[k] = _mm256_or_si256(nib, _mm256_and_si256(top, hi2));
+                    }
+                    UNROLL for (int c = 0; c < pc; c++)
+                    {
+                        const int8_t *q =
+                            ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->qs + 128 * n +
+                            32 * m + 16 * kh;
+                        s[c] = k6_sub(s[c], u, q, sc[8 * n + 2 * m + kh]);
+                    }
+                }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+        UNROLL for (int c = 0; c < pc; c++)
+        {
+            const __m256 e = _mm256_set1_ps(((const block_q8_K *)(x + (size_t)(c0 + c) * xs))[i].d);
+            acc[c] =
+                _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_mul_ps(d, e), _mm256_cvtepi32_ps(s[c])));
+        }
+    }
+}
+
+INLINE void k6_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char *x, size_t xs,
+                     int64_t c0, int pc, float *y, size_t ldy)
+{
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        __m256 acc[K8_COLS];
+        UNROLL for (int c = 0; c < pc; c++) acc[c] = _mm256_setzero_ps();
+        k6_tile(w + (size_t)r0 * ws, x, xs, c0, pc, 0, n / QK_K, acc);
+        for (int c = 0; c < pc; c++)
+            _mm256_storeu_ps(y + (size_t)(c0 + c) * ldy + (size_t)r0, acc[c]);
+    }
+}
+
+/* w: rows repacked by quant_repack_x8, ws the bytes of one Q6_K row, nr a
+ * multiple of 8 */
+static void gemm_q6_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    int64_t c = 0;
+    for (; c + K8_COLS <= nc; c += K8_COLS)
+        k6_panel(n, w, ws, nr, x, xs, c, K8_COLS, y, ldy);
+    for (; c < nc; c++)
+        k6_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
 }
 
 #endif

@@ -8,8 +8,8 @@
  * LOGPROB_TOLERANCE). It prints one line per vector and fails if any vector
  * fails (a missing model or kernel fails loudly; nothing is skipped).
  * test_q4_0_repacked_model_gives_the_same_logits holds the load-time Q4_0
- * repacking to the mapped weights' logits, and the K-quant test Q4_K's and
- * Q5_K's repacking to the scalar reference's.
+ * repacking to the mapped weights' logits, and the K-quant test Q4_K's,
+ * Q5_K's and Q6_K's repacking to the scalar reference's.
  */
 #include <math.h>
 
@@ -218,7 +218,7 @@ static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
     ghost_model_free(mapped);
 }
 
-/* The same for Q4_K and Q5_K, on random-weight models whose every matrix
+/* The same for Q4_K, Q5_K and Q6_K, on random-weight models whose every matrix
  * has the type (synth's llama-tiny shape): the eight-row kernels give the
  * scalar reference's bits, so the repacked model's logits are the scalar
  * ISA's. The mapped layout's SIMD kernels sum in another order: close, not
@@ -268,6 +268,7 @@ static void test_k_quants_repacked_give_the_scalar_logits(void **state)
     (void)state;
     check_k_repacked_model(GGML_TYPE_Q4_K);
     check_k_repacked_model(GGML_TYPE_Q5_K);
+    check_k_repacked_model(GGML_TYPE_Q6_K);
 }
 
 int main(void)

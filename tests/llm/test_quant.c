@@ -775,6 +775,18 @@ static void check_x8_layout(ggml_type type, const uint8_t *packed, const uint8_t
             assert_memory_equal(g + 16 + 32 * k + 4 * rr, b->qs + 4 * k, 4);
         return;
     }
+    if (type == GGML_TYPE_Q6_K) {
+        const block_q6_K *b = (const block_q6_K *)(src + r * wrow) + i;
+        const uint8_t *g = packed + ((size_t)(r / 8) * nb + (size_t)i) * 8 * sizeof(block_q6_K);
+        assert_memory_equal(g + 2 * rr, &b->d, 2);
+        for (int j = 0; j < 16; j++)
+            assert_int_equal((int8_t)g[16 + 8 * j + rr], b->scales[j]);
+        for (int k = 0; k < 32; k++)
+            assert_memory_equal(g + 144 + 32 * k + 4 * rr, b->ql + 4 * k, 4);
+        for (int k = 0; k < 16; k++)
+            assert_memory_equal(g + 1168 + 32 * k + 4 * rr, b->qh + 4 * k, 4);
+        return;
+    }
     /* Q4_K and Q5_K share the header */
     const bool five = type == GGML_TYPE_Q5_K;
     const size_t bsize = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
@@ -797,8 +809,8 @@ static void check_x8_layout(ggml_type type, const uint8_t *packed, const uint8_t
  * kernel giving the scalar reference's bits for every column count, row
  * count and length, including rows longer than one panel of activation
  * sums. For the K-quants the last length has extreme values: all quants 15
- * (31), all scales and mins 63, activations all -127 (the AVX2 int16 sums
- * near their bound). */
+ * (31, 63), all scales and mins 63 (127), activations all -127 (the AVX2
+ * int16 sums near their bound). */
 static void check_repacked_rows(ggml_type type, const int *lens, int nlens, uint64_t seed)
 {
     rng_state = seed;
@@ -823,8 +835,15 @@ static void check_repacked_rows(ggml_type type, const int *lens, int nlens, uint
             random_weights(type, w + r * wrow, n);
         if (extreme)
             for (int r = 0; r < ROWS; r++)
-                for (int64_t i = 0; i < nb; i++) /* all of a block but d and dmin */
-                    memset(w + r * wrow + (size_t)i * ti->type_size + 4, 0xFF, ti->type_size - 4);
+                for (int64_t i = 0; i < nb; i++) {
+                    uint8_t *blk = w + r * wrow + (size_t)i * ti->type_size;
+                    if (type == GGML_TYPE_Q6_K) { /* quants 63, scales 127 */
+                        memset(blk, 0xFF, offsetof(block_q6_K, scales));
+                        memset(((block_q6_K *)blk)->scales, 0x7F, 16);
+                    } else { /* all of a block but d and dmin */
+                        memset(blk + 4, 0xFF, ti->type_size - 4);
+                    }
+                }
         for (int c = 0; c < COLS; c++) {
             if (extreme)
                 for (int64_t e = 0; e < n; e++)
@@ -873,6 +892,7 @@ static void test_repacked_rows_match_scalar(void **state)
     check_repacked_rows(GGML_TYPE_Q4_0, q4_0, 5, 0x853c49e6748fea9bull);
     check_repacked_rows(GGML_TYPE_Q4_K, q4_K, 5, 0x9e3779b97f4a7c15ull);
     check_repacked_rows(GGML_TYPE_Q5_K, q4_K, 5, 0xbf58476d1ce4e5b9ull);
+    check_repacked_rows(GGML_TYPE_Q6_K, q4_K, 5, 0x94d049bb133111ebull);
     uint8_t b[8];
     assert_false(quant_repack_x8(GGML_TYPE_Q8_0, b, b, 0, 0)); /* no such layout */
 }
