@@ -386,10 +386,15 @@ static void repack_q6_Kx8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
                 memcpy(o + 2 * r, &b->d, 2);
                 for (int j = 0; j < 16; j++)
                     o[16 + 8 * j + r] = (uint8_t)b->scales[j];
-                for (int k = 0; k < 32; k++)
-                    memcpy(o + 144 + 32 * k + 4 * r, b->ql + 4 * k, 4);
-                for (int k = 0; k < 16; k++)
-                    memcpy(o + 144 + 1024 + 32 * k + 4 * r, b->qh + 4 * k, 4);
+                /* half h, dword l of its 32-byte runs: the two ql dwords
+                 * 32 bytes apart, then the qh dword */
+                for (int t = 0; t < 16; t++) {
+                    const int h = t / 8, l = t % 8;
+                    uint8_t *p = o + 144 + 96 * t + 4 * r;
+                    memcpy(p, b->ql + 64 * h + 4 * l, 4);
+                    memcpy(p + 32, b->ql + 64 * h + 32 + 4 * l, 4);
+                    memcpy(p + 64, b->qh + 32 * h + 4 * l, 4);
+                }
             }
     }
 }

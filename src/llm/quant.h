@@ -81,8 +81,9 @@ void quant_quantize_row(ggml_type type, const float *src, void *dst, int64_t n);
  * - Q5_K: as Q4_K with, between the scales and the quants, the bytes
  *   4k..4k+3 of the eight rows' qh for k = 0..7, row after row;
  * - Q6_K: the eight rows' d (fp16), their 16 scales as byte j of row r at
- *   16 + 8j + r, then the bytes 4k..4k+3 of the eight rows' ql for k =
- *   0..31, then of their qh for k = 0..15, row after row (1680 bytes). */
+ *   16 + 8j + r, then for each half n and dword l = 0..7 of its 32-byte
+ *   runs, 96 bytes: the eight rows' ql bytes 64n+4l.., then 64n+32+4l..,
+ *   then qh bytes 32n+4l.., four per row, row after row (1680 bytes). */
 bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows);
 /* fp16 / bf16 scalar conversions (round to nearest even). */
 float quant_f16_to_f32(uint16_t h);

@@ -808,8 +808,10 @@ static void gemm_q5_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const v
 
 /* The layout quant_repack_x8 gives Q6_K: the eight rows' d, their 16 scales
  * as byte j of row r at 8j + r, then the ql and qh dwords of the eight rows
- * as Q4_K's quants are. A lane group of ql, ql + 32 bytes and qh gives four
- * elements of each of four sub-blocks 32 apart; the quants stay unsigned
+ * in the order this kernel reads them (stored apart, as in the block, the
+ * two streams halved decode speed: the prefetchers lost them). A lane group
+ * of ql, ql + 32 bytes and qh gives four elements of each of four
+ * sub-blocks 32 apart; the quants stay unsigned
  * (0..63) and the -32 returns as -32 * (sum of scale * activation sum of
  * the sub-block), from the activations' 16-element sums, in int16 pairs.
  * Exact in int32, scaled as quant.c's dot_q6_K does: its bits. */
@@ -822,7 +824,6 @@ INLINE void k6_tile(const char *group, const char *x, size_t xs, int64_t c0, int
     const __m256i m4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
     for (int64_t i = i0; i < i1; i++) {
         const char *b = group + (size_t)i * K6_GROUP;
-        const char *ql = b + 144, *qh = b + 144 + 1024;
         if (pc > 1) /* decode leaves the sequential stream to the hardware */
             for (size_t l = 0; l < K6_GROUP; l += 64)
                 _mm_prefetch(b + 2 * K6_GROUP + l, _MM_HINT_T0);
@@ -852,12 +853,11 @@ INLINE void k6_tile(const char *group, const char *x, size_t xs, int64_t c0, int
             for (int kh = 0; kh < 2; kh++)
                 for (int m = 0; m < 4; m++) {
                     __m256i u[4];
+                    const char *run = b + 144 + 384 * (2 * n + kh);
                     for (int k = 0; k < 4; k++) {
-                        const int l = 4 * kh + k; /* dword of the 32-byte run */
-                        const __m256i lo = _mm256_loadu_si256(
-                            (const __m256i *)(ql + 32 * (16 * n + 8 * (m & 1) + l)));
-                        const __m256i h =
-                            _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + l)));
+                        const char *t = run + 96 * k;
+                        const __m256i lo = _mm256_loadu_si256((const __m256i *)(t + 32 * (m & 1)));
+                        const __m256i h = _mm256_loadu_si256((const __m256i *)(t + 64));
                         const __m256i nib =
                             _mm256_and_si256(m < 2 ? lo : _mm256_srli_epi16(lo, 4), m4);
                         /* bits 2m, 2m + 1 of each qh byte to bits 4, 5 */

@@ -781,10 +781,13 @@ static void check_x8_layout(ggml_type type, const uint8_t *packed, const uint8_t
         assert_memory_equal(g + 2 * rr, &b->d, 2);
         for (int j = 0; j < 16; j++)
             assert_int_equal((int8_t)g[16 + 8 * j + rr], b->scales[j]);
-        for (int k = 0; k < 32; k++)
-            assert_memory_equal(g + 144 + 32 * k + 4 * rr, b->ql + 4 * k, 4);
-        for (int k = 0; k < 16; k++)
-            assert_memory_equal(g + 1168 + 32 * k + 4 * rr, b->qh + 4 * k, 4);
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 8; l++) {
+                const uint8_t *t = g + 144 + 96 * (8 * h + l) + 4 * rr;
+                assert_memory_equal(t, b->ql + 64 * h + 4 * l, 4);
+                assert_memory_equal(t + 32, b->ql + 64 * h + 32 + 4 * l, 4);
+                assert_memory_equal(t + 64, b->qh + 32 * h + 4 * l, 4);
+            }
         return;
     }
     /* Q4_K and Q5_K share the header */
