@@ -109,9 +109,10 @@ GHOST_API ghost_gen_params ghost_default_gen_params(void);
 /* Maps and validates a GGUF file. NULL on failure: ghost_errmsg(NULL) says
  * what and where. Free with ghost_model_free() after every context using it.
  * The kernels (best the CPU has; GHOST_ISA=scalar|avx2 may lower them) are
- * chosen here. With AVX2/AVX-512 kernels, Q4_0 and Q4_K matrices are copied
- * into a faster eight-row layout (results: the scalar reference's bits;
- * GHOST_REPACK=0 keeps them mapped). */
+ * chosen here. With AVX2/AVX-512 kernels, Q4_0, Q4_K, Q5_K and Q6_K
+ * matrices are copied into a faster eight-row layout (results: the scalar
+ * reference's bits; GHOST_REPACK=0 keeps them mapped). An unknown GHOST_ISA
+ * or GHOST_REPACK value fails the load (GHOST_ERR_INVALID_ARGUMENT). */
 GHOST_API ghost_model *ghost_model_load(const char *path);
 GHOST_API void ghost_model_free(ghost_model *model);
 

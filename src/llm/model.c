@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -306,17 +307,16 @@ static size_t round_up(size_t v, size_t a)
     return (v + a - 1) / a * a;
 }
 
-/* Q4_0 and Q4_K matrices regrouped by eight rows for the kernel set's
- * eight-row kernels (quant_repack_x8), as llama.cpp repacks them for x86: a
- * block of eight rows is then read as a few whole vectors, where the mapped
- * layout needs a transpose in registers (Q4_0) or decodes each row's scales
- * alone (Q4_K). On the 1.1B shape, one AVX-512 thread decodes Q4_0 at 35 ->
- * 50 tokens/s. The copy lives in anonymous memory on huge pages where the
- * kernel gives them (fewer TLB misses while streaming: a tenth of the gain).
- * The mapped pages of a repacked tensor are dropped, so resident memory
- * stays the model's size; loading takes about 0.4 s per GB more.
- * GHOST_REPACK=0 keeps every matrix in the map (pages shared with other
- * processes, nothing copied at load). */
+/* Q4_0, Q4_K, Q5_K and Q6_K matrices regrouped by eight rows for the
+ * kernel set's eight-row kernels (quant_repack_x8), as llama.cpp repacks
+ * some types for x86: a block of eight rows is then read as a few whole
+ * vectors, where the mapped layout needs a transpose in registers (Q4_0) or
+ * decodes each row's scales alone (K-quants). On the 1.1B shape, one
+ * AVX-512 thread decodes Q4_0 at 35 -> 50 tokens/s, Q4_K at 31 -> 48. The copy lives in anonymous
+ * memory on huge pages where the kernel gives them (fewer TLB misses while streaming: a tenth of
+ * the gain). The mapped pages of a repacked tensor are dropped, so resident memory stays the
+ * model's size; loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps every matrix in the map
+ * (pages shared with other processes, nothing copied at load). */
 static ghost_status repack_weights(ghost_model *m)
 {
     const char *env = getenv("GHOST_REPACK");
@@ -372,6 +372,22 @@ static ghost_status repack_weights(ghost_model *m)
         dst += round_up(bytes, 64);
     }
     free(ms);
+    return GHOST_OK;
+}
+
+/* GHOST_ISA and GHOST_REPACK (for benchmarks and tests) refuse values they
+ * do not know: a typo would otherwise measure the default, silently. Empty
+ * means unset. */
+static ghost_status check_env_options(void)
+{
+    const char *isa = getenv("GHOST_ISA"), *repack = getenv("GHOST_REPACK");
+    if (isa != NULL && *isa != '\0' && strcasecmp(isa, "scalar") != 0 &&
+        strcasecmp(isa, "avx2") != 0 && strcasecmp(isa, "avx512") != 0)
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT,
+                               "GHOST_ISA=%s: expected scalar, avx2 or avx512", isa);
+    if (repack != NULL && *repack != '\0' && strcmp(repack, "0") != 0 && strcmp(repack, "1") != 0)
+        return ghost_set_error(GHOST_ERR_INVALID_ARGUMENT, "GHOST_REPACK=%s: expected 0 or 1",
+                               repack);
     return GHOST_OK;
 }
 
@@ -448,6 +464,8 @@ ghost_status model_load(const char *path, ghost_model **out)
     if ((st = read_hparams(m->gguf, ad, &m->hp)) || (st = tok_load(m->gguf, &m->vocab)))
         goto fail;
     m->hp.n_vocab = tok_n_vocab(m->vocab);
+    if ((st = check_env_options()) != GHOST_OK)
+        goto fail;
     m->kern = quant_kernels_best();
     if ((st = load_weights(m, ad)) || (st = repack_weights(m)) || (st = read_strings(m, path)))
         goto fail;

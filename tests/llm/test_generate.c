@@ -263,6 +263,26 @@ static void check_k_repacked_model(ggml_type type)
     ghost_model_free(mapped);
 }
 
+/* A value the load-time switches do not know is refused, with its name. */
+static void test_unknown_isa_or_repack_value_is_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {{"GHOST_ISA", "avx3"}, {"GHOST_REPACK", "yes"}};
+    for (int i = 0; i < 2; i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        ghost_model *m = ghost_model_load("../shared/models/stories260K.gguf");
+        unsetenv(bad[i][0]);
+        assert_null(m);
+        assert_int_equal(ghost_errcode(NULL), GHOST_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(ghost_errmsg(NULL), bad[i][0]));
+        assert_non_null(strstr(ghost_errmsg(NULL), bad[i][1]));
+    }
+    setenv("GHOST_REPACK", "1", 1); /* the default, said aloud */
+    ghost_model *m = load_shared_model("stories260K.gguf");
+    unsetenv("GHOST_REPACK");
+    ghost_model_free(m);
+}
+
 static void test_k_quants_repacked_give_the_scalar_logits(void **state)
 {
     (void)state;
@@ -276,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q4_0_repacked_model_gives_the_same_logits),
         cmocka_unit_test(test_k_quants_repacked_give_the_scalar_logits),
+        cmocka_unit_test(test_unknown_isa_or_repack_value_is_refused),
         cmocka_unit_test(test_greedy_matches_llama_cpp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
