@@ -108,7 +108,7 @@ GHOST_API ghost_gen_params ghost_default_gen_params(void);
 
 /* Maps and validates a GGUF file. NULL on failure: ghost_errmsg(NULL) says
  * what and where. Free with ghost_model_free() after every context using it.
- * The kernels (best the CPU has; GHOST_ISA=scalar|avx2 may lower them) are
+ * The kernels (best the CPU has; GHOST_ISA=scalar|avx2|avx512 may lower them) are
  * chosen here. With AVX2/AVX-512 kernels, Q4_0, Q4_K, Q5_K and Q6_K
  * matrices are copied into a faster eight-row layout (results: the scalar
  * reference's bits; GHOST_REPACK=0 keeps them mapped). An unknown GHOST_ISA

@@ -227,7 +227,7 @@ int main(int argc, char **argv)
             jd.x8 = jl.x8 = jg.x8 = true;
             jd.w = jl.w = jg.w = packed;
             jd.rows = rows_dram / 8 * 8;
-            jl.rows = jg.rows = (rows_l2 + 7) / 8 * 8;
+            jl.rows = jg.rows = (rows_l2 + 7) / 8 * 8 < jd.rows ? (rows_l2 + 7) / 8 * 8 : jd.rows;
             report(&jd, &jl, &jg, threads, "x8");
         }
         free(packed);

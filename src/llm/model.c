@@ -340,6 +340,7 @@ static ghost_status repack_weights(ghost_model *m)
     size_t keep = 0;
     for (size_t i = 0; i < n; i++)
         if (m->kern->gemm_x8[ms[i]->type] != NULL && ms[i]->n_out % 8 == 0) {
+            /* a kernel set's x8 types are quant_repack_x8's */
             ms[keep++] = ms[i];
             total += round_up(ms[i]->row_bytes * (size_t)ms[i]->n_out, 64);
         }
@@ -361,7 +362,11 @@ static ghost_status repack_weights(ghost_model *m)
     for (size_t i = 0; i < keep; i++) {
         model_matrix *mm = ms[i];
         const size_t bytes = mm->row_bytes * (size_t)mm->n_out;
-        (void)quant_repack_x8(mm->type, mm->data, dst, mm->n_in, mm->n_out);
+        if (!quant_repack_x8(mm->type, mm->data, dst, mm->n_in, mm->n_out)) {
+            free(ms);
+            return ghost_set_error(GHOST_ERR_INTERNAL, "no eight-row layout for %s",
+                                   quant_info(mm->type)->name);
+        }
         /* the whole pages of the original: read once, not needed again */
         const uintptr_t a = (uintptr_t)mm->data, lo = round_up(a, (size_t)page),
                         hi = (a + bytes) / page * page;

@@ -120,8 +120,8 @@ typedef struct quant_kernels {
     quant_gemm_fn gemm[GGML_TYPE_MAX_ID];         /* indexed by weight type */
     quant_wsum_fn wsum[GGML_TYPE_MAX_ID];         /* F16 and F32 rows only */
     /* rows repacked by quant_repack_x8, by weight type (NULL: this set has
-     * no such kernel, do not repack). The Q4_0 and Q4_K ones give the
-     * scalar reference's bits. */
+     * no such kernel, do not repack). All of them give the scalar
+     * reference's bits. */
     quant_gemm_fn gemm_x8[GGML_TYPE_MAX_ID];
     bool has_vnni, has_bf16; /* AVX-512 extensions in use */
 } quant_kernels;

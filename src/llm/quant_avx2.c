@@ -53,7 +53,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 #define ROWS_1  4
 #define ROWS_4  4
 #define TQ_COLS 4 /* with the eight unpacked weight vectors: 12 registers */
-#define K8_COLS 4 /* the same for Q4_K */
+#define K8_COLS 4 /* the same for the K-quants */
 
 #include "quant_x86.h"
 
@@ -61,7 +61,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
  * pairs of u <= 15 and |x| <= 128 stay within 3840, so the products of
  * u[0..n-1] add up in int16 (at most 30720 for eight) before one madd
  * widens them; 5-bit u (<= 31, pairs within 7936) take four at a time. */
-INLINE __m256i lanes_sum16(const __m256i *u, const int8_t *q, int n) /* n: 4 or 8 */
+INLINE __m256i lanes_sum16(const __m256i *u, const int8_t *q, int n) /* n: 2, 4 or 8 */
 {
     __m256i p[8];
     for (int k = 0; k < n; k++) {
@@ -70,6 +70,8 @@ INLINE __m256i lanes_sum16(const __m256i *u, const int8_t *q, int n) /* n: 4 or 
         p[k] = _mm256_maddubs_epi16(u[k], _mm256_set1_epi32(v));
     }
     /* a tree: short dependency chains */
+    if (n == 2)
+        return _mm256_add_epi16(p[0], p[1]);
     const __m256i s4 = _mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3]));
     if (n == 4)
         return s4;
@@ -100,15 +102,9 @@ INLINE __m256i k8_sub(__m256i s, const __m256i u[8], const int8_t *q, __m256i sc
 /* 6-bit u: maddubs pairs within 16128, two at a time in int16 */
 INLINE __m256i k6_sub(__m256i s, const __m256i u[4], const int8_t *q, __m256i sc)
 {
-    __m256i p[4];
-    for (int k = 0; k < 4; k++) {
-        int32_t v;
-        memcpy(&v, q + 4 * k, 4);
-        p[k] = _mm256_maddubs_epi16(u[k], _mm256_set1_epi32(v));
-    }
     return _mm256_add_epi32(s,
-                            _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), sc),
-                                             _mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), sc)));
+                            _mm256_add_epi32(_mm256_madd_epi16(lanes_sum16(u, q, 2), sc),
+                                             _mm256_madd_epi16(lanes_sum16(u + 2, q + 8, 2), sc)));
 }
 
 /* ---- K-quants against Q8_K ------------------------------------------------ */

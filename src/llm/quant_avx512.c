@@ -52,7 +52,7 @@ INLINE __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)
 #define ROWS_1  4
 #define ROWS_4  4
 #define TQ_COLS 8 /* eight accumulators of eight rows */
-#define K8_COLS 4 /* Q4_K: 4 measured faster than 2, 6 or 8 */
+#define K8_COLS 4 /* K-quants: for Q4_K 4 measured faster than 2, 6 or 8 */
 
 #include "quant_x86.h"
 

@@ -1,7 +1,8 @@
 /*
  * quant_x86.h — x86 helpers and the kernel templates for 32-element block
- * types that quant_avx2.c and quant_avx512.c share (included by those two
- * files only, each compiled with its own ISA flags).
+ * types and for the eight-row (repacked) kernels that quant_avx2.c and
+ * quant_avx512.c share (included by those two files only, each compiled
+ * with its own ISA flags).
  *
  * The includer first defines
  *   __m256i dot_i8(__m256i w, __m256i x)  8 int32 sums of 4 signed products
@@ -10,14 +11,17 @@
  *   __m256i madd16_acc(__m256i acc, __m256i p, __m256i s)  acc + madd(p, s)
  *   NRMAX, ROWS_1, ROWS_4  rows per tile at most, for 1 and NCMAX columns
  *   TQ_COLS  columns per panel of Q4_0's eight-rows-across-lanes kernel
+ *   K8_COLS  the same for the K-quants' (Q4_K, Q5_K, Q6_K)
  * (maddubs + madd on AVX2, one vpdpbusd with AVX-512 VNNI) and, after the
- * include, tq_dot8 (see gemm_tq4_0), then
+ * include, tq_dot8 (see gemm_tq4_0) and k8_scale, k8_sub and k6_sub (see
+ * gemm_q4_Kx8 and gemm_q6_Kx8), then
  * instantiates the templates with DEFINE_Q8_0_KERNEL / DEFINE_Q8_1_KERNEL
  * and their entry points with DEFINE_TILED_ENTRY_POINTS.
  */
 #ifndef GHOST_QUANT_X86_H
 #define GHOST_QUANT_X86_H
 
+#include <assert.h>
 #include <immintrin.h>
 
 #include "quant_internal.h"
@@ -651,6 +655,12 @@ INLINE __m256i k6_sub(__m256i s, const __m256i u[4], const int8_t *q, __m256i sc
 
 #define K8_AUX 64 /* super-blocks per panel of activation pair sums */
 
+/* column c's activation block i */
+INLINE const block_q8_K *k8_col(const char *x, size_t xs, int64_t c, int64_t i)
+{
+    return (const block_q8_K *)(x + (size_t)c * xs) + i;
+}
+
 /* per column and super-block i0..i1-1: the sums of the eight sub-blocks'
  * activations, in int16 pairs (2t, 2t+1) */
 INLINE void k8_fill(const char *x, size_t xs, int64_t c0, int pc, int64_t i0, int64_t i1,
@@ -734,8 +744,7 @@ INLINE void k8_tile(const char *group, bool five, const char *x, size_t xs, int6
                 }
                 UNROLL for (int c = 0; c < pc; c++)
                 {
-                    const int8_t *q = ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->qs +
-                                      64 * ch + 32 * h;
+                    const int8_t *q = k8_col(x, xs, c0 + c, i)->qs + 64 * ch + 32 * h;
                     s[c] = k8_sub(s[c], u, q, sc[2 * ch + h], five);
                 }
             }
@@ -747,7 +756,7 @@ INLINE void k8_tile(const char *group, bool five, const char *x, size_t xs, int6
             __m256i m = _mm256_setzero_si256();
             for (int t = 0; t < 4; t++)
                 m = madd16_acc(m, mp[t], _mm256_set1_epi32(p[t]));
-            const __m256 e = _mm256_set1_ps(((const block_q8_K *)(x + (size_t)(c0 + c) * xs))[i].d);
+            const __m256 e = _mm256_set1_ps(k8_col(x, xs, c0 + c, i)->d);
             acc[c] =
                 _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_mul_ps(d, e), _mm256_cvtepi32_ps(s[c])));
             accm[c] =
@@ -780,34 +789,10 @@ INLINE void k8_panel(int64_t n, const char *w, size_t ws, bool five, int64_t nr,
     }
 }
 
-INLINE void k8_gemm(int64_t n, const void *w, size_t ws, bool five, int64_t nr, const void *x,
-                    size_t xs, int64_t nc, float *y, size_t ldy)
-{
-    int64_t c = 0;
-    for (; c + K8_COLS <= nc; c += K8_COLS)
-        k8_panel(n, w, ws, five, nr, x, xs, c, K8_COLS, y, ldy);
-    for (; c < nc; c++)
-        k8_panel(n, w, ws, five, nr, x, xs, c, 1, y, ldy);
-}
-
-/* w: rows repacked by quant_repack_x8, ws the bytes of one row (a group of
- * eight starts every 8 * ws), nr a multiple of 8 */
-static void gemm_q4_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
-                        int64_t nc, float *y, size_t ldy)
-{
-    k8_gemm(n, w, ws, false, nr, x, xs, nc, y, ldy);
-}
-
-static void gemm_q5_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
-                        int64_t nc, float *y, size_t ldy)
-{
-    k8_gemm(n, w, ws, true, nr, x, xs, nc, y, ldy);
-}
-
 /* ---- Q6_K with eight rows across the lanes (repacked at load) -------------- */
 
 /* The layout quant_repack_x8 gives Q6_K: the eight rows' d, their 16 scales
- * as byte j of row r at 8j + r, then the ql and qh dwords of the eight rows
+ * as byte j of row r at 16 + 8j + r, then the ql and qh dwords of the eight rows
  * in the order this kernel reads them (stored apart, as in the block, the
  * two streams halved decode speed: the prefetchers lost them). A lane group
  * of ql, ql + 32 bytes and qh gives four elements of each of four
@@ -838,7 +823,7 @@ INLINE void k6_tile(const char *group, const char *x, size_t xs, int64_t c0, int
         UNROLL for (int c = 0; c < pc; c++)
         {
             /* -32 * sum over sub-blocks of scale * activation sum */
-            const int16_t *bs = ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->bsums;
+            const int16_t *bs = k8_col(x, xs, c0 + c, i)->bsums;
             __m256i o = _mm256_setzero_si256();
             for (int t = 0; t < 8; t++) {
                 int32_t pair;
@@ -868,16 +853,14 @@ INLINE void k6_tile(const char *group, const char *x, size_t xs, int64_t c0, int
                     }
                     UNROLL for (int c = 0; c < pc; c++)
                     {
-                        const int8_t *q =
-                            ((const block_q8_K *)(x + (size_t)(c0 + c) * xs) + i)->qs + 128 * n +
-                            32 * m + 16 * kh;
+                        const int8_t *q = k8_col(x, xs, c0 + c, i)->qs + 128 * n + 32 * m + 16 * kh;
                         s[c] = k6_sub(s[c], u, q, sc[8 * n + 2 * m + kh]);
                     }
                 }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
         UNROLL for (int c = 0; c < pc; c++)
         {
-            const __m256 e = _mm256_set1_ps(((const block_q8_K *)(x + (size_t)(c0 + c) * xs))[i].d);
+            const __m256 e = _mm256_set1_ps(k8_col(x, xs, c0 + c, i)->d);
             acc[c] =
                 _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_mul_ps(d, e), _mm256_cvtepi32_ps(s[c])));
         }
@@ -896,16 +879,42 @@ INLINE void k6_panel(int64_t n, const char *w, size_t ws, int64_t nr, const char
     }
 }
 
-/* w: rows repacked by quant_repack_x8, ws the bytes of one Q6_K row, nr a
- * multiple of 8 */
+typedef enum k8_kind { K8_Q4_K, K8_Q5_K, K8_Q6_K } k8_kind;
+
+/* w: rows repacked by quant_repack_x8, ws the bytes of one row (a group of
+ * eight starts every 8 * ws), nr a multiple of 8 */
+INLINE void k8_gemm(k8_kind kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *x,
+                    size_t xs, int64_t nc, float *y, size_t ldy)
+{
+    assert(nr % 8 == 0);
+    /* pc a constant at each call: the panels specialise for it */
+#define K8_PANEL(c, pc)                                                                            \
+    (kind == K8_Q6_K ? k6_panel(n, w, ws, nr, x, xs, c, pc, y, ldy)                                \
+                     : k8_panel(n, w, ws, kind == K8_Q5_K, nr, x, xs, c, pc, y, ldy))
+    int64_t c = 0;
+    for (; c + K8_COLS <= nc; c += K8_COLS)
+        K8_PANEL(c, K8_COLS);
+    for (; c < nc; c++)
+        K8_PANEL(c, 1);
+#undef K8_PANEL
+}
+
+static void gemm_q4_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    k8_gemm(K8_Q4_K, n, w, ws, nr, x, xs, nc, y, ldy);
+}
+
+static void gemm_q5_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
+                        int64_t nc, float *y, size_t ldy)
+{
+    k8_gemm(K8_Q5_K, n, w, ws, nr, x, xs, nc, y, ldy);
+}
+
 static void gemm_q6_Kx8(int64_t n, const void *w, size_t ws, int64_t nr, const void *x, size_t xs,
                         int64_t nc, float *y, size_t ldy)
 {
-    int64_t c = 0;
-    for (; c + K8_COLS <= nc; c += K8_COLS)
-        k6_panel(n, w, ws, nr, x, xs, c, K8_COLS, y, ldy);
-    for (; c < nc; c++)
-        k6_panel(n, w, ws, nr, x, xs, c, 1, y, ldy);
+    k8_gemm(K8_Q6_K, n, w, ws, nr, x, xs, nc, y, ldy);
 }
 
 #endif
