@@ -187,6 +187,26 @@ static void prompt_logits(const ghost_model *m, float *logits)
     kv_cache_free(&kv);
 }
 
+/* Sets name to value (NULL: unsets it) and returns what it was, for
+ * put_env to restore: the caller's GHOST_ISA (ctest runs under
+ * GHOST_ISA=avx2 too) must survive the tests that change it. */
+static char *swap_env(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old != NULL ? strdup(old) : NULL;
+    if (value != NULL)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+    return saved;
+}
+
+static void put_env(const char *name, char *saved)
+{
+    free(swap_env(name, saved));
+    free(saved);
+}
+
 /* Q4_0 matrices repacked at load (the default where the kernel set has the
  * eight-row kernel) give the same logits, bit for bit, as the same model
  * kept in the map with GHOST_REPACK=0. */
@@ -194,11 +214,11 @@ static void test_q4_0_repacked_model_gives_the_same_logits(void **state)
 {
     (void)state;
     const char *file = "TinyStories-656K-Q4_0.gguf";
-    unsetenv("GHOST_REPACK"); /* the default, whatever the caller's environment */
+    char *saved = swap_env("GHOST_REPACK", NULL); /* the default, whatever the caller set */
     ghost_model *packed = load_shared_model(file);
     setenv("GHOST_REPACK", "0", 1);
     ghost_model *mapped = load_shared_model(file);
-    unsetenv("GHOST_REPACK");
+    put_env("GHOST_REPACK", saved);
     assert_null(mapped->x8);
     assert_false(mapped->w.layers[0].ffn_up.x8);
     if (packed->kern->gemm_x8[GGML_TYPE_Q4_0] != NULL) {
@@ -228,22 +248,22 @@ static void check_k_repacked_model(ggml_type type)
     const char *path = tu_path("k-tiny.gguf");
     synth_params sp = {.type = type, .seed = 5, .n_threads = 2};
     assert_int_equal(synth_write(path, synth_find_shape("llama-tiny"), &sp), GHOST_OK);
-    unsetenv("GHOST_REPACK");
+    char *repack = swap_env("GHOST_REPACK", NULL);
     ghost_model *packed = ghost_model_load(path);
-    setenv("GHOST_ISA", "scalar", 1);
+    char *isa = swap_env("GHOST_ISA", "scalar");
     ghost_model *scalar = ghost_model_load(path);
-    unsetenv("GHOST_ISA");
+    put_env("GHOST_ISA", isa);
     setenv("GHOST_REPACK", "0", 1);
     ghost_model *mapped = ghost_model_load(path);
-    unsetenv("GHOST_REPACK");
+    put_env("GHOST_REPACK", repack);
     assert_true(packed && scalar && mapped);
     assert_int_equal(packed->w.layers[1].ffn_down.type, type);
     assert_null(scalar->x8);
     assert_null(mapped->x8);
     if (packed->kern->gemm_x8[type] != NULL)
         assert_true(packed->w.layers[1].ffn_down.x8 && packed->w.output.x8);
-    else /* a CPU without AVX2: the three models are the same */
-        print_message("no eight-row kernel for this type on this CPU: nothing repacked\n");
+    else /* scalar kernels (no AVX2, or GHOST_ISA=scalar): three equal models */
+        print_message("no eight-row kernel for this type in this kernel set: nothing repacked\n");
     const size_t n = (size_t)6 * packed->hp.n_vocab;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
     assert_true(a && b && c);
@@ -272,17 +292,17 @@ static void test_unknown_isa_or_repack_value_is_refused(void **state)
     (void)state;
     static const char *const bad[][2] = {{"GHOST_ISA", "avx3"}, {"GHOST_REPACK", "yes"}};
     for (int i = 0; i < 2; i++) {
-        setenv(bad[i][0], bad[i][1], 1);
+        char *saved = swap_env(bad[i][0], bad[i][1]);
         ghost_model *m = ghost_model_load("../shared/models/stories260K.gguf");
-        unsetenv(bad[i][0]);
+        put_env(bad[i][0], saved);
         assert_null(m);
         assert_int_equal(ghost_errcode(NULL), GHOST_ERR_INVALID_ARGUMENT);
         assert_non_null(strstr(ghost_errmsg(NULL), bad[i][0]));
         assert_non_null(strstr(ghost_errmsg(NULL), bad[i][1]));
     }
-    setenv("GHOST_REPACK", "1", 1); /* the default, said aloud */
+    char *saved = swap_env("GHOST_REPACK", "1"); /* the default, said aloud */
     ghost_model *m = load_shared_model("stories260K.gguf");
-    unsetenv("GHOST_REPACK");
+    put_env("GHOST_REPACK", saved);
     ghost_model_free(m);
 }
 
