@@ -312,11 +312,13 @@ static size_t round_up(size_t v, size_t a)
  * some types for x86: a block of eight rows is then read as a few whole
  * vectors, where the mapped layout needs a transpose in registers (Q4_0) or
  * decodes each row's scales alone (K-quants). On the 1.1B shape, one
- * AVX-512 thread decodes Q4_0 at 35 -> 50 tokens/s, Q4_K at 31 -> 48. The copy lives in anonymous
- * memory on huge pages where the kernel gives them (fewer TLB misses while streaming: a tenth of
- * the gain). The mapped pages of a repacked tensor are dropped, so resident memory stays the
- * model's size; loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps every matrix in the map
- * (pages shared with other processes, nothing copied at load). */
+ * AVX-512 thread decodes Q4_0 at 35 -> 50 tokens/s, Q4_K at 31 -> 48.
+ * The copy lives in anonymous memory on huge pages where the kernel gives
+ * them (fewer TLB misses while streaming: a tenth of the gain). The mapped
+ * pages of a repacked tensor are dropped, so resident memory stays the
+ * model's size; loading takes about 0.4 s per GB more. GHOST_REPACK=0 keeps
+ * every matrix in the map (pages shared with other processes, nothing
+ * copied at load). */
 static ghost_status repack_weights(ghost_model *m)
 {
     const char *env = getenv("GHOST_REPACK");

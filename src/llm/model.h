@@ -93,7 +93,7 @@ struct ghost_model {
     float *f32_copies;         /* 1-D tensors (norms, biases) as F32 copies,
                                   converted once at load */
     const quant_kernels *kern; /* chosen at load; every context uses it */
-    void *x8;                  /* repacked Q4_0 matrices (owned), NULL if none */
+    void *x8;                  /* repacked matrices (owned), NULL if none */
 };
 
 /* Loads a model (the public ghost_model_load without the error bookkeeping). */

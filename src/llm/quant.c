@@ -332,83 +332,85 @@ static void dequant_q8_K(const block_q8_K *b, float *y, int64_t nb)
             *y++ = b[i].d * b[i].qs[j];
 }
 
-static void repack_q4_0x8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
+/* The walk every eight-row layout shares: for each group of eight rows and
+ * each block index, put(o, block, r) writes row r's block into the group's
+ * 8 * bsize bytes at o. */
+static inline void repack_groups(const void *src, uint8_t *o, int64_t nb, size_t bsize,
+                                 int64_t nrows, void (*put)(uint8_t *, const void *, int))
 {
-    const int64_t nb = n / 32;
-    const size_t row_bytes = (size_t)nb * sizeof(block_q4_0);
-    for (int64_t g = 0; g < nrows / 8; g++) {
-        const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
-        for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q4_0))
-            for (int r = 0; r < 8; r++) {
-                const block_q4_0 *b = (const block_q4_0 *)(rows + r * row_bytes) + i;
-                memcpy(o + 2 * r, &b->d, 2);
-                for (int k = 0; k < 4; k++)
-                    memcpy(o + 16 + 32 * k + 4 * r, b->qs + 4 * k, 4);
-            }
-    }
-}
-
-/* Q4_K and Q5_K: they share the header; Q5_K's fifth bits sit between the
- * scales and the quants, laid out as the quants are */
-static void repack_k4x8(const void *src, uint8_t *o, int64_t n, int64_t nrows, bool five)
-{
-    const int64_t nb = n / QK_K;
-    const size_t bsize = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    const size_t row_bytes = (size_t)nb * bsize, qs_at = five ? 128 + 256 : 128;
+    const size_t row_bytes = (size_t)nb * bsize;
     for (int64_t g = 0; g < nrows / 8; g++) {
         const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
         for (int64_t i = 0; i < nb; i++, o += 8 * bsize)
-            for (int r = 0; r < 8; r++) {
-                const block_q4_K *b =
-                    (const block_q4_K *)(rows + r * row_bytes + (size_t)i * bsize);
-                const uint8_t *qs = five ? ((const block_q5_K *)b)->qs : b->qs;
-                memcpy(o + 2 * r, &b->d, 2);
-                memcpy(o + 16 + 2 * r, &b->dmin, 2);
-                for (int j = 0; j < 12; j++)
-                    o[32 + 8 * j + r] = b->scales[j];
-                for (int k = 0; five && k < 8; k++)
-                    memcpy(o + 128 + 32 * k + 4 * r, ((const block_q5_K *)b)->qh + 4 * k, 4);
-                for (int k = 0; k < 32; k++) /* chunk k / 8, dword k % 8 */
-                    memcpy(o + qs_at + 32 * k + 4 * r, qs + 4 * k, 4);
-            }
+            for (int r = 0; r < 8; r++)
+                put(o, rows + r * row_bytes + (size_t)i * bsize, r);
     }
 }
 
-static void repack_q6_Kx8(const void *src, uint8_t *o, int64_t n, int64_t nrows)
+static void put_q4_0(uint8_t *o, const void *vb, int r)
 {
-    const int64_t nb = n / QK_K;
-    const size_t row_bytes = (size_t)nb * sizeof(block_q6_K);
-    for (int64_t g = 0; g < nrows / 8; g++) {
-        const char *rows = (const char *)src + (size_t)g * 8 * row_bytes;
-        for (int64_t i = 0; i < nb; i++, o += 8 * sizeof(block_q6_K))
-            for (int r = 0; r < 8; r++) {
-                const block_q6_K *b = (const block_q6_K *)(rows + r * row_bytes) + i;
-                memcpy(o + 2 * r, &b->d, 2);
-                for (int j = 0; j < 16; j++)
-                    o[16 + 8 * j + r] = (uint8_t)b->scales[j];
-                /* half h, dword l of its 32-byte runs: the two ql dwords
-                 * 32 bytes apart, then the qh dword */
-                for (int t = 0; t < 16; t++) {
-                    const int h = t / 8, l = t % 8;
-                    uint8_t *p = o + 144 + 96 * t + 4 * r;
-                    memcpy(p, b->ql + 64 * h + 4 * l, 4);
-                    memcpy(p + 32, b->ql + 64 * h + 32 + 4 * l, 4);
-                    memcpy(p + 64, b->qh + 32 * h + 4 * l, 4);
-                }
-            }
+    const block_q4_0 *b = vb;
+    memcpy(o + 2 * r, &b->d, 2);
+    for (int k = 0; k < 4; k++)
+        memcpy(o + 16 + 32 * k + 4 * r, b->qs + 4 * k, 4);
+}
+
+/* Q4_K and Q5_K share the header; Q5_K's fifth bits sit between the scales
+ * and the quants, laid out as the quants are */
+static inline void put_k4(uint8_t *o, const block_q4_K *b, int r, const uint8_t *qh,
+                          const uint8_t *qs)
+{
+    memcpy(o + 2 * r, &b->d, 2);
+    memcpy(o + 16 + 2 * r, &b->dmin, 2);
+    for (int j = 0; j < 12; j++)
+        o[32 + 8 * j + r] = b->scales[j];
+    for (int k = 0; qh != NULL && k < 8; k++)
+        memcpy(o + 128 + 32 * k + 4 * r, qh + 4 * k, 4);
+    const size_t qs_at = qh != NULL ? 128 + 256 : 128;
+    for (int k = 0; k < 32; k++) /* chunk k / 8, dword k % 8 */
+        memcpy(o + qs_at + 32 * k + 4 * r, qs + 4 * k, 4);
+}
+
+static void put_q4_K(uint8_t *o, const void *vb, int r)
+{
+    const block_q4_K *b = vb;
+    put_k4(o, b, r, NULL, b->qs);
+}
+
+static void put_q5_K(uint8_t *o, const void *vb, int r)
+{
+    const block_q5_K *b = vb;
+    put_k4(o, vb, r, b->qh, b->qs);
+}
+
+static void put_q6_K(uint8_t *o, const void *vb, int r)
+{
+    const block_q6_K *b = vb;
+    memcpy(o + 2 * r, &b->d, 2);
+    for (int j = 0; j < 16; j++)
+        o[16 + 8 * j + r] = (uint8_t)b->scales[j];
+    /* half h, dword l of its 32-byte runs: the two ql dwords 32 bytes
+     * apart, then the qh dword */
+    for (int t = 0; t < 16; t++) {
+        const int h = t / 8, l = t % 8;
+        uint8_t *p = o + 144 + 96 * t + 4 * r;
+        memcpy(p, b->ql + 64 * h + 4 * l, 4);
+        memcpy(p + 32, b->ql + 64 * h + 32 + 4 * l, 4);
+        memcpy(p + 64, b->qh + 32 * h + 4 * l, 4);
     }
 }
 
 bool quant_repack_x8(ggml_type type, const void *src, void *dst, int64_t n, int64_t nrows)
 {
-    if (type == GGML_TYPE_Q4_0)
-        repack_q4_0x8(src, dst, n, nrows);
-    else if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K)
-        repack_k4x8(src, dst, n, nrows, type == GGML_TYPE_Q5_K);
-    else if (type == GGML_TYPE_Q6_K)
-        repack_q6_Kx8(src, dst, n, nrows);
-    else
+    void (*put)(uint8_t *, const void *, int) = type == GGML_TYPE_Q4_0   ? put_q4_0
+                                                : type == GGML_TYPE_Q4_K ? put_q4_K
+                                                : type == GGML_TYPE_Q5_K ? put_q5_K
+                                                : type == GGML_TYPE_Q6_K ? put_q6_K
+                                                                         : NULL;
+    if (put == NULL)
         return false;
+    const quant_type_info *ti = quant_info(type);
+    repack_groups(src, dst, n / ti->block_size, ti->type_size, nrows, put);
     return true;
 }
 
