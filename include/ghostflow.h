@@ -172,7 +172,7 @@ GF_API gf_status gf_conversation_for_label(gf_service *svc, const char *label, i
 typedef struct gf_result {
     int64_t conversation_id;
     int64_t prompt_id;   /* row id of the stored prompt */
-    int64_t response_id; /* row id of the stored answer; 0 if storing it failed */
+    int64_t response_id; /* row id of the stored answer (= prompt_id); 0 if storing it failed */
     char *text;          /* the answer (partial when cancelled or failed) */
     ghost_finish_reason finish_reason;
     int32_t prompt_tokens; /* whole formatted conversation, in tokens */
@@ -238,7 +238,7 @@ typedef struct gf_exchange {
     /* Answer: answered false means no answer was stored — the generation is
      * still running, or the process died during it. */
     bool answered;
-    int64_t response_id;
+    int64_t response_id; /* = prompt_id: an answer's row id is its prompt's */
     int64_t answered_at_ms;
     const char *response; /* NULL when !answered */
     ghost_finish_reason finish_reason;

@@ -28,7 +28,7 @@
 #include "ghostflow.h"
 
 /* Latest schema version (PRAGMA user_version); store.c holds the migrations. */
-#define FLOW_SCHEMA_VERSION 1
+#define FLOW_SCHEMA_VERSION 2
 /* Bytes of a conversation title taken from its first prompt. */
 #define FLOW_TITLE_MAX 80
 #define FLOW_LABEL_MAX 256

@@ -20,7 +20,7 @@
 #define EXCHANGE_COLS                                                                              \
     "p.id, p.conversation_id, p.created_at, p.content, coalesce(m.name, ''),"                      \
     " coalesce(m.file_hash, ''), p.max_tokens, p.temperature, p.top_k, p.top_p, p.min_p,"          \
-    " p.repeat_penalty, p.repeat_last_n, p.seed, r.id, r.created_at, r.content,"                   \
+    " p.repeat_penalty, p.repeat_last_n, p.seed, r.prompt_id, r.created_at, r.content,"            \
     " r.finish_reason, r.error, r.prompt_tokens, r.completion_tokens, r.cached_tokens,"            \
     " r.prompt_ms, r.generation_ms"
 #define EXCHANGE_JOINS                                                                             \

@@ -12,12 +12,14 @@
  *           max_tokens, temperature, top_k, top_p, min_p,
  *           repeat_penalty, repeat_last_n, seed)
  *   prompt_stops(prompt_id, position, text)
- *   responses(id, prompt_id UNIQUE, created_at, content, finish_reason,
- *             error, prompt_tokens, completion_tokens, cached_tokens,
- *             prompt_ms, generation_ms)
+ *   responses(prompt_id, created_at, content, finish_reason, error,
+ *             prompt_tokens, completion_tokens, cached_tokens,
+ *             prompt_ms, generation_ms)   row id = the prompt's id
  *   exchange_fts(prompt, response)    FTS5, rowid = prompts.id, brought up
- *                                     to date before each search (watermarks
- *                                     in meta); only when SQLite has FTS5
+ *                                     to date before each search (watermark
+ *                                     in meta, unanswered prompts in
+ *                                     fts_pending); only when SQLite has FTS5
+ *   fts_pending(prompt_id)
  * Times are Unix milliseconds. A prompt without a response row is "pending":
  * its generation is running, or the process died during it.
  *
@@ -106,6 +108,37 @@ static const char *const migrations[FLOW_SCHEMA_VERSION] = {
     "  cached_tokens INTEGER NOT NULL,"
     "  prompt_ms REAL NOT NULL,"
     "  generation_ms REAL NOT NULL);",
+    /* 1 → 2: an answer's row id is its prompt's id. The UNIQUE index on
+     * prompt_id was a second b-tree page in every answer's commit, which
+     * sits on the request path: a third of its time. The search index's two
+     * watermarks (prompt ids, response ids) become one over prompt ids plus
+     * the prompts that had no answer yet when the index last caught up:
+     * answers no longer arrive in row-id order. */
+    "CREATE TABLE responses2("
+    "  prompt_id INTEGER PRIMARY KEY REFERENCES prompts(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  content TEXT NOT NULL,"
+    "  finish_reason TEXT NOT NULL"
+    "    CHECK(finish_reason IN ('stop', 'length', 'cancelled', 'error')),"
+    "  error TEXT,"
+    "  prompt_tokens INTEGER NOT NULL,"
+    "  completion_tokens INTEGER NOT NULL,"
+    "  cached_tokens INTEGER NOT NULL,"
+    "  prompt_ms REAL NOT NULL,"
+    "  generation_ms REAL NOT NULL);"
+    "INSERT INTO responses2 SELECT prompt_id, created_at, content, finish_reason, error,"
+    "  prompt_tokens, completion_tokens, cached_tokens, prompt_ms, generation_ms"
+    "  FROM responses ORDER BY prompt_id;"
+    "CREATE TABLE fts_pending(prompt_id INTEGER PRIMARY KEY);"
+    /* Indexed prompts whose answer is not (no watermarks: no index, no rows). */
+    "INSERT INTO fts_pending SELECT p.id FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id"
+    "  WHERE p.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_prompts_upto')"
+    "  AND (r.id IS NULL OR r.id >"
+    "       (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_responses_upto'));"
+    "UPDATE meta SET key = 'fts_upto' WHERE key = 'fts_prompts_upto';"
+    "DELETE FROM meta WHERE key = 'fts_responses_upto';"
+    "DROP TABLE responses;"
+    "ALTER TABLE responses2 RENAME TO responses;",
 };
 
 /* Full-text search sits outside the numbered migrations: it depends on the
@@ -114,28 +147,36 @@ static const char *const migrations[FLOW_SCHEMA_VERSION] = {
  *
  * The index is not kept by triggers: FTS5 writes a new index segment per
  * transaction, which tripled the cost of storing an exchange (two
- * transactions each). Instead two watermarks in meta say up to which prompt
- * and response ids the index is complete, and fts_catch_up_sql indexes the
- * rows after them in one transaction — before every search (so results are
- * always complete) and at close (so the next search has little to do).
- * Responses always follow their prompts, so indexing prompts first leaves
- * every response a row to update. */
+ * transactions each). Instead it is brought up to date in one transaction
+ * before every search (so results are always complete) and at close (so the
+ * next search has little to do). meta's fts_upto is the last prompt id
+ * indexed; every indexed prompt's answer is indexed too, except those in
+ * fts_pending: prompts that had no answer yet at the last catch-up (their
+ * generation was running, or its process died). Answers arrive out of
+ * prompt order, so a watermark alone could not say which are missing. */
 static const char fts_create_sql[] =
     "CREATE VIRTUAL TABLE exchange_fts USING fts5(prompt, response, tokenize = 'unicode61');"
-    "INSERT OR REPLACE INTO meta VALUES ('fts_prompts_upto', 0), ('fts_responses_upto', 0);";
+    "INSERT OR REPLACE INTO meta VALUES ('fts_upto', 0);"
+    "DELETE FROM fts_pending;";
 
+/* Pending prompts answered since, then the new prompts (with their answers
+ * when they have one), then the new pending ones; every step probes by row
+ * id and touches only rows after the watermark or in fts_pending. */
 static const char fts_catch_up_sql[] =
-    "INSERT INTO exchange_fts(rowid, prompt, response)"
-    "  SELECT id, content, '' FROM prompts WHERE id >"
-    "  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_prompts_upto') ORDER BY id;"
     "UPDATE exchange_fts SET response ="
     "  (SELECT content FROM responses WHERE prompt_id = exchange_fts.rowid)"
-    "  WHERE rowid IN (SELECT prompt_id FROM responses WHERE id >"
-    "  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_responses_upto'));"
-    "UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM prompts)"
-    "  WHERE key = 'fts_prompts_upto';"
-    "UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM responses)"
-    "  WHERE key = 'fts_responses_upto';";
+    "  WHERE rowid IN (SELECT f.prompt_id FROM fts_pending f"
+    "                  JOIN responses r ON r.prompt_id = f.prompt_id);"
+    "DELETE FROM fts_pending"
+    "  WHERE EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = fts_pending.prompt_id);"
+    "INSERT INTO exchange_fts(rowid, prompt, response)"
+    "  SELECT p.id, p.content, coalesce(r.content, '')"
+    "  FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id WHERE p.id >"
+    "  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto') ORDER BY p.id;"
+    "INSERT INTO fts_pending SELECT p.id FROM prompts p WHERE p.id >"
+    "  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')"
+    "  AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id);"
+    "UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM prompts) WHERE key = 'fts_upto';";
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -788,10 +829,10 @@ static gf_status answer_tx_body(gf_service *svc, void *arg)
         return bind_failed(svc, "answer insert");
     int zrc = zqlite_step(s);
     if (zrc == ZQLITE_DONE)
-        t->response_id = zqlite_last_insert_rowid(svc->db);
+        t->response_id = t->prompt_id; /* an answer's row id is its prompt's */
     gf_status rc = GF_OK;
     if (zrc == ZQLITE_CONSTRAINT)
-        /* foreign key (no such prompt) or UNIQUE (already answered) */
+        /* foreign key (no such prompt) or primary key (already answered) */
         rc = flow_error(svc, GF_ERR_INVALID_ARGUMENT,
                         "prompt %lld: does not exist or already has an answer",
                         (long long)t->prompt_id);

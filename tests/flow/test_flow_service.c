@@ -461,6 +461,126 @@ static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state
     svc->has_fts = false;
     check_search(svc);
     svc->has_fts = true;
+    /* "another elephant" had no answer when the index last caught up: its
+     * answer, stored after a newer exchange, is still indexed */
+    int64_t later;
+    r.text = "a brass band";
+    assert_int_equal(gf_log_prompt(svc, conv, "a newer question", NULL, &conv, &later), GF_OK);
+    assert_int_equal(gf_log_response(svc, later, &r), GF_OK);
+    r.text = "with a silver tuba";
+    assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
+    ft_rows rows = {0};
+    assert_int_equal(gf_search(svc, "tuba", 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(rows.row[0].prompt, "another elephant");
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(gf_search(svc, "brass", 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(gf_check(svc), GF_OK);
+    gf_close(svc);
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+/* Schema 1 as ghostflow 1 wrote it, with its search index. */
+static const char schema_v1[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('application', 'ghostflow');"
+    "CREATE TABLE conversations(id INTEGER PRIMARY KEY, label TEXT,"
+    "  title TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX conversations_label ON conversations(label) WHERE label IS NOT NULL;"
+    "CREATE TABLE models(id INTEGER PRIMARY KEY, file_hash TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL, file_size INTEGER NOT NULL);"
+    "CREATE TABLE model_files(path TEXT PRIMARY KEY, file_size INTEGER NOT NULL,"
+    "  mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,"
+    "  model_id INTEGER NOT NULL REFERENCES models(id)) WITHOUT ROWID;"
+    "CREATE TABLE prompts(id INTEGER PRIMARY KEY,"
+    "  conversation_id INTEGER NOT NULL REFERENCES conversations(id),"
+    "  created_at INTEGER NOT NULL, model_id INTEGER REFERENCES models(id),"
+    "  content TEXT NOT NULL, max_tokens INTEGER NOT NULL, temperature REAL NOT NULL,"
+    "  top_k INTEGER NOT NULL, top_p REAL NOT NULL, min_p REAL NOT NULL,"
+    "  repeat_penalty REAL NOT NULL, repeat_last_n INTEGER NOT NULL, seed INTEGER NOT NULL);"
+    "CREATE INDEX prompts_conversation ON prompts(conversation_id, id);"
+    "CREATE TABLE prompt_stops(prompt_id INTEGER NOT NULL REFERENCES prompts(id),"
+    "  position INTEGER NOT NULL, text TEXT NOT NULL,"
+    "  PRIMARY KEY(prompt_id, position)) WITHOUT ROWID;"
+    "CREATE TABLE responses(id INTEGER PRIMARY KEY,"
+    "  prompt_id INTEGER NOT NULL UNIQUE REFERENCES prompts(id),"
+    "  created_at INTEGER NOT NULL, content TEXT NOT NULL,"
+    "  finish_reason TEXT NOT NULL"
+    "    CHECK(finish_reason IN ('stop', 'length', 'cancelled', 'error')),"
+    "  error TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    "  cached_tokens INTEGER NOT NULL, prompt_ms REAL NOT NULL, generation_ms REAL NOT NULL);"
+    "CREATE VIRTUAL TABLE exchange_fts USING fts5(prompt, response, tokenize = 'unicode61');"
+    "PRAGMA user_version = 1;";
+
+/* Four prompts, answered out of order (response ids 1, 2, 3 answer prompts
+ * 2, 1, 4; prompt 3 is pending), and a search index that had caught up with
+ * every prompt but only the first response. */
+static const char history_v1[] =
+    "INSERT INTO conversations VALUES (1, NULL, 'zebra', 1000);"
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4)"
+    "  INSERT INTO prompts SELECT i, 1, 1000 + i, NULL, 'question ' || i, 16, 0.5, 40, 0.9,"
+    "  0.05, 1.1, 64, 7 FROM n;"
+    "INSERT INTO responses VALUES (1, 2, 2001, 'answer two giraffe', 'stop', NULL, 3, 3, 0, 1, 2),"
+    "  (2, 1, 2002, 'answer one hippo', 'length', NULL, 3, 3, 0, 1, 2),"
+    "  (3, 4, 2003, 'answer four okapi', 'error', 'boom', 3, 1, 0, 1, 2);"
+    "INSERT INTO exchange_fts(rowid, prompt, response)"
+    "  SELECT p.id, p.content, CASE WHEN r.id = 1 THEN r.content ELSE '' END"
+    "  FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id;"
+    "INSERT INTO meta VALUES ('fts_prompts_upto', '4'), ('fts_responses_upto', '1');";
+
+static int64_t search_count(gf_service *svc, const char *text)
+{
+    ft_rows rows = {0};
+    assert_int_equal(gf_search(svc, text, 0, ft_collect, &rows), GF_OK);
+    return (int64_t)rows.n;
+}
+
+static void test_schema_1_is_migrated_with_its_search_index(void **state)
+{
+    const char *db = tu_path("v1.db");
+    zqlite_open_options o = zqlite_default_open_options();
+    o.kdf_opslimit = 1;
+    o.kdf_memlimit = 8192;
+    zqlite_db *z = zqlite_open_v2(db, FT_KEY, strlen(FT_KEY), &o);
+    assert_non_null(z);
+    zqlite_result *r = zqlite_execute(z, schema_v1);
+    assert_int_equal(r->status, ZQLITE_OK);
+    zqlite_free_result(r);
+    r = zqlite_execute(z, history_v1);
+    assert_int_equal(r->status, ZQLITE_OK);
+    zqlite_free_result(r);
+    zqlite_close(z);
+
+    gf_service *svc = ft_open(db, false);
+    int64_t version = 0;
+    assert_int_equal(flow_query_int(svc, "PRAGMA user_version", &version), GF_OK);
+    assert_int_equal(version, FLOW_SCHEMA_VERSION);
+    ft_rows rows = {0};
+    assert_int_equal(gf_history(svc, 1, 0, ft_collect, &rows), GF_OK);
+    assert_int_equal(rows.n, 4);
+    static const char *const answers[] = {"answer one hippo", "answer two giraffe", "",
+                                          "answer four okapi"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rows.row[i].prompt_id, i + 1);
+        assert_int_equal(rows.row[i].answered, i != 2);
+        assert_int_equal(rows.row[i].response_id, i != 2 ? i + 1 : 0);
+        assert_string_equal(rows.row[i].response, answers[i]);
+    }
+    assert_int_equal(rows.row[3].finish, GHOST_FINISH_ERROR);
+    /* Responses the old index had not reached are found, none twice. */
+    assert_int_equal(search_count(svc, "hippo"), 1);
+    assert_int_equal(search_count(svc, "giraffe"), 1);
+    assert_int_equal(search_count(svc, "okapi"), 1);
+    assert_int_equal(search_count(svc, "question"), 4);
+    /* The pending prompt's answer, when it comes, is indexed too. */
+    ghost_response late = {0};
+    late.text = "answer three tapir";
+    late.finish_reason = GHOST_FINISH_STOP;
+    assert_int_equal(gf_log_response(svc, 3, &late), GF_OK);
+    assert_int_equal(search_count(svc, "tapir"), 1);
+    assert_int_equal(gf_check(svc), GF_OK);
     gf_close(svc);
 }
 
@@ -638,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_empty_key_is_refused),
         cmocka_unit_test(test_rekey_changes_the_key),
         cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
+        cmocka_unit_test(test_schema_1_is_migrated_with_its_search_index),
         cmocka_unit_test(test_logged_exchange_is_paired_and_answered_once),
         cmocka_unit_test(test_writer_checkpoints_the_wal_off_the_request_path),
         cmocka_unit_test(test_listing_callback_cannot_reenter_the_service),
