@@ -344,18 +344,25 @@ static void test_wrong_key_is_rejected(void **state)
     gf_close(ft_open(db, false));
 }
 
-static void test_foreign_database_is_not_ghostflow(void **state)
+/* Creates db with the test key (cheap KDF, as ft_config) and runs sql in it. */
+static void write_raw(const char *db, const char *sql)
 {
-    const char *db = tu_path("foreign.db");
     zqlite_open_options o = zqlite_default_open_options();
     o.kdf_opslimit = 1;
     o.kdf_memlimit = 8192;
     zqlite_db *z = zqlite_open_v2(db, FT_KEY, strlen(FT_KEY), &o);
     assert_non_null(z);
-    zqlite_result *r = zqlite_execute(z, "CREATE TABLE other(x); INSERT INTO other VALUES (1);");
-    assert_int_equal(r->status, ZQLITE_OK);
+    zqlite_result *r = zqlite_execute(z, sql);
+    if (r->status != ZQLITE_OK)
+        fail_msg("%s: %s", db, r->error_message ? r->error_message : "?");
     zqlite_free_result(r);
     zqlite_close(z);
+}
+
+static void test_foreign_database_is_not_ghostflow(void **state)
+{
+    const char *db = tu_path("foreign.db");
+    write_raw(db, "CREATE TABLE other(x); INSERT INTO other VALUES (1);");
     gf_config c = ft_config(db, false);
     assert_null(gf_open(&c));
     assert_int_equal(gf_errcode(NULL), GF_ERR_WRONG_KEY);
@@ -424,24 +431,25 @@ static void test_rekey_changes_the_key(void **state)
 
 /* ---- search ---------------------------------------------------------------- */
 
+/* Searches for text (limit 0 = all) into rows; returns how many matched. */
+static size_t search_rows(gf_service *svc, const char *text, int64_t limit, ft_rows *rows)
+{
+    memset(rows, 0, sizeof *rows);
+    assert_int_equal(gf_search(svc, text, limit, ft_collect, rows), GF_OK);
+    return rows->n;
+}
+
 static void check_search(gf_service *svc)
 {
-    ft_rows rows = {0};
-    assert_int_equal(gf_search(svc, "PURPLE elephant", 0, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 1);
+    ft_rows rows;
+    assert_int_equal(search_rows(svc, "PURPLE elephant", 0, &rows), 1);
     assert_string_equal(rows.row[0].prompt, "a purple elephant danced");
-    memset(&rows, 0, sizeof rows);
     /* the answer is searched too */
-    assert_int_equal(gf_search(svc, "trumpet", 0, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 1);
+    assert_int_equal(search_rows(svc, "trumpet", 0, &rows), 1);
     assert_string_equal(rows.row[0].response, "with a golden trumpet");
-    memset(&rows, 0, sizeof rows);
-    assert_int_equal(gf_search(svc, "elephant", 1, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 1);
-    memset(&rows, 0, sizeof rows);
+    assert_int_equal(search_rows(svc, "elephant", 1, &rows), 1);
     /* query syntax in user text is plain text, not an error */
-    assert_int_equal(gf_search(svc, "\"NEAR( -x* %_\\", 0, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 0);
+    assert_int_equal(search_rows(svc, "\"NEAR( -x* %_\\", 0, &rows), 0);
     assert_int_equal(gf_search(svc, "   ", 0, ft_collect, &rows), GF_ERR_INVALID_ARGUMENT);
 }
 
@@ -469,13 +477,10 @@ static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state
     assert_int_equal(gf_log_response(svc, later, &r), GF_OK);
     r.text = "with a silver tuba";
     assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
-    ft_rows rows = {0};
-    assert_int_equal(gf_search(svc, "tuba", 0, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 1);
+    ft_rows rows;
+    assert_int_equal(search_rows(svc, "tuba", 0, &rows), 1);
     assert_string_equal(rows.row[0].prompt, "another elephant");
-    memset(&rows, 0, sizeof rows);
-    assert_int_equal(gf_search(svc, "brass", 0, ft_collect, &rows), GF_OK);
-    assert_int_equal(rows.n, 1);
+    assert_int_equal(search_rows(svc, "brass", 0, &rows), 1);
     assert_int_equal(gf_check(svc), GF_OK);
     gf_close(svc);
 }
@@ -530,28 +535,11 @@ static const char history_v1[] =
     "  FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id;"
     "INSERT INTO meta VALUES ('fts_prompts_upto', '4'), ('fts_responses_upto', '1');";
 
-static int64_t search_count(gf_service *svc, const char *text)
-{
-    ft_rows rows = {0};
-    assert_int_equal(gf_search(svc, text, 0, ft_collect, &rows), GF_OK);
-    return (int64_t)rows.n;
-}
-
 static void test_schema_1_is_migrated_with_its_search_index(void **state)
 {
     const char *db = tu_path("v1.db");
-    zqlite_open_options o = zqlite_default_open_options();
-    o.kdf_opslimit = 1;
-    o.kdf_memlimit = 8192;
-    zqlite_db *z = zqlite_open_v2(db, FT_KEY, strlen(FT_KEY), &o);
-    assert_non_null(z);
-    zqlite_result *r = zqlite_execute(z, schema_v1);
-    assert_int_equal(r->status, ZQLITE_OK);
-    zqlite_free_result(r);
-    r = zqlite_execute(z, history_v1);
-    assert_int_equal(r->status, ZQLITE_OK);
-    zqlite_free_result(r);
-    zqlite_close(z);
+    write_raw(db, schema_v1);
+    write_raw(db, history_v1);
 
     gf_service *svc = ft_open(db, false);
     int64_t version = 0;
@@ -570,16 +558,16 @@ static void test_schema_1_is_migrated_with_its_search_index(void **state)
     }
     assert_int_equal(rows.row[3].finish, GHOST_FINISH_ERROR);
     /* Responses the old index had not reached are found, none twice. */
-    assert_int_equal(search_count(svc, "hippo"), 1);
-    assert_int_equal(search_count(svc, "giraffe"), 1);
-    assert_int_equal(search_count(svc, "okapi"), 1);
-    assert_int_equal(search_count(svc, "question"), 4);
+    assert_int_equal(search_rows(svc, "hippo", 0, &rows), 1);
+    assert_int_equal(search_rows(svc, "giraffe", 0, &rows), 1);
+    assert_int_equal(search_rows(svc, "okapi", 0, &rows), 1);
+    assert_int_equal(search_rows(svc, "question", 0, &rows), 4);
     /* The pending prompt's answer, when it comes, is indexed too. */
     ghost_response late = {0};
     late.text = "answer three tapir";
     late.finish_reason = GHOST_FINISH_STOP;
     assert_int_equal(gf_log_response(svc, 3, &late), GF_OK);
-    assert_int_equal(search_count(svc, "tapir"), 1);
+    assert_int_equal(search_rows(svc, "tapir", 0, &rows), 1);
     assert_int_equal(gf_check(svc), GF_OK);
     gf_close(svc);
 }
