@@ -7,6 +7,17 @@
  * database (measured by the service; the prompt's commit overlaps the
  * generation on the writer thread).
  *
+ * The floor, measured in the same runs: whatever stores each exchange before
+ * answering pays at least one commit after the generation, and overlapping
+ * the prompt's commit with the generation costs one thread wake-up. After
+ * every other bare generation the bench wakes an idle thread and commits a
+ * row of the same size to a plain (unencrypted) database through stock
+ * SQLite, with the same journal settings; the service's blocked time is
+ * printed as a multiple of that. Both are kernel-bound (locks on the -shm
+ * file, a write, an inter-processor interrupt), so the floor differs a lot
+ * between machines: on one virtual machine a wake-up cost 6 us, on another
+ * 20 us.
+ *
  *   bench_flow [MODEL] [RUNS] [TOKENS]
  *   (defaults: ../shared/models/stories260K.gguf, 50, 64; run from the repo root)
  *
@@ -19,6 +30,7 @@
  *
  * Target (issue 7): < 1 ms and < 2 % of a 64-token generation on stories260K.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +59,123 @@ static double median(double *v, int n)
 }
 
 typedef struct figures {
-    double bare, logged, store;
+    double bare, logged, store, store_max;
     double extra; /* per-run differences logged - bare: the mean of the two
                      orders' medians */
+    double wake, commit; /* the floor's parts */
     int tokens;
 } figures;
+
+/* ---- the floor: one thread wake-up and one stock-SQLite commit ------------ */
+
+/* A thread that sleeps until signalled, as the service's writer does. */
+typedef struct sleeper {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pending; /* wake-ups not yet taken; -1: quit */
+    pthread_t thread;
+} sleeper;
+
+static void *sleeper_main(void *arg)
+{
+    sleeper *z = arg;
+    pthread_mutex_lock(&z->mu);
+    for (;;) {
+        while (z->pending == 0)
+            pthread_cond_wait(&z->cv, &z->mu);
+        if (z->pending < 0)
+            break;
+        z->pending = 0;
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
+/* The same steps as flow_writer_submit: enqueue under the mutex, signal after. */
+static double sleeper_wake(sleeper *z)
+{
+    double t0 = now_ms();
+    pthread_mutex_lock(&z->mu);
+    z->pending++;
+    pthread_mutex_unlock(&z->mu);
+    pthread_cond_signal(&z->cv);
+    return now_ms() - t0;
+}
+
+static void sleeper_stop(sleeper *z)
+{
+    pthread_mutex_lock(&z->mu);
+    z->pending = -1;
+    pthread_mutex_unlock(&z->mu);
+    pthread_cond_signal(&z->cv);
+    pthread_join(z->thread, NULL);
+}
+
+/* A plain database with the answers table's shape, and its three statements. */
+typedef struct plain_log {
+    zqlite_db *db;
+    zqlite_stmt *begin, *insert, *commit;
+    int64_t next_id;
+} plain_log;
+
+static int plain_open(plain_log *p, const char *path, bool durable)
+{
+    memset(p, 0, sizeof *p);
+    p->db = zqlite_open_encrypted(path, NULL, 0);
+    if (!p->db)
+        return -1;
+    static const char *const setup[] = {
+        "PRAGMA journal_mode = WAL",
+        "CREATE TABLE answers(id INTEGER PRIMARY KEY, created_at INTEGER, content TEXT,"
+        " finish_reason TEXT, error TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,"
+        " cached_tokens INTEGER, prompt_ms REAL, generation_ms REAL)",
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof setup / sizeof setup[0] && rc == 0; i++) {
+        zqlite_result *r = zqlite_execute(p->db, setup[i]);
+        rc = r && r->status == ZQLITE_OK ? 0 : -1;
+        zqlite_free_result(r);
+    }
+    zqlite_result *r = zqlite_execute(p->db, durable ? "PRAGMA synchronous = FULL"
+                                                     : "PRAGMA synchronous = NORMAL");
+    rc |= r && r->status == ZQLITE_OK ? 0 : -1;
+    zqlite_free_result(r);
+    p->begin = zqlite_prepare_statement(p->db, "BEGIN");
+    p->insert = zqlite_prepare_statement(p->db, "INSERT INTO answers VALUES (?1, ?2, ?3, ?4, NULL,"
+                                                " ?5, ?6, ?7, ?8, ?9)");
+    p->commit = zqlite_prepare_statement(p->db, "COMMIT");
+    return rc == 0 && p->begin && p->insert && p->commit ? 0 : -1;
+}
+
+static void plain_close(plain_log *p)
+{
+    zqlite_finalize(p->begin);
+    zqlite_finalize(p->insert);
+    zqlite_finalize(p->commit);
+    zqlite_close(p->db);
+}
+
+/* Commits one answer; the time it took, or -1 on failure. */
+static double plain_commit(plain_log *p, const ghost_response *r)
+{
+    double t0 = now_ms();
+    int ok = zqlite_step(p->begin) == ZQLITE_DONE;
+    zqlite_reset(p->begin);
+    int b = zqlite_bind_int64(p->insert, 1, ++p->next_id) |
+            zqlite_bind_int64(p->insert, 2, (int64_t)t0) |
+            zqlite_bind_text(p->insert, 3, r->text, -1) |
+            zqlite_bind_text(p->insert, 4, "length", -1) |
+            zqlite_bind_int64(p->insert, 5, r->prompt_tokens) |
+            zqlite_bind_int64(p->insert, 6, r->completion_tokens) |
+            zqlite_bind_int64(p->insert, 7, r->cached_tokens) |
+            zqlite_bind_double(p->insert, 8, r->prompt_ms) |
+            zqlite_bind_double(p->insert, 9, r->generation_ms);
+    ok = ok && b == 0 && zqlite_step(p->insert) == ZQLITE_DONE;
+    zqlite_reset(p->insert);
+    ok = ok && zqlite_step(p->commit) == ZQLITE_DONE;
+    zqlite_reset(p->commit);
+    return ok ? now_ms() - t0 : -1;
+}
 
 /* Logged exchanges stored before measuring: past the first checkpoint. */
 #define WARM_EXCHANGES 400
@@ -60,8 +184,9 @@ typedef struct figures {
 
 /* One configuration: after `warm` unmeasured exchanges, runs bare and logged
  * generations alternately. */
-static int measure(ghost_model *model, const char *model_path, const char *db, bool durable,
-                   int warm, int runs, const ghost_gen_params *gen, figures *out)
+static int measure(ghost_model *model, const char *model_path, const char *db,
+                   const char *plain_db, bool durable, int warm, int runs,
+                   const ghost_gen_params *gen, figures *out)
 {
     const char *prompt = "Once upon a time, there was a little girl named Lily.";
     ghost_params cp = ghost_default_params();
@@ -90,8 +215,20 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
     double *bare = calloc((size_t)runs, sizeof *bare),
            *logged = calloc((size_t)runs, sizeof *logged),
            *store = calloc((size_t)runs, sizeof *store),
-           *extra = calloc((size_t)runs, sizeof *extra);
-    int rc = bare && logged && store && extra ? 0 : -1;
+           *extra = calloc((size_t)runs, sizeof *extra),
+           *wake = calloc((size_t)runs, sizeof *wake),
+           *commit = calloc((size_t)runs, sizeof *commit);
+    int n_floor = 0;
+    sleeper z = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    bool z_running = pthread_create(&z.thread, NULL, sleeper_main, &z) == 0;
+    plain_log plain = {0};
+    int rc = bare && logged && store && extra && wake && commit && z_running &&
+                     plain_open(&plain, plain_db, durable) == 0
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        fprintf(stderr, "bench_flow: setting up the floor measurement: %s\n",
+                z_running ? zqlite_errmsg(plain.db) : "pthread_create failed");
     for (int i = 0; rc == 0 && i < warm; i++) {
         gf_result *res = NULL;
         if (gf_process_prompt(svc, GF_NEW_CONVERSATION, prompt, gen, NULL, NULL, &res) != GF_OK) {
@@ -118,16 +255,33 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
                 t_logged = now_ms() - t0;
             }
         }
-        if (!r || r->error_code != GHOST_OK || st != GF_OK || strcmp(r->text, res->text) != 0) {
+        bool same = r && r->error_code == GHOST_OK && st == GF_OK && strcmp(r->text, res->text) == 0;
+        if (!same) {
             fprintf(stderr, "bench_flow: run %d failed or differs: %s\n", i,
                     st != GF_OK ? gf_errmsg(svc)
                     : r         ? r->error_message
                                 : "out of memory");
             rc = -1;
-        } else if (i >= 0) {
+        }
+        /* The floor, after a bare generation only (the service's answer
+         * commit also follows a generation, not SQLite's own last commit). */
+        double w = -1, c = -1;
+        if (same && i % 2 != 0) {
+            w = sleeper_wake(&z);
+            c = plain_commit(&plain, r);
+            if (c < 0) {
+                fprintf(stderr, "bench_flow: plain commit: %s\n", zqlite_errmsg(plain.db));
+                rc = -1;
+            }
+        }
+        if (rc == 0 && i >= 0) {
             bare[i] = t_bare;
             logged[i] = t_logged;
             store[i] = res->store_ms;
+            if (c >= 0) {
+                wake[n_floor] = w;
+                commit[n_floor++] = c;
+            }
             /* bare-first runs in the first half, service-first in the second */
             extra[i % 2 ? runs - 1 - i / 2 : i / 2] = logged[i] - bare[i];
             out->tokens = res->completion_tokens;
@@ -139,11 +293,20 @@ static int measure(ghost_model *model, const char *model_path, const char *db, b
         out->bare = median(bare, runs);
         out->logged = median(logged, runs);
         out->store = median(store, runs);
+        out->store_max = store[runs - 1]; /* sorted by median() */
+        out->wake = n_floor ? median(wake, n_floor) : 0;
+        out->commit = n_floor ? median(commit, n_floor) : 0;
         const int n_first = (runs + 1) / 2; /* runs with the bare generation first */
         out->extra = runs > 1
                          ? (median(extra, n_first) + median(extra + n_first, runs - n_first)) / 2
                          : extra[0];
     }
+    if (z_running)
+        sleeper_stop(&z);
+    if (plain.db)
+        plain_close(&plain);
+    free(wake);
+    free(commit);
     free(extra);
     free(bare);
     free(logged);
@@ -194,11 +357,12 @@ int main(int argc, char **argv)
     int rc = 0;
     for (size_t k = 0; k < sizeof phases / sizeof phases[0] && rc == 0; k++) {
         const struct phase *ph = &phases[k];
-        char db[64];
+        char db[64], plain_db[64];
         snprintf(db, sizeof db, "%s/%s.db", dir, ph->name);
+        snprintf(plain_db, sizeof plain_db, "%s/%s-plain.db", dir, ph->name);
         int n = ph->warm == 0 && !ph->durable && runs > FRESH_RUNS_MAX ? FRESH_RUNS_MAX : runs;
         figures f = {0};
-        rc = measure(model, model_path, db, ph->durable, ph->warm, n, &gen, &f);
+        rc = measure(model, model_path, db, plain_db, ph->durable, ph->warm, n, &gen, &f);
         if (rc != 0)
             break;
         double extra = f.extra;
@@ -212,8 +376,12 @@ int main(int argc, char **argv)
                f.logged, extra, pct);
         double store_pct = f.bare > 0 ? 100.0 * f.store / f.bare : 0;
         printf("  blocked on the database    %9.3f ms   (%.2f %% of the generation; measured\n"
-               "                                          inside gf_process_prompt)\n",
-               f.store, store_pct);
+               "                                          inside gf_process_prompt; max %.3f ms)\n",
+               f.store, store_pct, f.store_max);
+        double floor = f.wake + f.commit;
+        printf("  floor: wake-up + commit    %9.3f ms   (%.3f + %.3f ms, stock SQLite, plain file;\n"
+               "                                          blocked time = %.2f x the floor)\n",
+               floor, f.wake, f.commit, floor > 0 ? f.store / floor : 0);
         /* Both must hold: the blocked time is what storing costs the caller;
          * the paired difference also catches the writer thread taking CPU
          * from the generation (on a busy machine it can). */
