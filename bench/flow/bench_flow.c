@@ -60,8 +60,8 @@ static double median(double *v, int n)
 
 typedef struct figures {
     double bare, logged, store, store_max;
-    double extra; /* per-run differences logged - bare: the mean of the two
-                     orders' medians */
+    double extra;        /* per-run differences logged - bare: the mean of the two
+                            orders' medians */
     double wake, commit; /* the floor's parts */
     int tokens;
 } figures;
@@ -184,9 +184,8 @@ static double plain_commit(plain_log *p, const ghost_response *r)
 
 /* One configuration: after `warm` unmeasured exchanges, runs bare and logged
  * generations alternately. */
-static int measure(ghost_model *model, const char *model_path, const char *db,
-                   const char *plain_db, bool durable, int warm, int runs,
-                   const ghost_gen_params *gen, figures *out)
+static int measure(ghost_model *model, const char *model_path, const char *db, const char *plain_db,
+                   bool durable, int warm, int runs, const ghost_gen_params *gen, figures *out)
 {
     const char *prompt = "Once upon a time, there was a little girl named Lily.";
     ghost_params cp = ghost_default_params();
@@ -215,8 +214,7 @@ static int measure(ghost_model *model, const char *model_path, const char *db,
     double *bare = calloc((size_t)runs, sizeof *bare),
            *logged = calloc((size_t)runs, sizeof *logged),
            *store = calloc((size_t)runs, sizeof *store),
-           *extra = calloc((size_t)runs, sizeof *extra),
-           *wake = calloc((size_t)runs, sizeof *wake),
+           *extra = calloc((size_t)runs, sizeof *extra), *wake = calloc((size_t)runs, sizeof *wake),
            *commit = calloc((size_t)runs, sizeof *commit);
     int n_floor = 0;
     sleeper z = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -255,7 +253,8 @@ static int measure(ghost_model *model, const char *model_path, const char *db,
                 t_logged = now_ms() - t0;
             }
         }
-        bool same = r && r->error_code == GHOST_OK && st == GF_OK && strcmp(r->text, res->text) == 0;
+        bool same =
+            r && r->error_code == GHOST_OK && st == GF_OK && strcmp(r->text, res->text) == 0;
         if (!same) {
             fprintf(stderr, "bench_flow: run %d failed or differs: %s\n", i,
                     st != GF_OK ? gf_errmsg(svc)
@@ -379,9 +378,10 @@ int main(int argc, char **argv)
                "                                          inside gf_process_prompt; max %.3f ms)\n",
                f.store, store_pct, f.store_max);
         double floor = f.wake + f.commit;
-        printf("  floor: wake-up + commit    %9.3f ms   (%.3f + %.3f ms, stock SQLite, plain file;\n"
-               "                                          blocked time = %.2f x the floor)\n",
-               floor, f.wake, f.commit, floor > 0 ? f.store / floor : 0);
+        printf(
+            "  floor: wake-up + commit    %9.3f ms   (%.3f + %.3f ms, stock SQLite, plain file;\n"
+            "                                          blocked time = %.2f x the floor)\n",
+            floor, f.wake, f.commit, floor > 0 ? f.store / floor : 0);
         /* Both must hold: the blocked time is what storing costs the caller;
          * the paired difference also catches the writer thread taking CPU
          * from the generation (on a busy machine it can). */
