@@ -102,6 +102,15 @@ ZQLITE_API zqlite_open_options zqlite_default_open_options(void);
 ZQLITE_API zqlite_db *zqlite_open_encrypted(const char *path, const char *key, size_t key_len);
 ZQLITE_API zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
                                      const zqlite_open_options *options);
+/* Opens another connection to the file db has open, with db's keys (no
+ * second key derivation) — for a thread that must not wait for db's
+ * connection, such as one running checkpoints or long reads. It never
+ * creates the file. options: readonly and cache_kib count (0 = db's cache
+ * size); a read-only db gives a read-only connection. The two may be closed
+ * in any order; zqlite_rekey refuses while another connection is open.
+ * ZQLITE_MISUSE for ":memory:" (another connection would see another
+ * database). NULL on failure, as zqlite_open_v2. */
+ZQLITE_API zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options);
 /* Finalizes leftover statements, closes the file, wipes the key. NULL is a no-op. */
 ZQLITE_API int zqlite_close(zqlite_db *db);
 

@@ -162,6 +162,9 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
         return db_fail(db, ZQLITE_MISUSE, "rekey: %s is open read-only", db->path);
     if (db->stmts)
         return db_fail(db, ZQLITE_MISUSE, "rekey: finalize every statement first");
+    if (!db_keys_exclusive(db))
+        return db_fail(db, ZQLITE_MISUSE,
+                       "rekey: close the other connections made by zqlite_open_another first");
     vfs_clear_error();
     zqlite_open_options o = options ? *options : zqlite_default_open_options();
     key_ring *ring2 = NULL;

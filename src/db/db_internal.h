@@ -7,16 +7,26 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "vfs.h"
 #include "zqlite.h"
 
+/* The holders of one vfs + ring pair: connections made by
+ * zqlite_open_another share their first connection's keys (no second key
+ * derivation); the last one closed frees them. */
+typedef struct db_keys_ref {
+    atomic_int refs;
+} db_keys_ref;
+
 struct zqlite_db {
     sqlite3 *sq;
-    sqlite3_vfs *vfs; /* NULL for a plain or in-memory database */
-    key_ring *ring;   /* NULL for a plain database */
-    char *path;       /* as given to zqlite_open_v2 */
-    int memory;       /* ":memory:" */
+    sqlite3_vfs *vfs;      /* NULL for a plain or in-memory database */
+    key_ring *ring;        /* NULL for a plain database */
+    db_keys_ref *keys_ref; /* NULL until zqlite_open_another shares vfs/ring */
+    char *path;            /* as given to zqlite_open_v2 */
+    int cache_kib;         /* as opened (0 = default) */
+    int memory;            /* ":memory:" */
     int readonly;
     pthread_mutex_t lock; /* errcode/errmsg and the statement list */
     int errcode;
@@ -37,6 +47,8 @@ int db_fail(zqlite_db *db, int code, const char *fmt, ...) __attribute__((format
 /* Turns an SQLite result into a zqlite status and, on failure, db's message
  * (the VFS's message when the VFS failed). what prefixes SQLite's message. */
 int db_check(zqlite_db *db, int rc, const char *what);
+/* True when no connection made by zqlite_open_another shares db's keys. */
+int db_keys_exclusive(const zqlite_db *db);
 /* sqlite3_exec + db_check. */
 int db_exec(zqlite_db *db, sqlite3 *sq, const char *sql);
 /* Opens path on an SQLite connection with the right VFS, URI escaping and

@@ -218,13 +218,64 @@ int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags,
     return ZQLITE_OK;
 }
 
+/* True when no other open connection shares db's keys. */
+int db_keys_exclusive(const zqlite_db *db)
+{
+    return !db->keys_ref || atomic_load(&db->keys_ref->refs) == 1;
+}
+
 static void db_free(zqlite_db *db)
 {
-    vfs_destroy(db->vfs);
-    key_ring_free(db->ring);
+    if (!db->keys_ref || atomic_fetch_sub(&db->keys_ref->refs, 1) == 1) {
+        vfs_destroy(db->vfs);
+        key_ring_free(db->ring);
+        free(db->keys_ref);
+    }
     free(db->path);
     pthread_mutex_destroy(&db->lock);
     free(db);
+}
+
+/* The page cache pragma; closes the connection when it fails. */
+static int db_set_cache(zqlite_db *db, int cache_kib)
+{
+    int code = ZQLITE_OK;
+    if (cache_kib < 0)
+        code = db_fail(db, ZQLITE_MISUSE, "cache_kib %d is negative", cache_kib);
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", cache_kib ? cache_kib : 65536);
+    if (code == ZQLITE_OK)
+        code = db_exec(db, db->sq, sql);
+    if (code != ZQLITE_OK)
+        sqlite3_close(db->sq);
+    db->cache_kib = cache_kib;
+    return code;
+}
+
+/* A zqlite_db with its path copied and its lock ready; NULL (with the open
+ * error set) when out of memory. */
+static zqlite_db *db_alloc(const char *path)
+{
+    zqlite_db *db = calloc(1, sizeof *db);
+    if (db)
+        db->path = strdup(path);
+    if (!db || !db->path) {
+        free(db);
+        open_errcode = ZQLITE_NOMEM;
+        snprintf(open_errmsg, sizeof open_errmsg, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&db->lock, NULL);
+    return db;
+}
+
+/* A failed open: the message moves to the thread's open error. */
+static zqlite_db *db_open_failed(zqlite_db *db, int code)
+{
+    open_errcode = code;
+    memcpy(open_errmsg, db->errmsg, sizeof open_errmsg);
+    db_free(db);
+    return NULL;
 }
 
 static int db_is_zqlite_file(const char *path)
@@ -250,16 +301,9 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
         snprintf(open_errmsg, sizeof open_errmsg, "database path is empty");
         return NULL;
     }
-    zqlite_db *db = calloc(1, sizeof *db);
-    if (db)
-        db->path = strdup(path);
-    if (!db || !db->path) {
-        free(db);
-        open_errcode = ZQLITE_NOMEM;
-        snprintf(open_errmsg, sizeof open_errmsg, "out of memory");
+    zqlite_db *db = db_alloc(path);
+    if (!db)
         return NULL;
-    }
-    pthread_mutex_init(&db->lock, NULL);
     db->memory = strcmp(path, ":memory:") == 0;
     db->readonly = o.readonly;
     int code = ZQLITE_OK;
@@ -280,23 +324,51 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
                                : SQLITE_OPEN_READWRITE | (o.create ? SQLITE_OPEN_CREATE : 0);
         code = db_connect(db, path, db->vfs ? db->vfs->zName : NULL, flags, o.page_size, &db->sq);
     }
-    if (code == ZQLITE_OK) {
-        char sql[48];
-        if (o.cache_kib < 0)
-            code = db_fail(db, ZQLITE_MISUSE, "cache_kib %d is negative", o.cache_kib);
-        snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", o.cache_kib ? o.cache_kib : 65536);
-        if (code == ZQLITE_OK)
-            code = db_exec(db, db->sq, sql);
-        if (code != ZQLITE_OK)
-            sqlite3_close(db->sq);
-    }
-    if (code != ZQLITE_OK) {
-        open_errcode = code;
-        memcpy(open_errmsg, db->errmsg, sizeof open_errmsg);
-        db_free(db);
+    if (code == ZQLITE_OK)
+        code = db_set_cache(db, o.cache_kib);
+    return code == ZQLITE_OK ? db : db_open_failed(db, code);
+}
+
+zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options)
+{
+    vfs_clear_error();
+    open_errcode = ZQLITE_OK;
+    open_errmsg[0] = '\0';
+    if (!db || db->memory) {
+        open_errcode = ZQLITE_MISUSE;
+        snprintf(open_errmsg, sizeof open_errmsg, "%s",
+                 db ? "another connection to :memory: would be another database" : "db is NULL");
         return NULL;
     }
-    return db;
+    zqlite_open_options o = options ? *options : zqlite_default_open_options();
+    zqlite_db *again = db_alloc(db->path);
+    if (!again)
+        return NULL;
+    again->readonly = db->readonly || o.readonly;
+    pthread_mutex_lock(&db->lock); /* two threads may share db's keys at once */
+    if (!db->keys_ref && db->ring) {
+        db->keys_ref = malloc(sizeof *db->keys_ref);
+        if (db->keys_ref)
+            atomic_init(&db->keys_ref->refs, 1);
+    }
+    int code = db->ring && !db->keys_ref ? ZQLITE_NOMEM : ZQLITE_OK;
+    if (code == ZQLITE_OK && db->ring) {
+        atomic_fetch_add(&db->keys_ref->refs, 1);
+        again->keys_ref = db->keys_ref;
+        again->vfs = db->vfs;
+        again->ring = db->ring;
+    }
+    pthread_mutex_unlock(&db->lock);
+    if (code != ZQLITE_OK)
+        db_fail(again, code, "%s: out of memory", db->path);
+    /* The file exists: never create (a rename since would make a new one). */
+    if (code == ZQLITE_OK)
+        code = db_connect(again, db->path, again->vfs ? again->vfs->zName : NULL,
+                          again->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, 0,
+                          &again->sq);
+    if (code == ZQLITE_OK)
+        code = db_set_cache(again, o.cache_kib ? o.cache_kib : db->cache_kib);
+    return code == ZQLITE_OK ? again : db_open_failed(again, code);
 }
 
 zqlite_db *zqlite_open_encrypted(const char *path, const char *key, size_t key_len)

@@ -102,6 +102,11 @@ struct gf_service {
     flow_write *wr_head, *wr_tail;
     bool wr_init, wr_running, wr_quit;
     bool wr_checkpoint; /* the WAL has grown past FLOW_CHECKPOINT_PAGES */
+    /* The checkpoints' own connection (NULL: they run on db under db_mu),
+     * and the lock that keeps gf_rekey from closing it under a checkpoint.
+     * Lock order: ckpt_mu before db_mu. */
+    zqlite_db *ckpt_db;
+    pthread_mutex_t ckpt_mu;
 
     ghost_gen_params gen; /* gen.stop points at stop_copy */
     char **stop_copy;     /* the config's stop strings, owned */
@@ -184,6 +189,11 @@ void flow_writer_start(gf_service *svc);
 /* Runs the queued jobs to the end and joins the thread. */
 void flow_writer_stop(gf_service *svc);
 void flow_writer_submit(gf_service *svc, flow_write *job);
+/* Around a rekey (ckpt_mu held from pause to resume): closes the
+ * checkpoints' connection, which would keep the old file open, and opens it
+ * again on the new one. */
+void flow_writer_pause_checkpoints(gf_service *svc);
+void flow_writer_resume_checkpoints(gf_service *svc);
 /* Waits for job; returns its status, its message re-raised on this thread. */
 gf_status flow_writer_wait(gf_service *svc, flow_write *job);
 

@@ -17,9 +17,10 @@
  * (every page decrypted, re-encrypted, two fsyncs) landing on one unlucky
  * request, about one in two hundred. A WAL hook replaces it: the commit
  * that crosses the threshold only flags the writer, which checkpoints
- * (PASSIVE: it never waits for readers) while the caller generates. It takes
- * db_mu like any job, so a commit that comes meanwhile waits for it; never
- * longer than the commit that triggered it waited before.
+ * (PASSIVE: it never waits for readers or writers) on a connection of its
+ * own (zqlite_open_another: same keys, no second key derivation), so the
+ * service's commits go on meanwhile instead of waiting for db_mu. Without
+ * that connection it checkpoints on the service's, under db_mu.
  *
  * Scheduling: the thread runs as SCHED_BATCH, so waking it never preempts
  * the submitter (on a busy machine the kernel would otherwise often run the
@@ -52,11 +53,42 @@ static void run_job(gf_service *svc, flow_write *job)
  * does while a reader in another process holds old pages. */
 static void checkpoint(gf_service *svc)
 {
-    if (flow_db_lock(svc) != GF_OK)
+    static const char sql[] = "PRAGMA wal_checkpoint(PASSIVE)";
+    pthread_mutex_lock(&svc->ckpt_mu);
+    if (svc->ckpt_db) {
+        zqlite_free_result(zqlite_execute(svc->ckpt_db, sql));
+    } else if (flow_db_lock(svc) == GF_OK) {
+        zqlite_free_result(zqlite_execute(svc->db, sql));
+        flow_db_unlock(svc);
+    }
+    pthread_mutex_unlock(&svc->ckpt_mu);
+}
+
+/* Best effort: NULL leaves checkpoints on the service's connection. It
+ * copies pages from the WAL to the file, through no page cache to speak of. */
+static void open_checkpoint_db(gf_service *svc)
+{
+    zqlite_open_options o = zqlite_default_open_options();
+    o.cache_kib = 256;
+    svc->ckpt_db = zqlite_open_another(svc->db, &o);
+}
+
+void flow_writer_pause_checkpoints(gf_service *svc)
+{
+    if (!svc->wr_init)
         return;
-    zqlite_result *r = zqlite_execute(svc->db, "PRAGMA wal_checkpoint(PASSIVE)");
-    zqlite_free_result(r);
-    flow_db_unlock(svc);
+    pthread_mutex_lock(&svc->ckpt_mu);
+    zqlite_close(svc->ckpt_db);
+    svc->ckpt_db = NULL;
+}
+
+void flow_writer_resume_checkpoints(gf_service *svc)
+{
+    if (!svc->wr_init)
+        return;
+    if (svc->wr_running)
+        open_checkpoint_db(svc);
+    pthread_mutex_unlock(&svc->ckpt_mu);
 }
 
 /* Runs inside a commit, db_mu held (so wr_mu nests under it). */
@@ -115,10 +147,13 @@ void flow_writer_start(gf_service *svc)
     pthread_mutex_init(&svc->wr_mu, NULL);
     pthread_cond_init(&svc->wr_cv, NULL);
     pthread_cond_init(&svc->wr_done_cv, NULL);
+    pthread_mutex_init(&svc->ckpt_mu, NULL);
     svc->wr_init = true;
     svc->wr_running = pthread_create(&svc->wr_thread, NULL, writer_main, svc) == 0;
-    if (svc->wr_running)
+    if (svc->wr_running) {
+        open_checkpoint_db(svc);
         zqlite_wal_hook(svc->db, wal_grew, svc);
+    }
 }
 
 void flow_writer_stop(gf_service *svc)
@@ -136,6 +171,11 @@ void flow_writer_stop(gf_service *svc)
         pthread_join(svc->wr_thread, NULL);
         svc->wr_running = false;
     }
+    /* Before the service's connection closes: the last one to close
+     * checkpoints the whole WAL and deletes it. */
+    zqlite_close(svc->ckpt_db);
+    svc->ckpt_db = NULL;
+    pthread_mutex_destroy(&svc->ckpt_mu);
     pthread_cond_destroy(&svc->wr_done_cv);
     pthread_cond_destroy(&svc->wr_cv);
     pthread_mutex_destroy(&svc->wr_mu);

@@ -2,7 +2,8 @@
  * test_zqlite_api.c — libzqlite's C API and key handling: round trips over
  * page sizes, row sizes and journal modes; wrong keys and mismatched files;
  * one-shot execution and prepared statements; plain <-> encrypted copies;
- * rekey; key wiping (through the keys.c wipe observer).
+ * rekey; another connection sharing the keys; key wiping (through the keys.c
+ * wipe observer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -546,6 +547,83 @@ static void test_key_buffers_are_wiped_before_they_are_freed(void **state)
     key_set_wipe_observer(NULL, NULL);
 }
 
+static void test_another_connection_shares_the_keys_and_may_outlive_the_first(void **state)
+{
+    const char *path = tu_path("another.db");
+    zqlite_open_options o = zq_fast_options();
+    wipe_log log = {0};
+    zq_remove_db(path);
+    key_set_wipe_observer(on_wipe, &log);
+    zqlite_db *db = zqlite_open_v2(path, "a passphrase", 12, &o);
+    assert_non_null(db);
+    zq_exec(db, "PRAGMA journal_mode=WAL");
+    zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1), (2)");
+
+    zqlite_db *a = zqlite_open_another(db, NULL);
+    assert_non_null(a);
+    assert_int_equal(zq_int(a, "SELECT count(*) FROM t"), 2);
+    zq_exec(a, "INSERT INTO t VALUES(3)");
+    assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 3);
+    /* A checkpoint on one copies what the other committed. */
+    zq_exec(db, "INSERT INTO t VALUES(4)");
+    zqlite_result *r = zqlite_execute(a, "PRAGMA wal_checkpoint(PASSIVE)");
+    assert_int_equal(r->status, ZQLITE_OK);
+    assert_true(zqlite_result_cell(r, 0, 1)->i > 0);
+    assert_int_equal(zqlite_result_cell(r, 0, 2)->i, zqlite_result_cell(r, 0, 1)->i);
+    zqlite_free_result(r);
+
+    /* rekey needs the file to itself */
+    assert_int_equal(zqlite_rekey(db, "new passphrase", 14, &o), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(db), "zqlite_open_another"));
+
+    zqlite_open_options ro = zqlite_default_open_options();
+    ro.readonly = 1;
+    zqlite_db *reader = zqlite_open_another(db, &ro);
+    assert_non_null(reader);
+    r = zqlite_execute(reader, "INSERT INTO t VALUES(5)");
+    assert_int_not_equal(r->status, ZQLITE_OK);
+    zqlite_free_result(r);
+    assert_int_equal(zqlite_close(reader), ZQLITE_OK);
+
+    /* The ring stays while one holder is left (each connection's file keys
+     * go with it), and is wiped with the last: passphrase and master key. */
+    assert_int_equal(zqlite_close(db), ZQLITE_OK);
+    int freed = log.buffers;
+    assert_int_equal(zq_int(a, "SELECT sum(x) FROM t"), 10);
+    assert_int_equal(zqlite_close(a), ZQLITE_OK);
+    assert_true(log.buffers >= freed + 3);
+    assert_int_equal(log.dirty, 0);
+    key_set_wipe_observer(NULL, NULL);
+
+    /* Alone again, the first may rekey. */
+    db = zqlite_open_v2(path, "a passphrase", 12, &o);
+    a = zqlite_open_another(db, NULL);
+    assert_int_equal(zqlite_close(a), ZQLITE_OK);
+    assert_int_equal(zqlite_rekey(db, "new passphrase", 14, &o), ZQLITE_OK);
+    a = zqlite_open_another(db, NULL);
+    assert_int_equal(zq_int(a, "SELECT count(*) FROM t"), 4);
+    zqlite_close(a);
+    zqlite_close(db);
+
+    /* A plain file works the same way; ":memory:" would be another database. */
+    zqlite_db *m = zqlite_open_encrypted(":memory:", ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    assert_null(zqlite_open_another(m, NULL));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(NULL), ":memory:"));
+    zqlite_close(m);
+    assert_null(zqlite_open_another(NULL, NULL));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+    const char *plain = tu_path("another-plain.db");
+    zq_remove_db(plain);
+    zqlite_db *p = zqlite_open_encrypted(plain, NULL, 0);
+    zq_exec(p, "CREATE TABLE t(x); INSERT INTO t VALUES(7)");
+    a = zqlite_open_another(p, NULL);
+    assert_non_null(a);
+    assert_int_equal(zq_int(a, "SELECT x FROM t"), 7);
+    zqlite_close(p);
+    zqlite_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_rekey_refuses_plain_and_bad_keys),
         cmocka_unit_test(test_raw_key_must_be_64_hex_digits),
         cmocka_unit_test(test_key_buffers_are_wiped_before_they_are_freed),
+        cmocka_unit_test(test_another_connection_shares_the_keys_and_may_outlive_the_first),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -614,36 +614,70 @@ static void test_logged_exchange_is_paired_and_answered_once(void **state)
     gf_close(svc);
 }
 
+/* Appends n exchanges with 3000-byte answers: a page or more each in the WAL. */
+static void log_big_exchanges(gf_service *svc, int n)
+{
+    static char answer[3001];
+    memset(answer, 'a', sizeof answer - 1);
+    ghost_response r = {0};
+    r.text = answer;
+    r.finish_reason = GHOST_FINISH_STOP;
+    for (int i = 0; i < n; i++) {
+        int64_t conv, pid;
+        assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "p", NULL, &conv, &pid), GF_OK);
+        assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
+    }
+}
+
+static int count_answered(const gf_exchange *e, void *ud)
+{
+    *(int *)ud += e->answered;
+    return 0;
+}
+
+/* Waits (the checkpoint runs on the writer thread) until the main file has
+ * grown by more than `by` bytes from `before`; false after 10 s. */
+static bool main_file_grows(const char *path, off_t before, off_t by)
+{
+    struct stat st;
+    for (int waited = 0; waited < 1000; waited++) {
+        assert_int_equal(stat(path, &st), 0);
+        if (st.st_size > before + by)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
 /* SQLite's automatic checkpoint is off (the WAL hook replaces it): only the
- * writer thread copies the WAL back, so the main file grows only if it did. */
+ * writer thread copies the WAL back, on a connection of its own, so the
+ * main file grows only if it did — also after a rekey, which has to close
+ * that connection and open it again on the new file. */
 static void test_writer_checkpoints_the_wal_off_the_request_path(void **state)
 {
     const char *path = tu_path("checkpoint.db");
     gf_service *svc = ft_open(path, false);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    off_t before = st.st_size;
-    static char answer[3001];
-    memset(answer, 'a', sizeof answer - 1);
-    ghost_response r = {0};
-    r.text = answer;
-    r.finish_reason = GHOST_FINISH_STOP;
-    /* Each exchange adds a page or more to the WAL: well past the 1000-page
-     * threshold. */
-    for (int i = 0; i < 1200; i++) {
-        int64_t conv, pid;
-        assert_int_equal(gf_log_prompt(svc, GF_NEW_CONVERSATION, "p", NULL, &conv, &pid), GF_OK);
-        assert_int_equal(gf_log_response(svc, pid, &r), GF_OK);
-    }
-    /* The checkpoint runs on its own thread: give it the time it needs. */
-    for (int waited = 0; waited < 1000; waited++) {
-        assert_int_equal(stat(path, &st), 0);
-        if (st.st_size > before + 500 * 4096)
-            break;
-        usleep(10000);
-    }
-    assert_true(st.st_size > before + 500 * 4096);
+    log_big_exchanges(svc, 1200); /* well past the 1000-page threshold */
+    assert_true(main_file_grows(path, st.st_size, 500 * 4096));
     assert_int_equal(gf_check(svc), GF_OK);
+
+    assert_int_equal(gf_rekey(svc, "another key", 11), GF_OK);
+    assert_int_equal(stat(path, &st), 0);
+    log_big_exchanges(svc, 1200);
+    assert_true(main_file_grows(path, st.st_size, 500 * 4096));
+    assert_int_equal(gf_check(svc), GF_OK);
+    gf_close(svc);
+
+    gf_config c = ft_config(path, false);
+    c.key = "another key";
+    c.key_len = 11;
+    svc = gf_open(&c);
+    assert_non_null(svc);
+    int n = 0;
+    assert_int_equal(gf_history(svc, 0, 0, count_answered, &n), GF_OK);
+    assert_int_equal(n, 2400);
     gf_close(svc);
 }
 
@@ -653,6 +687,7 @@ static int reenter(const gf_exchange *e, void *ud)
     ft_rows rows = {0};
     /* must be refused, not deadlock */
     assert_int_equal(gf_history(svc, 0, 0, ft_collect, &rows), GF_ERR_INVALID_ARGUMENT);
+    assert_int_equal(gf_rekey(svc, "k", 1), GF_ERR_INVALID_ARGUMENT);
     return 0;
 }
 
