@@ -182,11 +182,33 @@ static double plain_commit(plain_log *p, const ghost_response *r)
 /* Measured runs with a fresh WAL: it must not reach the first checkpoint. */
 #define FRESH_RUNS_MAX 200
 
-/* One configuration: after `warm` unmeasured exchanges, runs bare and logged
- * generations alternately. */
-static int measure(ghost_model *model, const char *model_path, const char *db, const char *plain_db,
-                   bool durable, int warm, int runs, const ghost_gen_params *gen, figures *out)
+/* One configuration of the service and the caller. */
+typedef struct phase {
+    const char *name, *title;
+    bool durable; /* synchronous=FULL */
+    int warm;     /* exchanges stored before measuring */
+    bool stream;  /* both sides stream the answer to a callback */
+} phase;
+
+/* What a streaming caller does with a piece: take it, cheaply. */
+static int take_piece(const char *piece, size_t len, void *user_data)
 {
+    (void)piece;
+    *(size_t *)user_data += len;
+    return 0;
+}
+
+/* One configuration: after ph->warm unmeasured exchanges, runs bare and
+ * logged generations alternately; the databases go in dir. */
+static int measure(ghost_model *model, const char *model_path, const char *dir, const phase *ph,
+                   int runs, const ghost_gen_params *gen, figures *out)
+{
+    char db[64], plain_db[64];
+    snprintf(db, sizeof db, "%s/%s.db", dir, ph->name);
+    snprintf(plain_db, sizeof plain_db, "%s/%s-plain.db", dir, ph->name);
+    bool durable = ph->durable;
+    gf_stream_fn cb = ph->stream ? take_piece : NULL;
+    size_t streamed = 0;
     const char *prompt = "Once upon a time, there was a little girl named Lily.";
     ghost_params cp = ghost_default_params();
     cp.n_threads = 1;
@@ -227,7 +249,7 @@ static int measure(ghost_model *model, const char *model_path, const char *db, c
     if (rc != 0)
         fprintf(stderr, "bench_flow: setting up the floor measurement: %s\n",
                 z_running ? zqlite_errmsg(plain.db) : "pthread_create failed");
-    for (int i = 0; rc == 0 && i < warm; i++) {
+    for (int i = 0; rc == 0 && i < ph->warm; i++) {
         gf_result *res = NULL;
         if (gf_process_prompt(svc, GF_NEW_CONVERSATION, prompt, gen, NULL, NULL, &res) != GF_OK) {
             fprintf(stderr, "bench_flow: warm-up exchange %d: %s\n", i, gf_errmsg(svc));
@@ -246,10 +268,10 @@ static int measure(ghost_model *model, const char *model_path, const char *db, c
         for (int k = 0; k < 2; k++) {
             double t0 = now_ms();
             if ((k == 0) == (i % 2 == 0)) {
-                r = ghost_generate_ex(ctx, prompt, gen, NULL, NULL);
+                r = ghost_generate_ex(ctx, prompt, gen, cb, &streamed);
                 t_bare = now_ms() - t0;
             } else {
-                st = gf_process_prompt(svc, GF_NEW_CONVERSATION, prompt, gen, NULL, NULL, &res);
+                st = gf_process_prompt(svc, GF_NEW_CONVERSATION, prompt, gen, cb, &streamed, &res);
                 t_logged = now_ms() - t0;
             }
         }
@@ -342,26 +364,23 @@ int main(int argc, char **argv)
     ghost_model_get_info(model, &info);
     printf("bench_flow: %s, greedy generation of up to %d tokens, %d runs each, medians\n",
            info.name, tokens, runs);
-    static const struct phase {
-        const char *name, *title;
-        bool durable;
-        int warm;
-    } phases[] = {
+    static const phase phases[] = {
         {"fresh", "default (synchronous=NORMAL, WAL), fresh WAL: the first exchanges after opening",
-         false, 0},
+         false, 0, false},
         {"reused", "default (synchronous=NORMAL, WAL), WAL reused: after the first checkpoint",
-         false, WARM_EXCHANGES},
-        {"durable", "durable = true (synchronous=FULL, fsync per commit)", true, 0},
+         false, WARM_EXCHANGES, false},
+        {"stream",
+         "default, WAL reused, the answer streamed to a callback (as `run`, `chat` and the"
+         " server do)",
+         false, WARM_EXCHANGES, true},
+        {"durable", "durable = true (synchronous=FULL, fsync per commit)", true, 0, false},
     };
     int rc = 0;
     for (size_t k = 0; k < sizeof phases / sizeof phases[0] && rc == 0; k++) {
-        const struct phase *ph = &phases[k];
-        char db[64], plain_db[64];
-        snprintf(db, sizeof db, "%s/%s.db", dir, ph->name);
-        snprintf(plain_db, sizeof plain_db, "%s/%s-plain.db", dir, ph->name);
+        const phase *ph = &phases[k];
         int n = ph->warm == 0 && !ph->durable && runs > FRESH_RUNS_MAX ? FRESH_RUNS_MAX : runs;
         figures f = {0};
-        rc = measure(model, model_path, db, plain_db, ph->durable, ph->warm, n, &gen, &f);
+        rc = measure(model, model_path, dir, ph, n, &gen, &f);
         if (rc != 0)
             break;
         double extra = f.extra;

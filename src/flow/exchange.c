@@ -8,8 +8,9 @@
  * the answer is committed whatever way the generation ended (stop, length,
  * cancelled, error), with the partial text. Only a dead process leaves a
  * prompt without an answer. The prompt's commit runs on the writer thread
- * (writer.c) while this thread formats the conversation and runs the prefill,
- * so storing it adds no time to the exchange.
+ * (writer.c) while this thread formats the conversation and generates, so
+ * storing it adds no time to the exchange; streamed pieces that come before
+ * it are held back (the gate below).
  *
  * A new turn is the conversation's earlier answered turns plus the prompt,
  * formatted by ghost_chat_format (the model's template, or plain
@@ -199,7 +200,16 @@ static gf_status run_prompt_job(gf_service *svc, void *arg)
 }
 
 /* Holds the answer back until the prompt is committed: nothing reaches the
- * caller that the history could lack. */
+ * caller that the history could lack. The generation does not stop for the
+ * commit, though: up to GATE_HOLD_PIECES pieces that come before it are
+ * kept, and handed over joined with the first piece after it. On a small
+ * model the first pieces come before the writer thread has even woken up;
+ * on a large one the prompt is stored long before the first piece. Past the
+ * limit (or out of memory) the generation waits, so a callback still sees
+ * its first piece, and can stop the generation, within a few tokens. */
+#define GATE_HOLD_PIECES 8
+#define GATE_HOLD_BYTES  4096
+
 typedef struct prompt_gate {
     gf_service *svc;
     flow_write job;
@@ -208,6 +218,9 @@ typedef struct prompt_gate {
     bool waited;
     gf_status status;
     double wait_ms;
+    char *held; /* pieces kept back, joined in order */
+    size_t held_len, held_cap;
+    int held_pieces;
 } prompt_gate;
 
 static gf_status gate_wait(prompt_gate *g)
@@ -221,12 +234,50 @@ static gf_status gate_wait(prompt_gate *g)
     return g->status;
 }
 
+static bool gate_append(prompt_gate *g, const char *piece, size_t len)
+{
+    if (g->held_len + len > g->held_cap) {
+        size_t cap = g->held_cap ? g->held_cap : 256;
+        while (cap < g->held_len + len)
+            cap *= 2;
+        char *p = realloc(g->held, cap);
+        if (!p)
+            return false;
+        g->held = p;
+        g->held_cap = cap;
+    }
+    memcpy(g->held + g->held_len, piece, len);
+    g->held_len += len;
+    g->held_pieces++;
+    return true;
+}
+
+/* Hands over what was kept back (the prompt is stored); the callback's answer. */
+static int gate_flush(prompt_gate *g)
+{
+    if (g->held_len == 0)
+        return 0;
+    size_t len = g->held_len;
+    g->held_len = 0;
+    g->held_pieces = 0;
+    return g->callback(g->held, len, g->user_data);
+}
+
 static int gate_piece(const char *piece, size_t len, void *user_data)
 {
     prompt_gate *g = user_data;
+    if (!g->waited && !flow_writer_done(&g->job) && g->held_pieces < GATE_HOLD_PIECES &&
+        g->held_len + len <= GATE_HOLD_BYTES && gate_append(g, piece, len))
+        return 0;
     if (gate_wait(g) != GF_OK)
         return 1; /* the prompt is not stored: show nothing, stop */
-    return g->callback(piece, len, g->user_data);
+    if (g->held_len == 0)
+        return g->callback(piece, len, g->user_data);
+    /* One piece, so that a stop applies to all the caller saw, exactly. */
+    if (gate_append(g, piece, len))
+        return gate_flush(g);
+    int stop = gate_flush(g); /* out of memory: two pieces */
+    return g->callback(piece, len, g->user_data) || stop;
 }
 
 gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char *prompt,
@@ -288,6 +339,11 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
         /* The slot's cache now holds the conversation: once the prompt is
          * stored, that conversation has an id. */
         flow_pool_release(svc, slot, gate_wait(&gate) == GF_OK ? pj.conversation_out : 0);
+        /* A short generation may end before the prompt's commit: what it
+         * kept back goes out now. Too late to stop anything, so the
+         * callback's answer does not matter. */
+        if (gate.status == GF_OK)
+            gate_flush(&gate);
         if (resp) {
             answer_from_response(&ans, resp);
             grc = resp->finish_reason == GHOST_FINISH_STOP ||
@@ -313,6 +369,7 @@ gf_status gf_process_prompt(gf_service *svc, int64_t conversation_id, const char
         ans.error = gmsg;
     gf_status prc = gate_wait(&gate);
     res->store_ms += gate.wait_ms;
+    free(gate.held);
     if (prc != GF_OK) {
         /* Nothing was stored, and the gate showed nothing of the answer. */
         free(input);

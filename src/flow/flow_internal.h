@@ -23,6 +23,7 @@
 #define GF_FLOW_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 
 #include "ghostflow.h"
@@ -57,8 +58,8 @@ typedef struct flow_write {
     gf_status (*run)(gf_service *svc, void *arg);
     void *arg;
     gf_status status;
-    char msg[512]; /* the job's error message, carried to the waiter */
-    bool done;
+    char msg[512];    /* the job's error message, carried to the waiter */
+    atomic_bool done; /* set last, after status and msg */
     struct flow_write *next;
 } flow_write;
 
@@ -194,6 +195,9 @@ void flow_writer_submit(gf_service *svc, flow_write *job);
  * again on the new one. */
 void flow_writer_pause_checkpoints(gf_service *svc);
 void flow_writer_resume_checkpoints(gf_service *svc);
+/* True once job has run: a check that never blocks (flow_writer_wait still
+ * has to be called, and returns at once). */
+bool flow_writer_done(flow_write *job);
 /* Waits for job; returns its status, its message re-raised on this thread. */
 gf_status flow_writer_wait(gf_service *svc, flow_write *job);
 

@@ -6,9 +6,9 @@
  * Why: a WAL commit costs tens of microseconds (locks on the -shm index,
  * encrypting and appending the pages), which is several per cent of a short
  * generation on a small model. The prompt's commit has to finish before
- * anything of the answer reaches the caller (exchange.c waits for it before
- * the first streamed piece and before storing the answer), not before the
- * engine starts; so it can overlap the prompt processing. The answer's commit
+ * anything of the answer reaches the caller (exchange.c holds streamed
+ * pieces back until then, and waits for it before storing the answer), not
+ * before the engine starts; so it can overlap the generation. The answer's commit
  * stays on the caller's thread: handing it over would add a thread wake-up to
  * the very path it is meant to shorten.
  *
@@ -201,6 +201,11 @@ void flow_writer_submit(gf_service *svc, flow_write *job)
     pthread_mutex_unlock(&svc->wr_mu);
     /* After unlocking: the woken writer then finds wr_mu free. */
     pthread_cond_signal(&svc->wr_cv);
+}
+
+bool flow_writer_done(flow_write *job)
+{
+    return atomic_load_explicit(&job->done, memory_order_acquire);
 }
 
 /* Unlinks job if it is still queued; wr_mu held. */

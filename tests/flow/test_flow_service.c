@@ -243,6 +243,14 @@ static gf_status run_blocking(gf_service *svc, void *arg)
     return GF_OK;
 }
 
+static void release_blocking(blocking_job *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->release = true;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
 static gf_status run_failing(gf_service *svc, void *arg)
 {
     *(int *)arg += 1;
@@ -268,10 +276,7 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     assert_int_equal(flow_writer_wait(svc, &queued), GF_ERR_DATABASE);
     assert_string_equal(gf_errmsg(svc), "job 1 failed");
     assert_int_equal(runs, 1);
-    pthread_mutex_lock(&b.mu);
-    b.release = true;
-    pthread_cond_broadcast(&b.cv);
-    pthread_mutex_unlock(&b.mu);
+    release_blocking(&b);
     assert_int_equal(flow_writer_wait(svc, &busy), GF_OK);
     /* A failure on the writer's own thread arrives the same way. */
     flow_write later = {.run = run_failing, .arg = &runs};
@@ -279,6 +284,68 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     assert_int_equal(flow_writer_wait(svc, &later), GF_ERR_DATABASE);
     assert_string_equal(gf_errmsg(svc), "job 2 failed");
     assert_int_equal(runs, 2);
+    gf_close(svc);
+}
+
+/* Pieces of the answer, and the history as the first one arrived. */
+typedef struct pieces {
+    gf_service *svc;
+    int calls;
+    char text[4096];
+    ft_rows rows;
+} pieces;
+
+static int collect_pieces(const char *piece, size_t len, void *ud)
+{
+    pieces *p = ud;
+    if (p->calls++ == 0 && p->svc)
+        assert_int_equal(gf_history(p->svc, 0, 0, ft_collect, &p->rows), GF_OK);
+    size_t cur = strlen(p->text);
+    assert_true(cur + len < sizeof p->text);
+    memcpy(p->text + cur, piece, len);
+    p->text[cur + len] = '\0';
+    return 0;
+}
+
+/* While the prompt's commit is held up (the writer is busy with another
+ * job), the generation goes on: the first pieces are kept back — eight at
+ * most, then the generation takes its prompt job back and commits it
+ * itself — and reach the callback as one piece, after the commit. */
+static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **state)
+{
+    gf_service *svc = ft_open(tu_path("hold.db"), true);
+    blocking_job b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    flow_write busy = {.run = run_blocking, .arg = &b};
+    flow_writer_submit(svc, &busy);
+    pthread_mutex_lock(&b.mu);
+    while (!b.started)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    ghost_gen_params p = ghost_default_gen_params();
+    p.temperature = 0;
+    p.max_tokens = 40;
+    static pieces held, bare; /* ft_rows is large */
+    memset(&held, 0, sizeof held);
+    memset(&bare, 0, sizeof bare);
+    held.svc = svc;
+    gf_result *res = NULL;
+    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "The little dog", &p,
+                                       collect_pieces, &held, &res),
+                     GF_OK);
+    release_blocking(&b);
+    assert_int_equal(flow_writer_wait(svc, &busy), GF_OK);
+    assert_string_equal(held.text, res->text);
+    assert_int_equal(held.rows.n, 1); /* stored before anything was shown */
+    assert_string_equal(held.rows.row[0].prompt, "The little dog");
+    /* The same generation streamed piece by piece, on the same context. */
+    ghost_response *r =
+        ghost_generate_ex(svc->slots[0].ctx, "The little dog", &p, collect_pieces, &bare);
+    assert_non_null(r);
+    assert_string_equal(r->text, res->text);
+    assert_true(bare.calls > 9);
+    assert_int_equal(held.calls, bare.calls - 8); /* 8 kept, joined with the 9th */
+    ghost_free_response(r);
+    gf_free_result(res);
     gf_close(svc);
 }
 
@@ -773,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_cancelled_generation_keeps_prompt_and_partial_answer),
         cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
         cmocka_unit_test(test_writer_runs_jobs_and_carries_their_errors),
+        cmocka_unit_test(test_pieces_before_the_prompt_is_stored_are_held_then_joined),
         cmocka_unit_test(test_database_files_hold_no_plaintext),
         cmocka_unit_test(test_wrong_key_is_rejected),
         cmocka_unit_test(test_foreign_database_is_not_ghostflow),
