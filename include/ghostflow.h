@@ -184,8 +184,10 @@ typedef struct gf_result {
     char *error_message; /* why generation failed, or NULL */
 } gf_result;
 
-/* Receives each piece of the answer as soon as it forms whole UTF-8
- * characters; piece is borrowed. Return 0 to go on, non-zero to cancel. */
+/* Receives the answer piece by piece, each piece whole UTF-8 characters;
+ * piece is borrowed. Return 0 to go on, non-zero to cancel. Pieces that the
+ * engine makes before the prompt is committed (a few, on a very small model)
+ * come joined into one piece once it is. */
 typedef int (*gf_stream_fn)(const char *piece, size_t len, void *user_data);
 
 /* Runs one exchange in conversation_id (or GF_NEW_CONVERSATION), see the top
