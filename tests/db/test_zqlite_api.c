@@ -515,14 +515,23 @@ static void on_wipe(const void *buf, size_t len, void *ctx)
         }
 }
 
+/* A new database at path with the passphrase "a passphrase", every wipe
+ * from now on recorded in log. */
+static zqlite_db *open_watched(const char *path, const zqlite_open_options *o, wipe_log *log)
+{
+    zq_remove_db(path);
+    key_set_wipe_observer(on_wipe, log);
+    zqlite_db *db = zqlite_open_v2(path, "a passphrase", 12, o);
+    assert_non_null(db);
+    return db;
+}
+
 static void test_key_buffers_are_wiped_before_they_are_freed(void **state)
 {
     const char *path = tu_path("wipe.db");
     zqlite_open_options o = zq_fast_options();
     wipe_log log = {0};
-    zq_remove_db(path);
-    key_set_wipe_observer(on_wipe, &log);
-    zqlite_db *db = zqlite_open_v2(path, "a passphrase", 12, &o);
+    zqlite_db *db = open_watched(path, &o, &log);
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
     assert_int_equal(log.buffers, 0); /* nothing freed while open */
     zqlite_close(db);
@@ -552,10 +561,7 @@ static void test_another_connection_shares_the_keys_and_may_outlive_the_first(vo
     const char *path = tu_path("another.db");
     zqlite_open_options o = zq_fast_options();
     wipe_log log = {0};
-    zq_remove_db(path);
-    key_set_wipe_observer(on_wipe, &log);
-    zqlite_db *db = zqlite_open_v2(path, "a passphrase", 12, &o);
-    assert_non_null(db);
+    zqlite_db *db = open_watched(path, &o, &log);
     zq_exec(db, "PRAGMA journal_mode=WAL");
     zq_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1), (2)");
 

@@ -243,6 +243,16 @@ static gf_status run_blocking(gf_service *svc, void *arg)
     return GF_OK;
 }
 
+/* Submits busy (a run_blocking job on b) and returns once the writer runs it. */
+static void occupy_writer(gf_service *svc, flow_write *busy, blocking_job *b)
+{
+    flow_writer_submit(svc, busy);
+    pthread_mutex_lock(&b->mu);
+    while (!b->started)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
 static void release_blocking(blocking_job *b)
 {
     pthread_mutex_lock(&b->mu);
@@ -265,11 +275,7 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     int runs = 0;
     flow_write busy = {.run = run_blocking, .arg = &b};
     flow_write queued = {.run = run_failing, .arg = &runs};
-    flow_writer_submit(svc, &busy);
-    pthread_mutex_lock(&b.mu);
-    while (!b.started)
-        pthread_cond_wait(&b.cv, &b.mu);
-    pthread_mutex_unlock(&b.mu);
+    occupy_writer(svc, &busy, &b);
     /* The writer is busy: the waiter takes its queued job back and runs it
      * itself; the job's message reaches this thread. */
     flow_writer_submit(svc, &queued);
@@ -316,11 +322,7 @@ static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **
     gf_service *svc = ft_open(tu_path("hold.db"), true);
     blocking_job b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     flow_write busy = {.run = run_blocking, .arg = &b};
-    flow_writer_submit(svc, &busy);
-    pthread_mutex_lock(&b.mu);
-    while (!b.started)
-        pthread_cond_wait(&b.cv, &b.mu);
-    pthread_mutex_unlock(&b.mu);
+    occupy_writer(svc, &busy, &b);
     ghost_gen_params p = ghost_default_gen_params();
     p.temperature = 0;
     p.max_tokens = 40;
