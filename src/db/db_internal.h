@@ -12,9 +12,9 @@
 #include "vfs.h"
 #include "zqlite.h"
 
-/* The holders of one vfs + ring pair: connections made by
- * zqlite_open_another share their first connection's keys (no second key
- * derivation); the last one closed frees them. */
+/* The holders of one vfs + ring pair: the connection that derived the keys
+ * and those zqlite_open_another made from it (no second key derivation);
+ * the last one closed frees them. */
 typedef struct db_keys_ref {
     atomic_int refs;
 } db_keys_ref;
@@ -23,7 +23,7 @@ struct zqlite_db {
     sqlite3 *sq;
     sqlite3_vfs *vfs;      /* NULL for a plain or in-memory database */
     key_ring *ring;        /* NULL for a plain database */
-    db_keys_ref *keys_ref; /* NULL until zqlite_open_another shares vfs/ring */
+    db_keys_ref *keys_ref; /* with ring: how many connections share vfs/ring */
     char *path;            /* as given to zqlite_open_v2 */
     int cache_kib;         /* as opened (0 = default) */
     int memory;            /* ":memory:" */

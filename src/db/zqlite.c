@@ -218,7 +218,6 @@ int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags,
     return ZQLITE_OK;
 }
 
-/* True when no other open connection shares db's keys. */
 int db_keys_exclusive(const zqlite_db *db)
 {
     return !db->keys_ref || atomic_load(&db->keys_ref->refs) == 1;
@@ -315,6 +314,10 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
             db_fail(db, code, "%s: %s", path, msg);
         else if (!db->memory && !(db->vfs = vfs_create(db->ring)))
             code = db_fail(db, ZQLITE_NOMEM, "%s: cannot register the encryption VFS", path);
+        else if (!(db->keys_ref = malloc(sizeof *db->keys_ref)))
+            code = db_fail(db, ZQLITE_NOMEM, "%s: out of memory", path);
+        else
+            atomic_init(&db->keys_ref->refs, 1);
     } else if (!db->memory && db_is_zqlite_file(path)) {
         code = db_fail(db, ZQLITE_KEY_REQUIRED,
                        "%s: an encrypted zqlite database; a key is required", path);
@@ -345,27 +348,16 @@ zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options
     if (!again)
         return NULL;
     again->readonly = db->readonly || o.readonly;
-    pthread_mutex_lock(&db->lock); /* two threads may share db's keys at once */
-    if (!db->keys_ref && db->ring) {
-        db->keys_ref = malloc(sizeof *db->keys_ref);
-        if (db->keys_ref)
-            atomic_init(&db->keys_ref->refs, 1);
-    }
-    int code = db->ring && !db->keys_ref ? ZQLITE_NOMEM : ZQLITE_OK;
-    if (code == ZQLITE_OK && db->ring) {
+    if (db->keys_ref) { /* encrypted: share the keys */
         atomic_fetch_add(&db->keys_ref->refs, 1);
         again->keys_ref = db->keys_ref;
         again->vfs = db->vfs;
         again->ring = db->ring;
     }
-    pthread_mutex_unlock(&db->lock);
-    if (code != ZQLITE_OK)
-        db_fail(again, code, "%s: out of memory", db->path);
     /* The file exists: never create (a rename since would make a new one). */
-    if (code == ZQLITE_OK)
-        code = db_connect(again, db->path, again->vfs ? again->vfs->zName : NULL,
-                          again->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, 0,
-                          &again->sq);
+    int code =
+        db_connect(again, db->path, again->vfs ? again->vfs->zName : NULL,
+                   again->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, 0, &again->sq);
     if (code == ZQLITE_OK)
         code = db_set_cache(again, o.cache_kib ? o.cache_kib : db->cache_kib);
     return code == ZQLITE_OK ? again : db_open_failed(again, code);

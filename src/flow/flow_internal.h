@@ -105,7 +105,7 @@ struct gf_service {
     bool wr_checkpoint; /* the WAL has grown past FLOW_CHECKPOINT_PAGES */
     /* The checkpoints' own connection (NULL: they run on db under db_mu),
      * and the lock that keeps gf_rekey from closing it under a checkpoint.
-     * Lock order: ckpt_mu before db_mu. */
+     * Lock order: db_mu before ckpt_mu. */
     zqlite_db *ckpt_db;
     pthread_mutex_t ckpt_mu;
 
@@ -190,7 +190,7 @@ void flow_writer_start(gf_service *svc);
 /* Runs the queued jobs to the end and joins the thread. */
 void flow_writer_stop(gf_service *svc);
 void flow_writer_submit(gf_service *svc, flow_write *job);
-/* Around a rekey (ckpt_mu held from pause to resume): closes the
+/* Around a rekey (db_mu held; ckpt_mu held from pause to resume): closes the
  * checkpoints' connection, which would keep the old file open, and opens it
  * again on the new one. */
 void flow_writer_pause_checkpoints(gf_service *svc);

@@ -929,22 +929,20 @@ gf_status gf_rekey(gf_service *svc, const char *new_key, size_t new_key_len)
         opts.kdf_opslimit = svc->kdf_opslimit;
     if (svc->kdf_memlimit)
         opts.kdf_memlimit = svc->kdf_memlimit;
-    if (flow_in_callback(svc))
-        return flow_db_lock(svc); /* refuses: db_mu is held, and ckpt_mu comes first */
+    gf_status rc = flow_db_lock(svc);
+    if (rc != GF_OK)
+        return rc;
     /* zqlite re-encrypts only a connection that is the file's only one in
      * this process, without live statements. */
     flow_writer_pause_checkpoints(svc);
-    gf_status rc = flow_db_lock(svc);
-    if (rc == GF_OK) {
-        finalize_statements(svc);
-        int zrc = zqlite_rekey(svc->db, new_key, new_key_len, &opts);
-        if (zrc != ZQLITE_OK)
-            rc = flow_db_error(svc, zrc, "changing the key");
-        gf_status prc = prepare_statements(svc);
-        if (rc == GF_OK)
-            rc = prc;
-        flow_db_unlock(svc);
-    }
+    finalize_statements(svc);
+    int zrc = zqlite_rekey(svc->db, new_key, new_key_len, &opts);
+    if (zrc != ZQLITE_OK)
+        rc = flow_db_error(svc, zrc, "changing the key");
+    gf_status prc = prepare_statements(svc);
+    if (rc == GF_OK)
+        rc = prc;
     flow_writer_resume_checkpoints(svc);
+    flow_db_unlock(svc);
     return rc;
 }

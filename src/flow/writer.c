@@ -55,13 +55,14 @@ static void checkpoint(gf_service *svc)
 {
     static const char sql[] = "PRAGMA wal_checkpoint(PASSIVE)";
     pthread_mutex_lock(&svc->ckpt_mu);
-    if (svc->ckpt_db) {
+    bool done = svc->ckpt_db != NULL;
+    if (done)
         zqlite_free_result(zqlite_execute(svc->ckpt_db, sql));
-    } else if (flow_db_lock(svc) == GF_OK) {
+    pthread_mutex_unlock(&svc->ckpt_mu);
+    if (!done && flow_db_lock(svc) == GF_OK) {
         zqlite_free_result(zqlite_execute(svc->db, sql));
         flow_db_unlock(svc);
     }
-    pthread_mutex_unlock(&svc->ckpt_mu);
 }
 
 /* Best effort: NULL leaves checkpoints on the service's connection. It
