@@ -206,7 +206,6 @@ static int measure(ghost_model *model, const char *model_path, const char *dir, 
     char db[64], plain_db[64];
     snprintf(db, sizeof db, "%s/%s.db", dir, ph->name);
     snprintf(plain_db, sizeof plain_db, "%s/%s-plain.db", dir, ph->name);
-    bool durable = ph->durable;
     gf_stream_fn cb = ph->stream ? take_piece : NULL;
     size_t streamed = 0;
     const char *prompt = "Once upon a time, there was a little girl named Lily.";
@@ -218,7 +217,7 @@ static int measure(ghost_model *model, const char *model_path, const char *dir, 
     cfg.key_len = strlen(cfg.key);
     cfg.kdf_opslimit = 1; /* the KDF runs once at open: it is not what is measured */
     cfg.kdf_memlimit = 8192;
-    cfg.durable = durable;
+    cfg.durable = ph->durable;
     cfg.model_path = model_path;
     cfg.model = model;
     cfg.context_params = cp;
@@ -243,7 +242,7 @@ static int measure(ghost_model *model, const char *model_path, const char *dir, 
     bool z_running = pthread_create(&z.thread, NULL, sleeper_main, &z) == 0;
     plain_log plain = {0};
     int rc = bare && logged && store && extra && wake && commit && z_running &&
-                     plain_open(&plain, plain_db, durable) == 0
+                     plain_open(&plain, plain_db, ph->durable) == 0
                  ? 0
                  : -1;
     if (rc != 0)

@@ -191,31 +191,37 @@ static void test_cancelled_generation_keeps_prompt_and_partial_answer(void **sta
 
 /* ---- the writer thread ------------------------------------------------------ */
 
-typedef struct first_piece {
+/* Pieces of the answer, and the history as the first one arrived. */
+typedef struct pieces {
     gf_service *svc;
-    int pieces;
-    ft_rows rows; /* the history as the first piece arrives */
-} first_piece;
+    int calls;
+    char text[4096];
+    ft_rows rows;
+} pieces;
 
-static int look_at_history(const char *piece, size_t len, void *ud)
+static int collect_pieces(const char *piece, size_t len, void *ud)
 {
-    first_piece *fp = ud;
-    if (fp->pieces++ == 0)
-        assert_int_equal(gf_history(fp->svc, 0, 0, ft_collect, &fp->rows), GF_OK);
+    pieces *p = ud;
+    if (p->calls++ == 0 && p->svc)
+        assert_int_equal(gf_history(p->svc, 0, 0, ft_collect, &p->rows), GF_OK);
+    size_t cur = strlen(p->text);
+    assert_true(cur + len < sizeof p->text);
+    memcpy(p->text + cur, piece, len);
+    p->text[cur + len] = '\0';
     return 0;
 }
 
 static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
 {
     gf_service *svc = ft_open(tu_path("gate.db"), true);
-    static first_piece fp; /* ft_rows is large */
+    static pieces fp; /* ft_rows is large */
     memset(&fp, 0, sizeof fp);
     fp.svc = svc;
     gf_result *res = NULL;
     assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "The little dog", NULL,
-                                       look_at_history, &fp, &res),
+                                       collect_pieces, &fp, &res),
                      GF_OK);
-    assert_true(fp.pieces > 0);
+    assert_true(fp.calls > 0);
     assert_int_equal(fp.rows.n, 1);
     assert_string_equal(fp.rows.row[0].prompt, "The little dog");
     assert_int_equal(fp.rows.row[0].prompt_id, res->prompt_id);
@@ -291,26 +297,6 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     assert_string_equal(gf_errmsg(svc), "job 2 failed");
     assert_int_equal(runs, 2);
     gf_close(svc);
-}
-
-/* Pieces of the answer, and the history as the first one arrived. */
-typedef struct pieces {
-    gf_service *svc;
-    int calls;
-    char text[4096];
-    ft_rows rows;
-} pieces;
-
-static int collect_pieces(const char *piece, size_t len, void *ud)
-{
-    pieces *p = ud;
-    if (p->calls++ == 0 && p->svc)
-        assert_int_equal(gf_history(p->svc, 0, 0, ft_collect, &p->rows), GF_OK);
-    size_t cur = strlen(p->text);
-    assert_true(cur + len < sizeof p->text);
-    memcpy(p->text + cur, piece, len);
-    p->text[cur + len] = '\0';
-    return 0;
 }
 
 /* While the prompt's commit is held up (the writer is busy with another
