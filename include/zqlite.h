@@ -96,9 +96,11 @@ ZQLITE_API zqlite_open_options zqlite_default_open_options(void);
  * plain SQLite file (ZQLITE_KEY_REQUIRED if it is encrypted). The key is
  * checked at open: ZQLITE_WRONG_KEY ("wrong key or not a zqlite database"),
  * ZQLITE_NOT_ENCRYPTED for a plain file, ZQLITE_CORRUPT for a damaged header
- * or page 1. NULL on failure: zqlite_errcode(NULL)/zqlite_errmsg(NULL) say
- * why. The library keeps its own copy of the key in locked memory; the caller
- * may wipe its copy right after the call. */
+ * or page 1. While another process rekeys the file, the open waits for it
+ * (up to 10 s, then ZQLITE_BUSY "being rekeyed"). A connection whose file is
+ * later renamed over or moved fails its next write ("replaced or moved").
+ * NULL on failure: zqlite_errcode(NULL)/zqlite_errmsg(NULL) say why. The library keeps its own copy
+ * of the key in locked memory; the caller may wipe its copy right after the call. */
 ZQLITE_API zqlite_db *zqlite_open_encrypted(const char *path, const char *key, size_t key_len);
 ZQLITE_API zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
                                      const zqlite_open_options *options);
@@ -196,7 +198,9 @@ ZQLITE_API int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data)
 /* Re-encrypts the database under a new key (and/or the KDF cost in options;
  * NULL = defaults) by writing a complete copy and rename()ing it over the
  * file: an interruption leaves either the old or the new key working. Needs
- * exclusive use (no other connection, no unfinalized statement on db). */
+ * exclusive use: no unfinalized statement on db (ZQLITE_MISUSE), and no
+ * other connection to the file in this or any other process (ZQLITE_BUSY,
+ * nothing changed; see "The rekey lock" in docs/zqlite-format.md). */
 ZQLITE_API int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
                             const zqlite_open_options *options);
 /* Writes a plain (unencrypted) SQLite copy of db to path, which must not

@@ -9,7 +9,10 @@
  * works; a stale -zqrekey file is removed by the next rekey) or the complete
  * new one (new key works). In WAL mode the log is checkpointed and truncated
  * first, so no old-key frames can meet the new file. Rekey needs exclusive
- * use of the database: other connections would keep the replaced file open.
+ * use of the database: other connections would keep the replaced file open
+ * and write into it. It takes the rekey lock (lock.c) exclusively before
+ * anything else and keeps it until the new file is open, so it refuses while
+ * any other connection of any process has the file, and openers wait.
  *
  * Export is VACUUM INTO a URI that names the plain unix VFS. Import runs
  * VACUUM INTO from the plain file into a temporary file on the encryption VFS
@@ -116,8 +119,9 @@ static int rekey_build_copy(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp)
 }
 
 /* Closes db's connection, renames tmp over the database and reopens it
- * with vfs2; reopens the old file when the swap cannot be made. */
-static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp)
+ * with vfs2; reopens the old file when the swap cannot be made (lock, held
+ * exclusively until now, is made shared first so the reopen can take it). */
+static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_entry *lock)
 {
     char wal[4096];
     off_t wal_size = 0;
@@ -136,6 +140,7 @@ static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp)
     if (code != ZQLITE_OK) {
         char keep[sizeof db->errmsg];
         memcpy(keep, db->errmsg, sizeof keep);
+        lock_end_exclusive(lock);
         if (db_connect(db, db->path, db->vfs->zName, flags, 0, &db->sq) != ZQLITE_OK)
             db->sq = NULL;
         return db_fail(db, code, "%s", keep);
@@ -178,9 +183,20 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
         db->ring = ring2;
         return ZQLITE_OK;
     }
+    /* Other connections, here or in another process, would keep writing
+     * into the replaced file: refuse while there are any, before any work. */
+    lock_entry *lock = vfs_main_lock(db->sq);
+    code = lock ? lock_begin_exclusive(lock, db->path, msg, sizeof msg) : ZQLITE_MISUSE;
+    if (code != ZQLITE_OK) {
+        key_ring_free(ring2);
+        return lock ? db_fail(db, code, "rekey: %s", msg)
+                    : db_fail(db, code, "rekey: %s is not open on the encryption VFS", db->path);
+    }
     sqlite3_vfs *vfs2 = vfs_create(ring2);
     if (!vfs2) {
         key_ring_free(ring2);
+        lock_end_exclusive(lock);
+        lock_release(lock);
         return db_fail(db, ZQLITE_NOMEM, "rekey: cannot register the encryption VFS");
     }
     char *tmp = sqlite3_mprintf("%s-zqrekey", db->path);
@@ -205,7 +221,10 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
     if (code == ZQLITE_OK)
         code = rekey_build_copy(db, vfs2, tmp);
     if (code == ZQLITE_OK)
-        code = rekey_swap(db, vfs2, tmp);
+        code = rekey_swap(db, vfs2, tmp, lock);
+    /* The new file is open (or the old one again): let openers in. */
+    lock_end_exclusive(lock);
+    lock_release(lock);
     if (code != ZQLITE_OK) {
         if (tmp)
             conv_remove_file_set(tmp);

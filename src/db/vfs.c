@@ -94,6 +94,8 @@ struct vfs_file {
     uint8_t wal_hdr[VFS_FRAME_HDR];      /* WAL: a masked frame header held back */
     sqlite3_int64 wal_hdr_off;           /* to go out with its page in one write */
     bool wal_hdr_held;
+    lock_entry *lock; /* main: the rekey lock (lock.c) */
+    const char *path; /* main: SQLite's full path name, valid while open */
     sqlite3_file *real;
 };
 
@@ -812,6 +814,8 @@ static int vfs_close(sqlite3_file *pf)
     int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     if (rc == SQLITE_OK)
         rc = frc;
+    lock_release(f->lock); /* after SQLite's descriptor: see lock.c */
+    f->lock = NULL;
     vfs_free_ctx(f);
     vfs_set_keys(f, NULL);
     free(f->pending_hdr);
@@ -896,6 +900,26 @@ static int vfs_check_reserved(sqlite3_file *pf, int *out)
     return f->real->pMethods->xCheckReservedLock(f->real, out);
 }
 
+/* The file at the path is no longer the one this connection has open
+ * (renamed over, moved or deleted): writing would go to a file nobody
+ * reads again. */
+static int vfs_moved_error(const vfs_file *f)
+{
+    vfs_set_error(ZQLITE_IO,
+                  "%s was replaced or moved since it was opened (rekeyed or restored by another "
+                  "program?): nothing was written; reopen the database",
+                  f->path);
+    return SQLITE_READONLY_DBMOVED;
+}
+
+static int vfs_has_moved(vfs_file *f)
+{
+    int moved = 0;
+    if (f->real->pMethods->xFileControl(f->real, SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        moved = 0; /* a base VFS that cannot tell */
+    return moved;
+}
+
 static int vfs_file_control(sqlite3_file *pf, int op, void *arg)
 {
     vfs_file *f = (vfs_file *)pf;
@@ -911,6 +935,10 @@ static int vfs_file_control(sqlite3_file *pf, int op, void *arg)
         return f->real->pMethods->xFileControl(f->real, op, &sz);
     }
     int rc = f->real->pMethods->xFileControl(f->real, op, arg);
+    /* SQLite asks before it opens a rollback journal, and fails the write
+     * with SQLITE_READONLY_DBMOVED: give that a message. */
+    if (op == SQLITE_FCNTL_HAS_MOVED && rc == SQLITE_OK && f->kind == VFS_MAIN && *(int *)arg)
+        (void)vfs_moved_error(f);
     if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK) {
         char *inner = *(char **)arg;
         *(char **)arg = sqlite3_mprintf("%s/%z", f->vfs->name, inner);
@@ -933,10 +961,20 @@ static int vfs_shm_map(sqlite3_file *pf, int pg, int pgsz, int extend, void vola
     vfs_file *f = (vfs_file *)pf;
     return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
 }
+/* In WAL mode SQLite never asks whether the file moved, so the check is made
+ * when the WAL write lock (shm lock 0) is taken: before any frame of a
+ * write transaction, checkpoint or recovery is written. One stat() per
+ * write transaction (its cost: docs/zqlite-format.md). */
 static int vfs_shm_lock(sqlite3_file *pf, int ofst, int n, int flags)
 {
     vfs_file *f = (vfs_file *)pf;
-    return f->real->pMethods->xShmLock(f->real, ofst, n, flags);
+    int rc = f->real->pMethods->xShmLock(f->real, ofst, n, flags);
+    if (rc == SQLITE_OK && ofst == 0 && flags == (SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE) &&
+        f->kind == VFS_MAIN && vfs_has_moved(f)) {
+        f->real->pMethods->xShmLock(f->real, ofst, n, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE);
+        return vfs_moved_error(f);
+    }
+    return rc;
 }
 static void vfs_shm_barrier(sqlite3_file *pf)
 {
@@ -1004,6 +1042,33 @@ static int vfs_open_main(vfs_file *f)
     return vfs_init_ctx(f);
 }
 
+/* Opens the file on the base VFS; a main database also gets its rekey lock,
+ * and is opened again when the path was renamed over in between (a rekey
+ * that finished while we waited for its lock). */
+static int vfs_open_real(vfs_instance *v, sqlite3_filename name, vfs_file *f, int flags,
+                         int *out_flags)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = v->orig->xOpen(v->orig, name, f->real, flags, out_flags);
+        if (rc != SQLITE_OK || f->kind != VFS_MAIN)
+            return rc;
+        f->path = name;
+        int st = lock_acquire(name, &f->lock);
+        if (st == ZQLITE_OK && !vfs_has_moved(f))
+            return SQLITE_OK;
+        lock_release(f->lock);
+        f->lock = NULL;
+        f->real->pMethods->xClose(f->real);
+        f->real->pMethods = NULL;
+        if (st != ZQLITE_OK)
+            return st == ZQLITE_BUSY ? SQLITE_BUSY : SQLITE_CANTOPEN;
+        if (attempt == 3) {
+            vfs_set_error(ZQLITE_BUSY, "%s was replaced while it was being opened", name);
+            return SQLITE_BUSY;
+        }
+    }
+}
+
 static int vfs_open(sqlite3_vfs *pv, sqlite3_filename name, sqlite3_file *pf, int flags,
                     int *out_flags)
 {
@@ -1033,7 +1098,7 @@ static int vfs_open(sqlite3_vfs *pv, sqlite3_filename name, sqlite3_file *pf, in
             return SQLITE_CANTOPEN;
         }
     }
-    int rc = v->orig->xOpen(v->orig, name, f->real, flags, out_flags);
+    int rc = vfs_open_real(v, name, f, flags, out_flags);
     if (rc != SQLITE_OK)
         return rc;
     if (f->kind == VFS_MAIN) {
@@ -1153,6 +1218,15 @@ sqlite3_vfs *vfs_create(key_ring *ring)
         return NULL;
     }
     return b;
+}
+
+lock_entry *vfs_main_lock(sqlite3 *sq)
+{
+    sqlite3_file *pf = NULL;
+    if (sqlite3_file_control(sq, "main", SQLITE_FCNTL_FILE_POINTER, &pf) != SQLITE_OK || !pf ||
+        pf->pMethods != &vfs_io_methods)
+        return NULL;
+    return ((vfs_file *)pf)->lock;
 }
 
 void vfs_destroy(sqlite3_vfs *vfs)

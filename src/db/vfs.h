@@ -8,6 +8,9 @@
  *   vfs.c      the encryption VFS shim over the default unix VFS: page I/O of
  *              the main database, rollback journal and WAL goes through
  *              AES-256-GCM; everything else is forwarded.
+ *   lock.c     the rekey lock: a shared OFD lock on one header byte held by
+ *              every connection, made exclusive by rekey; one descriptor per
+ *              file per process (SQLite's close() trap, see the file).
  *   zqlite.c   the public C API (open/close, execute, statements, errors).
  *   convert.c  rekey (new file + atomic rename) and plain <-> encrypted copies.
  *
@@ -112,6 +115,30 @@ void key_set_wipe_observer(key_wipe_observer fn, void *ctx);
 /* sodium_memzero + observer + sodium_free. */
 void key_secret_free(void *buf, size_t len);
 
+/* ---- lock.c -------------------------------------------------------------- */
+
+/* The rekey lock byte: inside the plaintext header, which SQLite never locks. */
+#define LOCK_BYTE    128
+#define LOCK_WAIT_MS 10000 /* how long an open waits for a running rekey */
+
+typedef struct lock_entry lock_entry;
+
+/* Takes this process's shared hold on the file at path (one more reference
+ * when it already has one), waiting up to LOCK_WAIT_MS while a rekey holds
+ * it. Returns a zqlite_status; a failure leaves the VFS error set
+ * (ZQLITE_BUSY "being rekeyed" after the wait). */
+int lock_acquire(const char *path, lock_entry **out);
+/* Drops one reference; the last closes the descriptor and its lock. */
+void lock_release(lock_entry *e);
+/* For rekey: turns the lock exclusive without waiting, and takes a reference
+ * of its own that keeps it over the connection's close. ZQLITE_BUSY (msg
+ * says who) when another connection of this process or any other process
+ * has the file open. */
+int lock_begin_exclusive(lock_entry *e, const char *path, char *msg, size_t cap);
+/* Back to shared (rekey failed: the old file is reopened). The reference
+ * taken by lock_begin_exclusive stays: lock_release drops it. */
+void lock_end_exclusive(lock_entry *e);
+
 /* ---- vfs.c --------------------------------------------------------------- */
 
 /* Creates and registers a VFS named "zqlite-<n>" that encrypts with ring
@@ -119,6 +146,9 @@ void key_secret_free(void *buf, size_t len);
 sqlite3_vfs *vfs_create(key_ring *ring);
 /* Unregisters and frees; every connection using it must be closed. */
 void vfs_destroy(sqlite3_vfs *vfs);
+/* The rekey lock held by sq's main database file (NULL when sq is not on an
+ * encryption VFS). */
+lock_entry *vfs_main_lock(sqlite3 *sq);
 
 /* Thread-local record of the last VFS failure on this thread. */
 void vfs_clear_error(void);

@@ -132,6 +132,23 @@ static void test_shell_exports_imports_and_rekeys(void **state)
     assert_non_null(strstr(out, "wrong arguments"));
 }
 
+static void test_shell_rekey_while_the_database_is_open_elsewhere_exits_1(void **state)
+{
+    unlink(tu_path("held.db"));
+    assert_int_equal(
+        zq_run(KEY_ENV, "held.db \"CREATE TABLE t(x); INSERT INTO t VALUES(1)\"", NULL), 0);
+    zqlite_db *db = zqlite_open_encrypted(tu_path("held.db"), ZQ_RAW_KEY, strlen(ZQ_RAW_KEY));
+    assert_non_null(db);
+    assert_int_equal(zq_run(KEY_ENV " ZQLITE_NEW_KEY=\"" ZQ_RAW_KEY2 "\"", "held.db .rekey", NULL),
+                     1);
+    assert_non_null(strstr(out, "zqlite: "));
+    assert_non_null(strstr(out, "open in another process"));
+    zq_exec(db, "INSERT INTO t VALUES(2)"); /* our connection still writes the live file */
+    zqlite_close(db);
+    assert_int_equal(zq_run(KEY_ENV, "held.db 'SELECT count(*) FROM t'", NULL), 0);
+    assert_string_equal(out, "2\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_shell_usage_errors_exit_2),
         cmocka_unit_test(test_shell_sql_errors_exit_1_and_bail_stops),
         cmocka_unit_test(test_shell_exports_imports_and_rekeys),
+        cmocka_unit_test(test_shell_rekey_while_the_database_is_open_elsewhere_exits_1),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }
