@@ -86,6 +86,12 @@ typedef struct zqlite_open_options {
                               database costs a page decryption, so zqlite keeps a
                               larger cache than SQLite's 2000 KiB; it grows only
                               as pages are used. */
+    const char *base_vfs;  /* name of a registered SQLite VFS that zqlite's files
+                              go through: the encryption VFS sits on it, and
+                              plain databases open on it (NULL = "unix"). For
+                              tests that inject I/O faults (tests/db/fault_vfs.h);
+                              connections from zqlite_open_another and the copy
+                              zqlite_rekey writes use the same one. */
 } zqlite_open_options;
 
 ZQLITE_API zqlite_open_options zqlite_default_open_options(void);
@@ -200,7 +206,11 @@ ZQLITE_API int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data)
  * file: an interruption leaves either the old or the new key working. Needs
  * exclusive use: no unfinalized statement on db (ZQLITE_MISUSE), and no
  * other connection to the file in this or any other process (ZQLITE_BUSY,
- * nothing changed; see "The rekey lock" in docs/zqlite-format.md). */
+ * nothing changed; see "The rekey lock" in docs/zqlite-format.md). Any
+ * failure leaves the old key working, except one after the rename, while
+ * reopening the new file: its message says the file is "now encrypted under
+ * the new key", and db, if it could not be reopened, fails every later call
+ * (close it and open the file again). */
 ZQLITE_API int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
                             const zqlite_open_options *options);
 /* Writes a plain (unencrypted) SQLite copy of db to path, which must not

@@ -63,8 +63,13 @@ static int conv_backup(zqlite_db *db, sqlite3 *dst, sqlite3 *src, const char *wh
         return db_check(db, sqlite3_errcode(dst), what);
     int rc = sqlite3_backup_step(b, -1);
     sqlite3_backup_finish(b);
+    if (rc == SQLITE_OK)
+        rc = SQLITE_ERROR;                                   /* -1 copies everything or fails */
+    if (rc != SQLITE_DONE && vfs_last_status() == ZQLITE_OK) /* neither handle has the message */
+        return db_fail(db, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? ZQLITE_BUSY : ZQLITE_IO,
+                       "%s: %s", what, sqlite3_errstr(rc));
     if (rc != SQLITE_DONE)
-        return db_check(db, rc == SQLITE_OK ? SQLITE_ERROR : rc, what);
+        return db_check(db, rc, what);
     return db_check(db, sqlite3_errcode(dst), what);
 }
 
@@ -119,9 +124,12 @@ static int rekey_build_copy(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp)
 }
 
 /* Closes db's connection, renames tmp over the database and reopens it
- * with vfs2; reopens the old file when the swap cannot be made (lock, held
- * exclusively until now, is made shared first so the reopen can take it). */
-static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_entry *lock)
+ * with vfs2 (*swapped = 1 once renamed: the new key is in force even if the
+ * reopen fails, which is tried three times); reopens the old file when the
+ * swap cannot be made (lock, held exclusively until now, is made shared
+ * first so the reopen can take it). */
+static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_entry *lock,
+                      int *swapped)
 {
     char wal[4096];
     off_t wal_size = 0;
@@ -145,8 +153,22 @@ static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_en
             db->sq = NULL;
         return db_fail(db, code, "%s", keep);
     }
+    /* From here the file is under the new key, whatever happens next. */
+    *swapped = 1;
     conv_fsync_dir(db->path);
-    return db_connect(db, db->path, vfs2->zName, flags, 0, &db->sq);
+    for (int attempt = 0;; attempt++) {
+        code = db_connect(db, db->path, vfs2->zName, flags, 0, &db->sq);
+        if (code == ZQLITE_OK || attempt == 2)
+            break;
+    }
+    if (code != ZQLITE_OK) {
+        char keep[sizeof db->errmsg];
+        memcpy(keep, db->errmsg, sizeof keep);
+        db_fail(db, code,
+                "rekey: %s is now encrypted under the new key, but reopening it failed: %s",
+                db->path, keep);
+    }
+    return code;
 }
 
 int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
@@ -165,6 +187,8 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
                        db->path);
     if (db->readonly)
         return db_fail(db, ZQLITE_MISUSE, "rekey: %s is open read-only", db->path);
+    if (db_lost(db) != ZQLITE_OK)
+        return ZQLITE_MISUSE;
     if (db->stmts)
         return db_fail(db, ZQLITE_MISUSE, "rekey: finalize every statement first");
     if (!db_keys_exclusive(db))
@@ -192,7 +216,7 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
         return lock ? db_fail(db, code, "rekey: %s", msg)
                     : db_fail(db, code, "rekey: %s is not open on the encryption VFS", db->path);
     }
-    sqlite3_vfs *vfs2 = vfs_create(ring2);
+    sqlite3_vfs *vfs2 = vfs_create(ring2, db->base_vfs);
     if (!vfs2) {
         key_ring_free(ring2);
         lock_end_exclusive(lock);
@@ -206,11 +230,15 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
         int64_t busy = 0;
         char mode[16] = "";
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db->sq, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
+        int rc = sqlite3_prepare_v2(db->sq, "PRAGMA journal_mode", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             snprintf(mode, sizeof mode, "%s", sqlite3_column_text(st, 0));
+            rc = SQLITE_OK;
+        }
         sqlite3_finalize(st);
-        if (strcmp(mode, "wal") == 0) {
+        if (rc != SQLITE_OK)
+            code = db_check(db, rc, "rekey: PRAGMA journal_mode");
+        else if (strcmp(mode, "wal") == 0) {
             code = conv_query_int(db, db->sq, "PRAGMA wal_checkpoint(TRUNCATE)", &busy);
             if (code == ZQLITE_OK && busy)
                 code = db_fail(db, ZQLITE_BUSY,
@@ -220,12 +248,13 @@ int zqlite_rekey(zqlite_db *db, const char *new_key, size_t new_key_len,
     }
     if (code == ZQLITE_OK)
         code = rekey_build_copy(db, vfs2, tmp);
+    int swapped = 0;
     if (code == ZQLITE_OK)
-        code = rekey_swap(db, vfs2, tmp, lock);
+        code = rekey_swap(db, vfs2, tmp, lock, &swapped);
     /* The new file is open (or the old one again): let openers in. */
     lock_end_exclusive(lock);
     lock_release(lock);
-    if (code != ZQLITE_OK) {
+    if (!swapped) {
         if (tmp)
             conv_remove_file_set(tmp);
         vfs_destroy(vfs2);
@@ -246,6 +275,8 @@ int zqlite_export_plain(zqlite_db *db, const char *path)
 {
     if (!db || !path || !*path)
         return db ? db_fail(db, ZQLITE_MISUSE, "export: path is empty") : ZQLITE_MISUSE;
+    if (db_lost(db) != ZQLITE_OK)
+        return ZQLITE_MISUSE;
     /* The copy is plaintext: create it owner-only (0600) before SQLite fills
      * it, so it is never readable by others, whatever the umask. VACUUM INTO
      * accepts an existing empty file; O_EXCL keeps an existing one safe. */
@@ -273,6 +304,8 @@ int zqlite_import_plain(zqlite_db *db, const char *path)
 {
     if (!db || !path || !*path)
         return db ? db_fail(db, ZQLITE_MISUSE, "import: path is empty") : ZQLITE_MISUSE;
+    if (db_lost(db) != ZQLITE_OK)
+        return ZQLITE_MISUSE;
     vfs_clear_error();
     int64_t objects = 0;
     int code = conv_query_int(db, db->sq, "SELECT count(*) FROM sqlite_schema", &objects);

@@ -25,6 +25,7 @@ struct zqlite_db {
     key_ring *ring;        /* NULL for a plain database */
     db_keys_ref *keys_ref; /* with ring: how many connections share vfs/ring */
     char *path;            /* as given to zqlite_open_v2 */
+    const char *base_vfs;  /* zName of the VFS under ours (registered; "unix") */
     int cache_kib;         /* as opened (0 = default) */
     int memory;            /* ":memory:" */
     int readonly;
@@ -49,6 +50,9 @@ int db_fail(zqlite_db *db, int code, const char *fmt, ...) __attribute__((format
 int db_check(zqlite_db *db, int rc, const char *what);
 /* True when no connection made by zqlite_open_another shares db's keys. */
 int db_keys_exclusive(const zqlite_db *db);
+/* ZQLITE_OK, or ZQLITE_MISUSE with a message when a failed rekey left db
+ * without a connection (db->sq NULL). */
+int db_lost(zqlite_db *db);
 /* sqlite3_exec + db_check. */
 int db_exec(zqlite_db *db, sqlite3 *sq, const char *sql);
 /* Opens path on an SQLite connection with the right VFS, URI escaping and

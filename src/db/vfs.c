@@ -1180,12 +1180,10 @@ static int vfs_current_time64(sqlite3_vfs *pv, sqlite3_int64 *t)
 
 static atomic_uint vfs_serial;
 
-sqlite3_vfs *vfs_create(key_ring *ring)
+sqlite3_vfs *vfs_create(key_ring *ring, const char *base)
 {
     pthread_once(&vfs_fork_once, vfs_register_fork);
-    sqlite3_vfs *orig = sqlite3_vfs_find("unix");
-    if (!orig)
-        orig = sqlite3_vfs_find(NULL);
+    sqlite3_vfs *orig = sqlite3_vfs_find(base);
     vfs_instance *v = calloc(1, sizeof *v);
     if (!v || !orig) {
         free(v);

@@ -142,8 +142,9 @@ void lock_end_exclusive(lock_entry *e);
 /* ---- vfs.c --------------------------------------------------------------- */
 
 /* Creates and registers a VFS named "zqlite-<n>" that encrypts with ring
- * (borrowed: it must outlive the VFS). NULL when out of memory. */
-sqlite3_vfs *vfs_create(key_ring *ring);
+ * (borrowed: it must outlive the VFS) over the registered VFS named base.
+ * NULL when out of memory or base is not registered. */
+sqlite3_vfs *vfs_create(key_ring *ring, const char *base);
 /* Unregisters and frees; every connection using it must be closed. */
 void vfs_destroy(sqlite3_vfs *vfs);
 /* The rekey lock held by sq's main database file (NULL when sq is not on an

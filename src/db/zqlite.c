@@ -115,6 +115,16 @@ int db_check(zqlite_db *db, int rc, const char *what)
     return db_fail(db, code, "%s: %s", what, m);
 }
 
+int db_lost(zqlite_db *db)
+{
+    if (db->sq)
+        return ZQLITE_OK;
+    return db_fail(db, ZQLITE_MISUSE,
+                   "%s: this connection was lost when a failed rekey could not reopen the "
+                   "file; close it and open the database again",
+                   db->path);
+}
+
 int db_exec(zqlite_db *db, sqlite3 *sq, const char *sql)
 {
     char *err = NULL;
@@ -171,7 +181,7 @@ int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags,
         /* URI on so VACUUM INTO / ATTACH may name a VFS (export). */
         rc = sqlite3_open_v2(":memory:", &sq, flags | SQLITE_OPEN_URI, NULL);
     } else {
-        char *uri = db_uri(path, vfs_name ? vfs_name : "unix");
+        char *uri = db_uri(path, vfs_name ? vfs_name : db->base_vfs ? db->base_vfs : "unix");
         if (!uri)
             return db_fail(db, ZQLITE_NOMEM, "out of memory");
         rc = sqlite3_open_v2(uri, &sq, flags | SQLITE_OPEN_URI, NULL);
@@ -306,13 +316,18 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
     db->memory = strcmp(path, ":memory:") == 0;
     db->readonly = o.readonly;
     int code = ZQLITE_OK;
-    if (key && key_len > 0) {
+    sqlite3_vfs *base = sqlite3_vfs_find(o.base_vfs ? o.base_vfs : "unix");
+    db->base_vfs = base ? base->zName : NULL;
+    if (!base) {
+        code = db_fail(db, ZQLITE_MISUSE, "%s: base_vfs \"%.64s\" is not a registered SQLite VFS",
+                       path, o.base_vfs);
+    } else if (key && key_len > 0) {
         char msg[256];
         code =
             key_ring_new(key, key_len, o.kdf_opslimit, o.kdf_memlimit, &db->ring, msg, sizeof msg);
         if (code != ZQLITE_OK)
             db_fail(db, code, "%s: %s", path, msg);
-        else if (!db->memory && !(db->vfs = vfs_create(db->ring)))
+        else if (!db->memory && !(db->vfs = vfs_create(db->ring, db->base_vfs)))
             code = db_fail(db, ZQLITE_NOMEM, "%s: cannot register the encryption VFS", path);
         else if (!(db->keys_ref = malloc(sizeof *db->keys_ref)))
             code = db_fail(db, ZQLITE_NOMEM, "%s: out of memory", path);
@@ -337,10 +352,12 @@ zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options
     vfs_clear_error();
     open_errcode = ZQLITE_OK;
     open_errmsg[0] = '\0';
-    if (!db || db->memory) {
+    if (!db || db->memory || !db->sq) {
         open_errcode = ZQLITE_MISUSE;
         snprintf(open_errmsg, sizeof open_errmsg, "%s",
-                 db ? "another connection to :memory: would be another database" : "db is NULL");
+                 !db          ? "db is NULL"
+                 : db->memory ? "another connection to :memory: would be another database"
+                              : "db lost its connection in a failed rekey");
         return NULL;
     }
     zqlite_open_options o = options ? *options : zqlite_default_open_options();
@@ -348,6 +365,7 @@ zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options
     if (!again)
         return NULL;
     again->readonly = db->readonly || o.readonly;
+    again->base_vfs = db->base_vfs;
     if (db->keys_ref) { /* encrypted: share the keys */
         atomic_fetch_add(&db->keys_ref->refs, 1);
         again->keys_ref = db->keys_ref;
@@ -385,17 +403,19 @@ int zqlite_close(zqlite_db *db)
 
 int64_t zqlite_changes(zqlite_db *db)
 {
-    return db ? sqlite3_changes64(db->sq) : 0;
+    return db && db->sq ? sqlite3_changes64(db->sq) : 0;
 }
 
 int64_t zqlite_last_insert_rowid(zqlite_db *db)
 {
-    return db ? sqlite3_last_insert_rowid(db->sq) : 0;
+    return db && db->sq ? sqlite3_last_insert_rowid(db->sq) : 0;
 }
 
 int zqlite_busy_timeout(zqlite_db *db, int ms)
 {
     if (!db)
+        return ZQLITE_MISUSE;
+    if (db_lost(db) != ZQLITE_OK)
         return ZQLITE_MISUSE;
     return db_check(db, sqlite3_busy_timeout(db->sq, ms), "busy_timeout");
 }
@@ -413,6 +433,8 @@ static int wal_trampoline(void *arg, sqlite3 *sq, const char *schema, int pages)
 int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data)
 {
     if (!db)
+        return ZQLITE_MISUSE;
+    if (db_lost(db) != ZQLITE_OK)
         return ZQLITE_MISUSE;
     db->wal_fn = fn;
     db->wal_arg = user_data;
@@ -524,6 +546,8 @@ zqlite_result *zqlite_execute(zqlite_db *db, const char *sql)
         return NULL;
     if (!db || !sql)
         return result_fail(r, db, db ? db_fail(db, ZQLITE_MISUSE, "sql is NULL") : ZQLITE_MISUSE);
+    if (db_lost(db) != ZQLITE_OK)
+        return result_fail(r, db, ZQLITE_MISUSE);
     vfs_clear_error();
     sqlite3_mutex_enter(sqlite3_db_mutex(db->sq));
     const char *tail = sql;
@@ -580,6 +604,8 @@ zqlite_stmt *zqlite_prepare_next(zqlite_db *db, const char *sql, const char **ta
         db_fail(db, ZQLITE_MISUSE, "sql is NULL");
         return NULL;
     }
+    if (db_lost(db) != ZQLITE_OK)
+        return NULL;
     vfs_clear_error();
     zqlite_stmt *s = calloc(1, sizeof *s);
     if (!s) {
