@@ -53,6 +53,7 @@ impl OpenOptions {
             kdf_memlimit: self.kdf_memlimit,
             page_size: self.page_size,
             cache_kib: self.cache_kib,
+            base_vfs: ptr::null(), // SQLite's "unix" VFS
         }
     }
 }
