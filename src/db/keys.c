@@ -278,9 +278,9 @@ int key_header_parse(const uint8_t *buf, key_header *h, char *msg, size_t cap)
              (h->opslimit < crypto_pwhash_OPSLIMIT_MIN || h->opslimit > KEY_MAX_OPSLIMIT ||
               h->memlimit < crypto_pwhash_MEMLIMIT_MIN || h->memlimit > KEY_MAX_MEMLIMIT))
         bad = "Argon2id cost";
-    else if (h->page_size < VFS_MIN_PAGE || h->page_size > VFS_MAX_PAGE ||
-             (h->page_size & (h->page_size - 1)) != 0)
-        bad = "page size";
+    if (h->page_size < VFS_MIN_PAGE || h->page_size > VFS_MAX_PAGE ||
+        (h->page_size & (h->page_size - 1)) != 0)
+        h->page_size = 0; /* an unauthenticated hint: ignored, every size is tried */
     if (bad) {
         snprintf(msg, cap, "header: invalid %s", bad);
         return ZQLITE_CORRUPT;

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vfs.h"
 
@@ -78,7 +79,8 @@ struct vfs_file {
     int kind;
     key_file_keys *keys;
     uint8_t *pending_hdr; /* main: header of a new file, written with page 1 */
-    uint32_t page_size;   /* main: hint; journal/WAL: from their own header */
+    uint32_t page_size;   /* main: hint (0 = none); journal/WAL: from their own header */
+    uint32_t hint;        /* main: the page-size hint as it is on disk */
     EVP_CIPHER_CTX *enc, *dec;
     uint8_t *scratch;
     size_t scratch_cap;
@@ -316,6 +318,7 @@ static int vfs_main_load(vfs_file *f)
     free(f->pending_hdr);
     f->pending_hdr = NULL;
     f->page_size = h.page_size;
+    f->hint = be32(hdr + 96);
     f->p1_size = 0;
     return vfs_init_ctx(f);
 }
@@ -336,6 +339,7 @@ static int vfs_main_prepare_write(vfs_file *f)
     put_be32(f->pending_hdr + 96, f->page_size);
     rc = f->real->pMethods->xWrite(f->real, f->pending_hdr, VFS_HEADER_SIZE, 0);
     if (rc == SQLITE_OK) {
+        f->hint = f->page_size;
         free(f->pending_hdr);
         f->pending_hdr = NULL;
     }
@@ -384,7 +388,8 @@ static void vfs_p1_store(vfs_file *f, const uint8_t *ct, const uint8_t *pt, uint
 static int vfs_main_page1(vfs_file *f, sqlite3_int64 sz)
 {
     uint32_t sizes[9], n = 0;
-    sizes[n++] = f->page_size;
+    if (f->page_size)
+        sizes[n++] = f->page_size;
     for (uint32_t s = VFS_MIN_PAGE; s <= VFS_MAX_PAGE; s *= 2)
         if (s != f->page_size)
             sizes[n++] = s;
@@ -522,14 +527,14 @@ static int vfs_main_write(vfs_file *f, const uint8_t *buf, int amt, sqlite3_int6
     if (pgno == 1) {
         if ((rc = vfs_check_reserve(buf)) != SQLITE_OK)
             return rc;
-        if (f->page_size != (uint32_t)amt) {
-            f->page_size = (uint32_t)amt;
-            if (!f->pending_hdr) { /* keep the hint current; see vfs_main_page1 */
-                uint8_t hint[4];
-                put_be32(hint, (uint32_t)amt);
-                if ((rc = f->real->pMethods->xWrite(f->real, hint, 4, 96)) != SQLITE_OK)
-                    return rc;
-            }
+        f->page_size = (uint32_t)amt;
+        if (f->hint != (uint32_t)amt && !f->pending_hdr) {
+            /* keep the hint current (or repair it); see vfs_main_page1 */
+            uint8_t hint[4];
+            put_be32(hint, (uint32_t)amt);
+            if ((rc = f->real->pMethods->xWrite(f->real, hint, 4, 96)) != SQLITE_OK)
+                return rc;
+            f->hint = (uint32_t)amt;
         }
     }
     if ((rc = vfs_main_prepare_write(f)) != SQLITE_OK)
@@ -1026,6 +1031,17 @@ static int vfs_open_main(vfs_file *f)
         return rc;
     if (sz > 0)
         return vfs_main_load(f);
+    /* The unix VFS reports a 1-byte file as empty (SQLite ticket #3260):
+     * ask the file system, so that only a really empty file becomes a new
+     * database (the path names the file we opened: vfs_open_real). */
+    struct stat fs;
+    if (stat(f->path, &fs) == 0 && fs.st_size > 0) {
+        vfs_set_error(ZQLITE_CORRUPT,
+                      "file truncated inside the 4096-byte zqlite header (%lld "
+                      "byte%s)",
+                      (long long)fs.st_size, fs.st_size == 1 ? "" : "s");
+        return SQLITE_NOTADB;
+    }
     /* New database: keys now, header on disk with the first page. */
     char msg[200];
     key_file_keys *k = NULL;

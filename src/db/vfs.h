@@ -64,7 +64,8 @@ typedef struct key_header {
     uint8_t salt[VFS_SALT_BYTES];
     uint8_t dbid[VFS_DBID_BYTES];
     uint8_t kcv[VFS_KCV_BYTES];
-    uint32_t page_size; /* hint only: not authenticated (see docs) */
+    uint32_t page_size; /* hint only: not authenticated (see docs); 0 when the
+                           header's is not a valid page size */
 } key_header;
 
 /* Per-file secrets, in one sodium_malloc block, shared by reference between

@@ -91,6 +91,8 @@ static void test_header_flips_are_rejected(void **state)
     unsigned char *orig = tu_read_file(path, &len);
     char msg[512];
     for (size_t b = 0; b < VFS_HEADER_SIZE; b += b < 128 ? 1 : 61) {
+        if (b >= 96 && b < 100)
+            continue; /* the page-size hint: test_an_invalid_page_size_hint_is_ignored */
         orig[b] ^= 0xa5;
         tu_write_file(path, orig, len);
         int code = read_all(path, msg, sizeof msg);
@@ -99,6 +101,34 @@ static void test_header_flips_are_rejected(void **state)
         orig[b] ^= 0xa5;
     }
     free(orig);
+}
+
+/* The hint is not authenticated: a forged or broken one costs retries at
+ * the other page sizes, never the database; the next page-1 write repairs it. */
+static void test_an_invalid_page_size_hint_is_ignored(void **state)
+{
+    const char *path = tu_path("hint.db");
+    static const uint32_t hints[] = {0, 3000, 0xffffffffu, 256, 131072, 4096};
+    char msg[512];
+    for (size_t k = 0; k < sizeof hints / sizeof *hints; k++) {
+        make_small_db(path);
+        size_t len;
+        unsigned char *buf = tu_read_file(path, &len);
+        for (int i = 0; i < 4; i++)
+            buf[96 + i] = (unsigned char)(hints[k] >> (24 - 8 * i));
+        tu_write_file(path, buf, len);
+        free(buf);
+        int code = read_all(path, msg, sizeof msg);
+        if (code != ZQLITE_OK)
+            fail_msg("hint %u: code %d (%s)", hints[k], code, msg);
+        zqlite_db *db = open_raw(path);
+        assert_non_null(db);
+        zq_exec(db, "INSERT INTO t VALUES(4, 'delta')");
+        zqlite_close(db);
+        buf = tu_read_file(path, &len);
+        assert_int_equal(buf[96] << 24 | buf[97] << 16 | buf[98] << 8 | buf[99], 512);
+        free(buf);
+    }
 }
 
 static void test_swapped_pages_are_detected(void **state)
@@ -304,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_byte_flip_in_every_page_is_detected_and_names_the_page),
         cmocka_unit_test(test_header_flips_are_rejected),
+        cmocka_unit_test(test_an_invalid_page_size_hint_is_ignored),
         cmocka_unit_test(test_swapped_pages_are_detected),
         cmocka_unit_test(test_page_from_another_database_is_detected),
         cmocka_unit_test(test_page_replayed_from_older_copy_is_accepted_as_documented),
