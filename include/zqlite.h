@@ -76,11 +76,18 @@ ZQLITE_API const char *zqlite_version(void);
 
 /* ---- open / close -------------------------------------------------------- */
 
+/* The largest Argon2id costs zqlite creates a database with and accepts from
+ * a file header (a forged header cannot make an open take minutes and
+ * gigabytes before it says "wrong key"). */
+#define ZQLITE_KDF_MAX_OPSLIMIT 10u
+#define ZQLITE_KDF_MAX_MEMLIMIT (256u * 1024u * 1024u) /* bytes */
+
 typedef struct zqlite_open_options {
     int readonly;          /* open read-only */
     int create;            /* create the file if missing (default 1) */
-    uint64_t kdf_opslimit; /* Argon2id cost for a new database (0 = default) */
-    size_t kdf_memlimit;   /* bytes (0 = default) */
+    uint64_t kdf_opslimit; /* Argon2id passes for a new database (0 = default 3;
+                              1..ZQLITE_KDF_MAX_OPSLIMIT) */
+    size_t kdf_memlimit;   /* bytes (0 = default 64 MiB; 8 KiB..ZQLITE_KDF_MAX_MEMLIMIT) */
     int page_size;         /* new databases only (0 = 4096) */
     int cache_kib;         /* page cache in KiB (0 = 65536). A miss on an encrypted
                               database costs a page decryption, so zqlite keeps a

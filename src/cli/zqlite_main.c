@@ -41,36 +41,38 @@ typedef struct shell {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: zqlite [options] DB [SQL...]\n"
-                 "Runs SQL on an encrypted (or, with --plain, ordinary) SQLite database.\n"
-                 "SQL comes from the arguments, else from stdin.\n"
-                 "\n"
-                 "The key is read from $ZQLITE_KEY, else from --key-file, else prompted for\n"
-                 "without echo. \"x'<64 hex digits>'\" is a raw 256-bit key; anything else is a\n"
-                 "passphrase (Argon2id).\n"
-                 "\n"
-                 "options:\n"
-                 "  -k, --key-file FILE    read the key from the first line of FILE\n"
-                 "  -p, --plain            open an unencrypted SQLite database (no key)\n"
-                 "      --header           print column names before the rows\n"
-                 "  -s, --separator SEP    column separator (default '|')\n"
-                 "  -b, --bail             stop at the first error\n"
-                 "      --kdf-ops N        Argon2id passes for a new database (default 3)\n"
-                 "      --kdf-mem MIB      Argon2id memory in MiB for a new database (default 64)\n"
-                 "      --page-size N      page size of a new database (default 4096)\n"
-                 "  -h, --help             this help\n"
-                 "  -V, --version          print the version\n"
-                 "\n"
-                 "dot-commands (on a line of their own):\n"
-                 "  .tables                list tables and views\n"
-                 "  .schema [NAME]         print CREATE statements\n"
-                 "  .rekey                 re-encrypt under a new key ($ZQLITE_NEW_KEY or prompt)\n"
-                 "  .export-plain FILE     write an unencrypted copy to FILE\n"
-                 "  .import-plain FILE     copy a plain SQLite database into this (empty) one\n"
-                 "  .quit                  exit\n"
-                 "  .help                  list dot-commands\n"
-                 "\n"
-                 "exit status: 0 ok, 1 an error, 2 usage error, 3 wrong key\n");
+    fprintf(out,
+            "usage: zqlite [options] DB [SQL...]\n"
+            "Runs SQL on an encrypted (or, with --plain, ordinary) SQLite database.\n"
+            "SQL comes from the arguments, else from stdin.\n"
+            "\n"
+            "The key is read from $ZQLITE_KEY, else from --key-file, else prompted for\n"
+            "without echo. \"x'<64 hex digits>'\" is a raw 256-bit key; anything else is a\n"
+            "passphrase (Argon2id).\n"
+            "\n"
+            "options:\n"
+            "  -k, --key-file FILE    read the key from the first line of FILE\n"
+            "  -p, --plain            open an unencrypted SQLite database (no key)\n"
+            "      --header           print column names before the rows\n"
+            "  -s, --separator SEP    column separator (default '|')\n"
+            "  -b, --bail             stop at the first error\n"
+            "      --kdf-ops N        Argon2id passes for a new database (default 3, at most 10)\n"
+            "      --kdf-mem MIB      Argon2id memory in MiB for a new database (default 64, at "
+            "most 256)\n"
+            "      --page-size N      page size of a new database (default 4096)\n"
+            "  -h, --help             this help\n"
+            "  -V, --version          print the version\n"
+            "\n"
+            "dot-commands (on a line of their own):\n"
+            "  .tables                list tables and views\n"
+            "  .schema [NAME]         print CREATE statements\n"
+            "  .rekey                 re-encrypt under a new key ($ZQLITE_NEW_KEY or prompt)\n"
+            "  .export-plain FILE     write an unencrypted copy to FILE\n"
+            "  .import-plain FILE     copy a plain SQLite database into this (empty) one\n"
+            "  .quit                  exit\n"
+            "  .help                  list dot-commands\n"
+            "\n"
+            "exit status: 0 ok, 1 an error, 2 usage error, 3 wrong key\n");
 }
 
 static void report(shell *sh)
@@ -296,12 +298,12 @@ int main(int argc, char **argv)
         case 's': sh.separator = optarg; break;
         case 'b': sh.bail = true; break;
         case OPT_KDF_OPS:
-            if (cli_parse_int(PROG, "--kdf-ops", optarg, 1, 64, &v) != 0)
+            if (cli_parse_int(PROG, "--kdf-ops", optarg, 1, ZQLITE_KDF_MAX_OPSLIMIT, &v) != 0)
                 return CLI_EXIT_USAGE;
             sh.opts.kdf_opslimit = (uint64_t)v;
             break;
         case OPT_KDF_MEM:
-            if (cli_parse_int(PROG, "--kdf-mem", optarg, 1, 4096, &v) != 0)
+            if (cli_parse_int(PROG, "--kdf-mem", optarg, 1, ZQLITE_KDF_MAX_MEMLIMIT >> 20, &v) != 0)
                 return CLI_EXIT_USAGE;
             sh.opts.kdf_memlimit = (size_t)v * 1024 * 1024;
             break;

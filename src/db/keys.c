@@ -275,9 +275,19 @@ int key_header_parse(const uint8_t *buf, key_header *h, char *msg, size_t cap)
     else if (buf[HDR_FLAGS] != 0)
         bad = "flags";
     else if (h->kdf == KEY_KDF_ARGON2ID &&
-             (h->opslimit < crypto_pwhash_OPSLIMIT_MIN || h->opslimit > KEY_MAX_OPSLIMIT ||
-              h->memlimit < crypto_pwhash_MEMLIMIT_MIN || h->memlimit > KEY_MAX_MEMLIMIT))
-        bad = "Argon2id cost";
+             (h->opslimit < crypto_pwhash_OPSLIMIT_MIN || h->opslimit > KEY_MAX_OPSLIMIT)) {
+        /* Checked before any derivation: a forged cost costs nothing. */
+        snprintf(msg, cap, "header: Argon2id opslimit %llu is outside %u..%u",
+                 (unsigned long long)h->opslimit, (unsigned)crypto_pwhash_OPSLIMIT_MIN,
+                 KEY_MAX_OPSLIMIT);
+        return ZQLITE_CORRUPT;
+    } else if (h->kdf == KEY_KDF_ARGON2ID &&
+               (h->memlimit < crypto_pwhash_MEMLIMIT_MIN || h->memlimit > KEY_MAX_MEMLIMIT)) {
+        snprintf(msg, cap, "header: Argon2id memlimit %llu bytes is outside %u..%llu",
+                 (unsigned long long)h->memlimit, (unsigned)crypto_pwhash_MEMLIMIT_MIN,
+                 (unsigned long long)KEY_MAX_MEMLIMIT);
+        return ZQLITE_CORRUPT;
+    }
     if (h->page_size < VFS_MIN_PAGE || h->page_size > VFS_MAX_PAGE ||
         (h->page_size & (h->page_size - 1)) != 0)
         h->page_size = 0; /* an unauthenticated hint: ignored, every size is tried */

@@ -49,9 +49,10 @@ enum { VFS_CIPHER_AES256GCM = 1 };
 #define KEY_DEFAULT_OPSLIMIT 3u
 #define KEY_DEFAULT_MEMLIMIT (64u * 1024u * 1024u)
 /* Limits accepted from a file header, so a crafted header cannot ask for
- * unbounded work or memory. */
-#define KEY_MAX_OPSLIMIT 64u
-#define KEY_MAX_MEMLIMIT (4ull * 1024u * 1024u * 1024u)
+ * more than a few seconds and 256 MiB before the key check; creation refuses
+ * the same costs, so every database zqlite makes stays openable. */
+#define KEY_MAX_OPSLIMIT ZQLITE_KDF_MAX_OPSLIMIT
+#define KEY_MAX_MEMLIMIT ((uint64_t)ZQLITE_KDF_MAX_MEMLIMIT)
 
 /* The decoded header (bytes 0..99 of the file; see vfs.c). */
 typedef struct key_header {

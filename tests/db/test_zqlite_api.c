@@ -152,6 +152,64 @@ static void test_header_records_kdf_costs_and_format_version(void **state)
     free(buf);
 }
 
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+/* A header may not ask for more Argon2id work than zqlite creates: the
+ * costs are refused by name before any derivation (an edited cost that got
+ * as far as the key check would read as a wrong key instead). */
+static void test_argon2id_costs_above_the_cap_are_refused_at_creation_and_in_a_header(void **state)
+{
+    const char *path = tu_path("costs.db");
+    zqlite_open_options o = zq_fast_options();
+    o.kdf_opslimit = ZQLITE_KDF_MAX_OPSLIMIT + 1;
+    assert_null(zqlite_open_v2(path, "pw", 2, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "opslimit"));
+    o = zq_fast_options();
+    o.kdf_memlimit = (size_t)ZQLITE_KDF_MAX_MEMLIMIT + 1024;
+    assert_null(zqlite_open_v2(path, "pw", 2, &o));
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_MISUSE);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "memlimit"));
+
+    o = zq_fast_options();
+    o.kdf_opslimit = ZQLITE_KDF_MAX_OPSLIMIT; /* the cap itself is fine */
+    zq_remove_db(path);
+    zqlite_db *db = zqlite_open_v2(path, "pw", 2, &o);
+    assert_non_null(db);
+    zq_exec(db, "CREATE TABLE t(x)");
+    zqlite_close(db);
+    size_t len;
+    unsigned char *buf = tu_read_file(path, &len);
+    static const struct {
+        size_t off;
+        uint64_t value;
+        const char *want;
+    } forged[] = {{16, 64, "Argon2id opslimit 64 is outside"},
+                  {16, 0, "Argon2id opslimit 0 is outside"},
+                  {24, 1ull << 30, "Argon2id memlimit 1073741824 bytes is outside"},
+                  {24, 1ull << 40, "Argon2id memlimit 1099511627776 bytes is outside"}};
+    for (size_t k = 0; k < sizeof forged / sizeof *forged; k++) {
+        unsigned char *copy = malloc(len);
+        memcpy(copy, buf, len);
+        put_be64(copy + forged[k].off, forged[k].value);
+        tu_write_file(path, copy, len);
+        free(copy);
+        assert_null(zqlite_open_v2(path, "pw", 2, &o));
+        assert_int_equal(zqlite_errcode(NULL), ZQLITE_CORRUPT);
+        if (!strstr(zqlite_errmsg(NULL), forged[k].want))
+            fail_msg("forged %s: %s", forged[k].want, zqlite_errmsg(NULL));
+    }
+    tu_write_file(path, buf, len);
+    free(buf);
+    db = zqlite_open_v2(path, "pw", 2, &o);
+    assert_non_null(db);
+    zqlite_close(db);
+}
+
 static void test_plain_and_encrypted_files_opened_the_wrong_way_are_named(void **state)
 {
     const char *plain = tu_path("plain.db"), *enc = tu_path("enc.db");
@@ -650,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_wrong_key_is_rejected_with_its_own_code_and_message),
         cmocka_unit_test(test_wrong_passphrase_is_rejected),
         cmocka_unit_test(test_header_records_kdf_costs_and_format_version),
+        cmocka_unit_test(test_argon2id_costs_above_the_cap_are_refused_at_creation_and_in_a_header),
         cmocka_unit_test(test_plain_and_encrypted_files_opened_the_wrong_way_are_named),
         cmocka_unit_test(test_truncated_file_gives_clear_error),
         cmocka_unit_test(test_memory_database_works_with_a_key),
