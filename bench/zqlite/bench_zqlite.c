@@ -7,8 +7,9 @@
  *   scan     a full-table LIKE scan
  *   point    100,000 random primary-key lookups
  *
- * Each workload runs --rounds times per engine, alternating engines, and the
- * best time counts. Prints a ratio table (encrypted / plain) and the file
+ * Each workload runs --rounds times per engine, alternating engines and
+ * which of them goes first in each round (so neither always meets a cold or
+ * a warm machine), and the best time counts. Prints a ratio table (encrypted / plain) and the file
  * sizes. The page cache is the same for both: zqlite's default (64 MiB)
  * unless --cache-kib says otherwise (2000 = SQLite's own default).
  * Usage: bench_zqlite [--dir DIR] [--rounds N] [--cache-kib N]
@@ -214,7 +215,8 @@ int main(int argc, char **argv)
     snprintf(path[0], sizeof path[0], "%s/bench-zqlite-plain.db", dir);
     snprintf(path[1], sizeof path[1], "%s/bench-zqlite-enc.db", dir);
     for (int r = 0; r < rounds; r++) {
-        for (int e = 0; e < 2; e++) {
+        for (int k = 0; k < 2; k++) {
+            int e = (r + k) % 2; /* plain first in even rounds, encrypted in odd ones */
             remove_db(path[e]);
             zqlite_db *db = open_db(path[e], e, cache_kib);
             double t[W_COUNT];

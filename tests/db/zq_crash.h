@@ -71,15 +71,25 @@ static void zq_crash_child(const char *path, const char *mode, int fd)
     }
 }
 
-static int zq_crash_files_leak(const char *path)
+/* Scans the files a crash left, while they exist (before any reopen can
+ * roll back a hot journal or delete a WAL): 0 when clean, k + 1 when file k
+ * (database, journal, WAL) holds the secret, -(k + 1) when file k is
+ * missing though it must exist — the database always, the WAL in WAL mode
+ * (a killed connection never deletes it); a rollback journal exists only
+ * when the kill fell inside a transaction. */
+static int zq_crash_files_leak(const char *path, const char *mode)
 {
     static const char *const suffix[] = {"", "-journal", "-wal"};
+    const int wal = strcmp(mode, "wal") == 0;
     char name[1100];
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "%s%s", path, suffix[k]);
         FILE *fp = fopen(name, "rb");
-        if (!fp)
+        if (!fp) {
+            if (k == 0 || (k == 2 && wal))
+                return -(k + 1);
             continue;
+        }
         static char buf[1 << 16];
         size_t keep = 0, n, sl = strlen(ZQ_CRASH_SECRET);
         int found = 0;
@@ -138,12 +148,14 @@ static int zq_crash_trial(const char *path, const char *mode, unsigned *seed, lo
         snprintf(msg, cap, "child exited early with status %d", WEXITSTATUS(status));
         return -1;
     }
-    int leak = strlen(ZQ_CRASH_KEY) ? zq_crash_files_leak(path) : 0;
-    if (leak) {
-        snprintf(msg, cap, "plaintext found in %s after the crash",
-                 leak == 1   ? "the database"
-                 : leak == 2 ? "the journal"
-                             : "the WAL");
+    int leak = zq_crash_files_leak(path, mode);
+    static const char *const file[] = {"the database", "the journal", "the WAL"};
+    if (leak < 0) {
+        snprintf(msg, cap, "%s is missing after the crash", file[-leak - 1]);
+        return -1;
+    }
+    if (leak > 0 && strlen(ZQ_CRASH_KEY)) {
+        snprintf(msg, cap, "plaintext found in %s after the crash", file[leak - 1]);
         return -1;
     }
     zqlite_db *db = zqlite_open_encrypted(path, ZQ_CRASH_KEY, strlen(ZQ_CRASH_KEY));
