@@ -45,6 +45,8 @@ struct lock_entry {
     lock_entry *next;
 };
 
+int lock_wait_ms = LOCK_WAIT_MS;
+
 static pthread_mutex_t lock_mu = PTHREAD_MUTEX_INITIALIZER;
 static lock_entry *lock_list;
 
@@ -129,9 +131,9 @@ int lock_acquire(const char *path, lock_entry **out)
             return vfs_last_status();
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms >= LOCK_WAIT_MS) {
-            vfs_set_error(ZQLITE_BUSY, "%s is being rekeyed (waited %d s for it)", path,
-                          LOCK_WAIT_MS / 1000);
+        if (ms >= lock_wait_ms) {
+            vfs_set_error(ZQLITE_BUSY, "%s is being rekeyed (waited %.1f s for it)", path,
+                          lock_wait_ms / 1000.0);
             return ZQLITE_BUSY;
         }
         nanosleep(&nap, NULL);

@@ -122,11 +122,13 @@ void key_secret_free(void *buf, size_t len);
 /* The rekey lock byte: inside the plaintext header, which SQLite never locks. */
 #define LOCK_BYTE    128
 #define LOCK_WAIT_MS 10000 /* how long an open waits for a running rekey */
+/* LOCK_WAIT_MS, shortened by tests that wait for the give-up. */
+extern int lock_wait_ms;
 
 typedef struct lock_entry lock_entry;
 
 /* Takes this process's shared hold on the file at path (one more reference
- * when it already has one), waiting up to LOCK_WAIT_MS while a rekey holds
+ * when it already has one), waiting up to lock_wait_ms while a rekey holds
  * it. Returns a zqlite_status; a failure leaves the VFS error set
  * (ZQLITE_BUSY "being rekeyed" after the wait). */
 int lock_acquire(const char *path, lock_entry **out);

@@ -178,7 +178,7 @@ static void *release_later(void *arg)
     return NULL;
 }
 
-static void test_open_waits_while_the_file_is_locked_for_a_rekey(void **state)
+static void test_open_waits_for_a_rekey_and_gives_up_by_name(void **state)
 {
     const char *path = tu_path("wait.db");
     make_db(path, "wal", 3);
@@ -199,6 +199,14 @@ static void test_open_waits_while_the_file_is_locked_for_a_rekey(void **state)
     assert_true(ms >= 250);
     assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 3);
     assert_int_equal(zqlite_close(db), ZQLITE_OK);
+
+    /* A rekey that does not finish in time: the open gives up, by name. */
+    assert_int_equal(fcntl(h.fd, F_OFD_SETLK, &fl), 0);
+    lock_wait_ms = 200;
+    assert_null(zqlite_open_encrypted(path, ZQ_RAW_KEY, strlen(ZQ_RAW_KEY)));
+    lock_wait_ms = LOCK_WAIT_MS;
+    assert_int_equal(zqlite_errcode(NULL), ZQLITE_BUSY);
+    assert_non_null(strstr(zqlite_errmsg(NULL), "is being rekeyed"));
     close(h.fd); /* only now: no connection of ours has the file open */
 }
 
@@ -253,7 +261,7 @@ int main(void)
         cmocka_unit_test(test_rekey_is_refused_while_another_process_reads_rollback),
         cmocka_unit_test(test_rekey_is_refused_while_another_process_writes_rollback),
         cmocka_unit_test(test_rekey_is_refused_while_another_connection_of_this_process_is_open),
-        cmocka_unit_test(test_open_waits_while_the_file_is_locked_for_a_rekey),
+        cmocka_unit_test(test_open_waits_for_a_rekey_and_gives_up_by_name),
         cmocka_unit_test(test_write_to_a_replaced_file_fails_with_a_message_wal),
         cmocka_unit_test(test_write_to_a_replaced_file_fails_with_a_message_rollback),
     };
