@@ -151,6 +151,8 @@ static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_en
         lock_end_exclusive(lock);
         if (db_connect(db, db->path, db->vfs->zName, flags, 0, &db->sq) != ZQLITE_OK)
             db->sq = NULL;
+        else
+            (void)db_restore_settings(db); /* the failure being reported matters more */
         return db_fail(db, code, "%s", keep);
     }
     /* From here the file is under the new key, whatever happens next. */
@@ -161,6 +163,8 @@ static int rekey_swap(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp, lock_en
         if (code == ZQLITE_OK || attempt == 2)
             break;
     }
+    if (code == ZQLITE_OK)
+        code = db_restore_settings(db);
     if (code != ZQLITE_OK) {
         char keep[sizeof db->errmsg];
         memcpy(keep, db->errmsg, sizeof keep);

@@ -33,6 +33,7 @@ struct zqlite_db {
     int errcode;
     char errmsg[512];
     zqlite_stmt *stmts;
+    int busy_ms;          /* zqlite_busy_timeout (0 = none) */
     zqlite_wal_fn wal_fn; /* zqlite_wal_hook */
     void *wal_arg;
 };
@@ -59,6 +60,9 @@ int db_exec(zqlite_db *db, sqlite3 *sq, const char *sql);
  * the pragmas zqlite relies on (reserve bytes, temp_store, mmap off). */
 int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags, int page_size,
                sqlite3 **out);
+/* Gives a connection that rekey opened again what the old one had: cache
+ * size, busy timeout and WAL hook. */
+int db_restore_settings(zqlite_db *db);
 /* "file:<path percent-escaped>?vfs=<vfs>" in sqlite3_malloc memory. */
 char *db_uri(const char *path, const char *vfs_name);
 

@@ -417,6 +417,7 @@ int zqlite_busy_timeout(zqlite_db *db, int ms)
         return ZQLITE_MISUSE;
     if (db_lost(db) != ZQLITE_OK)
         return ZQLITE_MISUSE;
+    db->busy_ms = ms > 0 ? ms : 0;
     return db_check(db, sqlite3_busy_timeout(db->sq, ms), "busy_timeout");
 }
 
@@ -428,6 +429,18 @@ static int wal_trampoline(void *arg, sqlite3 *sq, const char *schema, int pages)
     if (strcmp(schema, "main") != 0)
         return SQLITE_OK;
     return db->wal_fn(db->wal_arg, db, pages) == ZQLITE_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
+int db_restore_settings(zqlite_db *db)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", db->cache_kib ? db->cache_kib : 65536);
+    int code = db_exec(db, db->sq, sql);
+    if (code == ZQLITE_OK && db->busy_ms)
+        code = db_check(db, sqlite3_busy_timeout(db->sq, db->busy_ms), "busy_timeout");
+    if (db->wal_fn)
+        sqlite3_wal_hook(db->sq, wal_trampoline, db);
+    return code;
 }
 
 int zqlite_wal_hook(zqlite_db *db, zqlite_wal_fn fn, void *user_data)

@@ -490,12 +490,24 @@ static void test_plain_database_converts_to_encrypted_and_back(void **state)
     zqlite_close(m);
 }
 
+static int count_wal_commits(void *arg, zqlite_db *db, int pages)
+{
+    (void)db;
+    (void)pages;
+    ++*(int *)arg;
+    return ZQLITE_OK;
+}
+
 static void rekey_case(const char *mode)
 {
     const char *path = tu_path("rekey.db");
     zqlite_open_options o = zq_fast_options();
+    o.cache_kib = 1000;
     zq_remove_db(path);
     zqlite_db *db = zqlite_open_v2(path, "old pass", 8, &o);
+    int commits = 0;
+    assert_int_equal(zqlite_busy_timeout(db, 1234), ZQLITE_OK);
+    assert_int_equal(zqlite_wal_hook(db, count_wal_commits, &commits), ZQLITE_OK);
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
     zq_exec(db, sql);
@@ -507,7 +519,12 @@ static void rekey_case(const char *mode)
     o.kdf_opslimit = 2;
     assert_int_equal(zqlite_rekey(db, "new pass", 8, &o), ZQLITE_OK);
     assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 300);
+    /* The connection rekey opened again keeps the old one's settings. */
+    assert_int_equal(zq_int(db, "PRAGMA cache_size"), -1000);
+    assert_int_equal(zq_int(db, "PRAGMA busy_timeout"), 1234);
+    int before = commits;
     zq_exec(db, "INSERT INTO t VALUES(301)");
+    assert_int_equal(commits, before + (strcmp(mode, "wal") == 0));
     zqlite_close(db);
     o.kdf_opslimit = 1;
     assert_null(zqlite_open_v2(path, "old pass", 8, &o));
