@@ -59,7 +59,19 @@ static void usage(FILE *out)
         "                            bounds the server's memory as the history grows)\n"
         "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
         "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
+        "      --list-routes         print every endpoint (METHOD PATH public|key) and exit\n"
         "  -h, --help                this help\n");
+}
+
+/* The route table, one "METHOD PATH public|key" line each: what the tests
+ * walk to check the API key on every protected route. */
+static int list_routes(void)
+{
+    size_t n;
+    const srv_route *r = srv_routes(&n);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s %s\n", r[i].method, r[i].path, r[i].public ? "public" : "key");
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
 enum {
@@ -70,7 +82,8 @@ enum {
     OPT_TIMEOUT,
     OPT_MAX_BODY,
     OPT_API_KEY,
-    OPT_DB_CACHE
+    OPT_DB_CACHE,
+    OPT_LIST_ROUTES
 };
 
 int cmd_serve(int argc, char **argv)
@@ -89,6 +102,7 @@ int cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"api-key", required_argument, NULL, OPT_API_KEY},
         {"db-cache", required_argument, NULL, OPT_DB_CACHE},
+        {"list-routes", no_argument, NULL, OPT_LIST_ROUTES},
         {"help", no_argument, NULL, 'h'},
         FLOW_CLI_DB_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -154,6 +168,7 @@ int cmd_serve(int argc, char **argv)
             bad = cli_parse_int(PROG, "--db-cache", optarg, 64, 1L << 24, &l);
             cfg.db_cache_kib = (int32_t)l;
             break;
+        case OPT_LIST_ROUTES: return list_routes();
         case 'h':
         default: return cli_usage_exit(usage, c);
         }

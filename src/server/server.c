@@ -35,8 +35,7 @@ struct srv_server {
     const ghost_model *model;
     srv_config cfg;
     char *model_id;
-    bool has_key;
-    unsigned char key_hash[crypto_generichash_BYTES];
+    srv_gate gate;
     int listen_fd;
     uint16_t port;
     struct MHD_Daemon *daemon;
@@ -46,8 +45,14 @@ struct srv_server {
     atomic_ullong next_id;
 };
 
-/* A request's body as it arrives (freed when libmicrohttpd completes it). */
+/* A request as it arrives (freed when libmicrohttpd completes it): its
+ * headers (strings owned by libmicrohttpd), the route the gate let it
+ * through to, and its body. */
 typedef struct srv_request {
+    srv_header *headers;
+    size_t n_headers, headers_cap;
+    bool headers_oom;
+    const srv_route *route;
     char *body;
     size_t len, cap;
     size_t discarded; /* bytes dropped after the cap was passed */
@@ -279,31 +284,9 @@ static void stream_free(void *cls)
 
 /* ---- completion endpoints ------------------------------------------------ */
 
-/* Parses the body as one JSON object; NULL with *e on failure. */
 static cJSON *parse_body(const srv_request *rq, srv_error *e)
 {
-    size_t bad;
-    if (rq->len == 0)
-        return srv_fail(e, 400, "", "request body: empty (expected a JSON object)"), NULL;
-    if (!srv_utf8_valid(rq->body, rq->len, &bad))
-        return srv_fail(e, 400, "", "request body: invalid UTF-8 at byte %zu", bad), NULL;
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, false);
-    if (!v) {
-        size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
-        return srv_fail(e, 400, "", "request body: malformed JSON near byte %zu", at), NULL;
-    }
-    for (const char *p = end; p && p < rq->body + rq->len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '\0') {
-            cJSON_Delete(v);
-            return srv_fail(e, 400, "",
-                            "request body: unexpected data after the JSON value "
-                            "at byte %zu",
-                            (size_t)(p - rq->body)),
-                   NULL;
-        }
-    }
-    return v;
+    return srv_parse_body(rq->body, rq->len, e);
 }
 
 static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection *c,
@@ -525,102 +508,69 @@ static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
 
 /* ---- routing ------------------------------------------------------------- */
 
-enum { R_PAGE, R_HEALTH, R_METRICS, R_MODELS, R_CHAT, R_COMPLETIONS, R_TOKENIZE, R_DETOKENIZE };
-
-static const struct route {
-    const char *path;
-    const char *method;
-    int id;
-    bool public; /* served without the API key */
-} routes[] = {
-    {"/", "GET", R_PAGE, true},
-    {"/health", "GET", R_HEALTH, true},
-    {"/metrics", "GET", R_METRICS, false},
-    {"/v1/models", "GET", R_MODELS, false},
-    {"/v1/chat/completions", "POST", R_CHAT, false},
-    {"/v1/completions", "POST", R_COMPLETIONS, false},
-    {"/tokenize", "POST", R_TOKENIZE, false},
-    {"/detokenize", "POST", R_DETOKENIZE, false},
-};
-
-/* Bearer token check: both sides are hashed to equal-length digests and
- * compared in constant time, so neither the key nor its length leaks. */
-static bool authorized(const srv_server *srv, struct MHD_Connection *c)
-{
-    if (!srv->has_key)
-        return true;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *tok = h + 7;
-    while (*tok == ' ')
-        tok++;
-    unsigned char digest[crypto_generichash_BYTES];
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)tok, strlen(tok), NULL, 0);
-    return sodium_memcmp(digest, srv->key_hash, sizeof digest) == 0;
-}
-
-static enum MHD_Result route(srv_server *srv, struct MHD_Connection *c, const char *url,
-                             const char *method, const srv_request *rq)
+/* The request's whole body has arrived: the handler of its route. */
+static enum MHD_Result dispatch(srv_server *srv, struct MHD_Connection *c, const srv_request *rq)
 {
     srv_error e = {0};
-    const struct route *rt = NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            rt = &routes[i];
-    if (!rt) {
-        srv_fail(&e, 404, "", "no such endpoint: %.200s", url);
-        return send_error(srv, c, &e);
-    }
-    if (strcmp(method, rt->method) != 0) {
-        srv_fail(&e, 405, "", "%.16s %s: method not allowed (use %s)", method, rt->path,
-                 rt->method);
-        snprintf(e.param, sizeof e.param, "%s", rt->method); /* the Allow header's value */
-        return send_error(srv, c, &e);
-    }
-    if (rq->too_large) {
+    if (rq->too_large) { /* chunked upload: known only once it passed the cap */
         srv_fail(&e, 413, "", "request body larger than %zu bytes", srv->cfg.max_body);
         e.code = "request_too_large";
         return send_error(srv, c, &e);
     }
-    if (!rt->public && !authorized(srv, c)) {
-        srv_fail(&e, 401, "", "missing or wrong API key (send Authorization: Bearer KEY)");
-        e.code = "invalid_api_key";
-        return send_error(srv, c, &e);
-    }
-    switch (rt->id) {
-    case R_PAGE:
+    switch (rq->route->id) {
+    case SRV_R_PAGE:
         return send_text(srv, c, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
                          NULL);
-    case R_HEALTH: return handle_health(srv, c);
-    case R_METRICS: return handle_metrics(srv, c);
-    case R_MODELS: return handle_models(srv, c);
-    case R_CHAT: return handle_generation(srv, c, rq, true);
-    case R_COMPLETIONS: return handle_generation(srv, c, rq, false);
-    case R_TOKENIZE: return handle_tokens(srv, c, rq, true);
+    case SRV_R_HEALTH: return handle_health(srv, c);
+    case SRV_R_METRICS: return handle_metrics(srv, c);
+    case SRV_R_MODELS: return handle_models(srv, c);
+    case SRV_R_CHAT: return handle_generation(srv, c, rq, true);
+    case SRV_R_COMPLETIONS: return handle_generation(srv, c, rq, false);
+    case SRV_R_TOKENIZE: return handle_tokens(srv, c, rq, true);
     default: return handle_tokens(srv, c, rq, false);
     }
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    srv_request *rq = cls;
+    if (rq->n_headers == rq->headers_cap) {
+        size_t cap = rq->headers_cap ? 2 * rq->headers_cap : 16;
+        srv_header *nh = realloc(rq->headers, cap * sizeof *nh);
+        if (!nh) {
+            rq->headers_oom = true;
+            return MHD_NO;
+        }
+        rq->headers = nh;
+        rq->headers_cap = cap;
+    }
+    rq->headers[rq->n_headers++] = (srv_header){key, value ? value : ""};
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     srv_server *srv = cls;
     srv_request *rq = *con_cls;
     if (!rq) {
+        /* The headers are complete and no body byte has been read: the gate
+         * decides now, so a refused request is answered without reading
+         * (or inviting, with 100 Continue) its body. */
         if (!(rq = calloc(1, sizeof *rq)))
             return MHD_NO;
         *con_cls = rq;
         atomic_fetch_add(&srv->metrics.requests, 1);
-        /* A declared length over the cap is refused before reading any of it. */
-        const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
-            rq->too_large = true;
-            return route(srv, c, url, method, rq);
-        }
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rq);
+        if (rq->headers_oom)
+            return MHD_NO;
+        srv_http_request hr = {method, url, version, rq->headers, rq->n_headers};
+        srv_error e = {0};
+        if (!(rq->route = srv_gate_check(&srv->gate, &hr, &e)))
+            return send_error(srv, c, &e);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -651,7 +601,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
-    return route(srv, c, url, method, rq);
+    return dispatch(srv, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -660,6 +610,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     srv_request *rq = *con_cls;
     if (rq) {
+        free(rq->headers);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
@@ -729,11 +680,8 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
     srv->cfg.model_id = srv->model_id;
     srv->started = (int64_t)time(NULL);
     srv->listen_fd = -1;
-    if (cfg->api_key && cfg->api_key[0]) {
-        srv->has_key = true;
-        crypto_generichash(srv->key_hash, sizeof srv->key_hash, (const unsigned char *)cfg->api_key,
-                           strlen(cfg->api_key), NULL, 0);
-    }
+    srv->gate.max_body = cfg->max_body;
+    srv_gate_set_key(&srv->gate, cfg->api_key);
     srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params, &srv->metrics,
                                 err, errcap);
     if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0) {
@@ -773,7 +721,7 @@ void srv_stop(srv_server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     srv_pool_destroy(srv->pool);
-    sodium_memzero(srv->key_hash, sizeof srv->key_hash);
+    sodium_memzero(&srv->gate, sizeof srv->gate);
     free(srv->model_id);
     free(srv);
 }

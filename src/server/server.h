@@ -2,8 +2,11 @@
  * server.h — the map of `ghostflow serve`, an OpenAI-compatible HTTP server
  * over the ghostflow service (docs/server.md).
  *
- *   server.c   the libmicrohttpd daemon: listening socket, routing, API-key
- *              check, request bodies (size cap), responses, metrics, SSE
+ *   server.c   the libmicrohttpd daemon: listening socket, request bodies,
+ *              dispatch to the handlers, responses, metrics, SSE
+ *   gate.c     the route table and the checks made on the request line and
+ *              headers before any body is read (method, size, API key), and
+ *              the strict JSON body parser; no libmicrohttpd, no model
  *   api.c      the OpenAI / llama-server JSON shapes: request validation
  *              (every bad field named), response and chunk building, errors
  *   pool.c     the slots: N worker threads, each with its own engine context
@@ -81,6 +84,59 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* {"error": {"message", "type", "param", "code"}}; NULL when out of memory. */
 char *srv_error_json(const srv_error *e);
+
+/* ---- the gate (gate.c) --------------------------------------------------- */
+
+typedef enum srv_route_id {
+    SRV_R_PAGE,
+    SRV_R_HEALTH,
+    SRV_R_METRICS,
+    SRV_R_MODELS,
+    SRV_R_CHAT,
+    SRV_R_COMPLETIONS,
+    SRV_R_TOKENIZE,
+    SRV_R_DETOKENIZE
+} srv_route_id;
+
+typedef struct srv_route {
+    const char *path;
+    const char *method;
+    srv_route_id id;
+    bool public; /* served without the API key */
+} srv_route;
+
+/* The route table (static, n entries). */
+const srv_route *srv_routes(size_t *n);
+
+typedef struct srv_header {
+    const char *name, *value;
+} srv_header;
+
+/* A request as the gate sees it: strings borrowed from the caller. */
+typedef struct srv_http_request {
+    const char *method, *url, *version;
+    const srv_header *headers;
+    size_t n_headers;
+} srv_http_request;
+
+/* What the gate enforces; fill with srv_gate_set_key and the fields. */
+typedef struct srv_gate {
+    size_t max_body; /* declared bodies above are refused with 413 */
+    bool has_key;
+    unsigned char key_hash[32]; /* BLAKE2b-256 of the API key */
+} srv_gate;
+
+/* Keeps only the digest of key (NULL or "" = no key required). */
+void srv_gate_set_key(srv_gate *g, const char *key);
+/* The first value of header name (case-insensitive) or NULL; *count (may be
+ * NULL) gets how many times it was sent. */
+const char *srv_header_get(const srv_http_request *rq, const char *name, int *count);
+/* The route rq may proceed to, or NULL with *e filled (404, 405, 413, 401).
+ * Decided from the request line and headers alone. */
+const srv_route *srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_error *e);
+/* Parses a request body as one JSON value (cJSON_Delete it); NULL with *e:
+ * empty, invalid UTF-8, malformed, or data after the value. */
+cJSON *srv_parse_body(const char *body, size_t len, srv_error *e);
 
 /* ---- generation requests (api.c) ----------------------------------------- */
 

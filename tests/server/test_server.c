@@ -7,12 +7,16 @@
  * hanging up mid-stream (stored as cancelled), 503 on a full queue, and the
  * history the server leaves behind (read through libghostflow).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +220,63 @@ static void assert_error(http_resp *r, long status, const char *param)
     cJSON_Delete(j);
 }
 
+/* ---- raw sockets (requests libcurl would not send) ------------------------ */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads what fd sends within wait_ms (until the peer closes or stays silent
+ * that long) into out (NUL-terminated); the byte count, -1 when the peer
+ * reset the connection before sending anything. */
+static ssize_t raw_read(int fd, char *out, size_t cap, int wait_ms)
+{
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, wait_ms) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n < 0 && got == 0) {
+            out[0] = '\0';
+            return -1;
+        }
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == cap - 1)
+            break;
+    }
+    out[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* Sends request on a fresh connection and returns what came back within
+ * wait_ms, in out. */
+static void raw_exchange(int port, const char *request, char *out, size_t cap, int wait_ms)
+{
+    int fd = raw_connect(port);
+    raw_send(fd, request, strlen(request));
+    raw_read(fd, out, cap, wait_ms);
+    close(fd);
+}
+
 /* ---- SSE ------------------------------------------------------------------ */
 
 typedef struct sse_result {
@@ -377,6 +438,74 @@ static void test_missing_or_wrong_api_key_is_401(void **state)
         assert_error(&r, 401, NULL);
         free(r.body);
     }
+}
+
+/* The key is checked on every route the server's own table marks protected
+ * (`serve --list-routes`, so a route added later is covered too): without a
+ * key and with a wrong one 401, with the key anything else. The public
+ * routes are named here: making one more public fails this test. */
+static void test_every_protected_route_needs_the_key(void **state)
+{
+    (void)state;
+    static const char *const expect_public[] = {"GET /", "GET /health"};
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "%s serve --list-routes", tu_program("ghostflow"));
+    assert_int_equal(tu_run(cmd, out, sizeof out, NULL, 0), 0);
+    int n_routes = 0, n_public = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char method[16], path[128], access[16];
+        assert_int_equal(sscanf(line, "%15s %127s %15s", method, path, access), 3);
+        n_routes++;
+        char name[160];
+        snprintf(name, sizeof name, "%s %s", method, path);
+        if (strcmp(access, "public") == 0) {
+            bool listed = false;
+            for (size_t i = 0; i < sizeof expect_public / sizeof expect_public[0]; i++)
+                listed |= strcmp(name, expect_public[i]) == 0;
+            if (!listed)
+                fail_msg("%s is public but not in this test's list of public routes", name);
+            n_public++;
+            continue;
+        }
+        assert_string_equal(access, "key");
+        const char *body = strcmp(method, "POST") == 0 ? "{}" : NULL;
+        const char *keys[] = {NULL, "sk-wrong", API_KEY};
+        for (size_t k = 0; k < 3; k++) {
+            http_resp r = req(method, path, body, keys[k]);
+            if (k < 2 && r.status != 401)
+                fail_msg("%s with %s key: %ld, expected 401", name, keys[k] ? "a wrong" : "no",
+                         r.status);
+            if (k == 2 && (r.status == 401 || r.status == 0))
+                fail_msg("%s with the key: %ld", name, r.status);
+            free(r.body);
+        }
+    }
+    assert_int_equal(n_public, sizeof expect_public / sizeof expect_public[0]);
+    assert_true(n_routes >= 8);
+}
+
+/* Without the key a request is refused from its headers: the 401 comes
+ * before the body is sent (so unauthenticated bodies are never buffered),
+ * and a client asking "Expect: 100-continue" is not invited to send it. */
+static void test_missing_key_is_refused_before_the_body(void **state)
+{
+    (void)state;
+    char head[512], got[2048];
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, head, got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 401", 12) != 0)
+        fail_msg("headers without a key and no body sent: got '%.80s'", got);
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: 1000\r\n"
+             "Expect: 100-continue\r\nAuthorization: Bearer sk-wrong\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, head, got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 401", 12) != 0 || strstr(got, "100 Continue"))
+        fail_msg("Expect: 100-continue with a wrong key: got '%.80s'", got);
 }
 
 static void test_completion_counts_tokens_and_is_reproducible(void **state)
@@ -897,6 +1026,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_page_and_models),
         cmocka_unit_test(test_missing_or_wrong_api_key_is_401),
+        cmocka_unit_test(test_every_protected_route_needs_the_key),
+        cmocka_unit_test(test_missing_key_is_refused_before_the_body),
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
