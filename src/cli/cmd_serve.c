@@ -6,7 +6,7 @@
  *   ghostflow serve -m MODEL [--db FILE] [--key-file FILE] [--host ADDR]
  *                   [--port N] [--parallel N] [--queue N] [--ctx N]
  *                   [-t THREADS] [-n N] [--timeout S] [--max-body BYTES]
- *                   [--api-key KEY]
+ *                   [--api-key KEY] [--host-allow LIST] [--cors-origin LIST]
  *
  * Binds 127.0.0.1 by default. Prints "listening on http://HOST:PORT" on
  * stdout once ready (with --port 0 the port is the one the system chose: tests
@@ -58,7 +58,15 @@ static void usage(FILE *out)
         "      --db-cache KIB        the history database's page cache (default 512:\n"
         "                            bounds the server's memory as the history grows)\n"
         "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
-        "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
+        "                            " API_KEY_ENV "; prefer the environment)\n"
+        "      --host-allow LIST     more names the Host header may give, comma-separated\n"
+        "                            (NAME = this port, NAME:PORT; '*' = any). Always\n"
+        "                            allowed: the bound address, localhost, 127.0.0.1\n"
+        "                            and [::1] with this port\n"
+        "      --cors-origin LIST    web origins (scheme://host[:port]) whose pages may call\n"
+        "                            the API, comma-separated ('*' = any); requests\n"
+        "                            with another Origin than the server's own get "
+        "403\n" FLOW_CLI_DB_HELP
         "      --list-routes         print every endpoint (METHOD PATH public|key) and exit\n"
         "  -h, --help                this help\n");
 }
@@ -83,6 +91,8 @@ enum {
     OPT_MAX_BODY,
     OPT_API_KEY,
     OPT_DB_CACHE,
+    OPT_HOST_ALLOW,
+    OPT_CORS_ORIGIN,
     OPT_LIST_ROUTES
 };
 
@@ -102,6 +112,8 @@ int cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"api-key", required_argument, NULL, OPT_API_KEY},
         {"db-cache", required_argument, NULL, OPT_DB_CACHE},
+        {"host-allow", required_argument, NULL, OPT_HOST_ALLOW},
+        {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
         {"list-routes", no_argument, NULL, OPT_LIST_ROUTES},
         {"help", no_argument, NULL, 'h'},
         FLOW_CLI_DB_OPTIONS,
@@ -164,6 +176,8 @@ int cmd_serve(int argc, char **argv)
             sc.max_body = (size_t)l;
             break;
         case OPT_API_KEY: api_key = optarg; break;
+        case OPT_HOST_ALLOW: sc.host_allow = optarg; break;
+        case OPT_CORS_ORIGIN: sc.cors_origin = optarg; break;
         case OPT_DB_CACHE:
             bad = cli_parse_int(PROG, "--db-cache", optarg, 64, 1L << 24, &l);
             cfg.db_cache_kib = (int32_t)l;

@@ -35,6 +35,7 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     e->status = status;
     e->code = NULL;
     e->type = status == 401   ? "authentication_error"
+              : status == 403 ? "permission_error"
               : status == 404 ? "not_found_error"
               : status == 503 ? "server_overloaded"
               : status == 504 ? "timeout_error"

@@ -53,6 +53,7 @@ typedef struct srv_request {
     size_t n_headers, headers_cap;
     bool headers_oom;
     const srv_route *route;
+    const char *cors_origin; /* echoed in Access-Control-Allow-Origin */
     char *body;
     size_t len, cap;
     size_t discarded; /* bytes dropped after the cap was passed */
@@ -68,9 +69,24 @@ static int64_t now_ms(void)
 
 /* ---- responses ----------------------------------------------------------- */
 
+/* Queues r (and lets go of it), with the CORS headers when the request came
+ * from a site --cors-origin allows. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, const srv_request *rq, int status,
+                                      struct MHD_Response *r)
+{
+    if (rq && rq->cors_origin) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, rq->cors_origin);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Conversation-Id");
+    }
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
 /* Sends body (malloc memory, taken) with status; NULL body = out of memory. */
-static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, int status,
-                                 const char *type, char *body, const char *hname,
+static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                 int status, const char *type, char *body, const char *hname,
                                  const char *hvalue)
 {
     if (!body)
@@ -86,18 +102,17 @@ static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, int 
         MHD_add_response_header(r, hname, hvalue);
     if (status >= 400)
         atomic_fetch_add(&srv->metrics.errors, 1);
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return queue_response(c, rq, status, r);
 }
 
-static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, int status, char *body,
-                                 const char *hname, const char *hvalue)
+static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                 int status, char *body, const char *hname, const char *hvalue)
 {
-    return send_text(srv, c, status, "application/json", body, hname, hvalue);
+    return send_text(srv, c, rq, status, "application/json", body, hname, hvalue);
 }
 
-static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_error *e)
+static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                  const srv_error *e)
 {
     const char *hname = e->status == 405   ? MHD_HTTP_HEADER_ALLOW
                         : e->status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
@@ -105,7 +120,7 @@ static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, con
     const char *hvalue = e->status == 405 ? e->param : "Bearer";
     if (e->status == 503)
         atomic_fetch_add(&srv->metrics.rejected, 1);
-    return send_json(srv, c, e->status, srv_error_json(e), hname, hvalue);
+    return send_json(srv, c, rq, e->status, srv_error_json(e), hname, hvalue);
 }
 
 /* ---- waiting for a slot -------------------------------------------------- */
@@ -300,7 +315,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     if (prc) {
         if (body)
             srv_gen_request_free(&req);
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     /* The conversation: X-Conversation-Id, else the "user" field, else new. */
     const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Conversation-Id");
@@ -317,20 +332,20 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
                      "conversation label: %s", gf_errmsg(srv->svc));
         if (e.status) {
             srv_gen_request_free(&req);
-            return send_error(srv, c, &e);
+            return send_error(srv, c, rq, &e);
         }
     }
     srv_job *job = srv_job_new(&req, conv);
     if (!job) {
         srv_gen_request_free(&req);
         srv_fail(&e, 500, "", "out of memory");
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     if (!srv_pool_submit(srv->pool, job)) {
         srv_job_release(job);
         srv_fail(&e, 503, "", "all %d slots are busy and the queue is full; retry later",
                  srv->cfg.parallel);
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     int fd = connection_fd(c);
     int64_t deadline = now_ms() + srv->cfg.timeout_ms;
@@ -346,7 +361,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
         srv_job_release(job);
         srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
                  srv->cfg.timeout_ms / 1000.0);
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     char conv_text[24];
     snprintf(conv_text, sizeof conv_text, "%lld", (long long)job->conversation_out);
@@ -361,9 +376,9 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     if (failed_early || !stream) {
         enum MHD_Result rc;
         if (job->err.status)
-            rc = send_error(srv, c, &job->err);
+            rc = send_error(srv, c, rq, &job->err);
         else
-            rc = send_json(srv, c, 200,
+            rc = send_json(srv, c, rq, 200,
                            srv_completion_json(chat, id, srv->model_id, created, job->resp),
                            "X-Conversation-Id", conv_text);
         srv_job_release(job);
@@ -384,14 +399,13 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Conversation-Id", conv_text);
-    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r); /* stream_free runs when libmicrohttpd lets go of it */
-    return rc;
+    return queue_response(c, rq, 200, r); /* stream_free runs when MHD lets go of r */
 }
 
 /* ---- small endpoints ----------------------------------------------------- */
 
-static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c,
+                                     const srv_request *rq)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *data = root ? cJSON_AddArrayToObject(root, "data") : NULL;
@@ -411,10 +425,11 @@ static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c)
         cJSON_free(json);
     }
     cJSON_Delete(root);
-    return send_json(srv, c, 200, out, NULL, NULL);
+    return send_json(srv, c, rq, 200, out, NULL, NULL);
 }
 
-static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c,
+                                     const srv_request *rq)
 {
     int queued, active, slots;
     srv_pool_gauges(srv->pool, &queued, &active, &slots);
@@ -422,7 +437,7 @@ static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
     snprintf(buf, sizeof buf,
              "{\"status\":\"ok\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
              slots - active, active, queued);
-    return send_json(srv, c, 200, strdup(buf), NULL, NULL);
+    return send_json(srv, c, rq, 200, strdup(buf), NULL, NULL);
 }
 
 /* The process's resident set (what "flat memory" is judged by); 0 when
@@ -439,7 +454,8 @@ static long long resident_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c,
+                                      const srv_request *rq)
 {
     const srv_metrics *m = &srv->metrics;
     int queued, active, slots;
@@ -491,7 +507,7 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
                  out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued, active,
                  slots, b_steps, b_items, b_last, b_max, resident_bytes());
-    return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
+    return send_text(srv, c, rq, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
 static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
@@ -503,7 +519,7 @@ static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
                 : tokenize ? srv_tokenize(body, srv->model, &e)
                            : srv_detokenize(body, srv->model, &e);
     cJSON_Delete(body);
-    return out ? send_json(srv, c, 200, out, NULL, NULL) : send_error(srv, c, &e);
+    return out ? send_json(srv, c, rq, 200, out, NULL, NULL) : send_error(srv, c, rq, &e);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -515,20 +531,33 @@ static enum MHD_Result dispatch(srv_server *srv, struct MHD_Connection *c, const
     if (rq->too_large) { /* chunked upload: known only once it passed the cap */
         srv_fail(&e, 413, "", "request body larger than %zu bytes", srv->cfg.max_body);
         e.code = "request_too_large";
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     switch (rq->route->id) {
     case SRV_R_PAGE:
-        return send_text(srv, c, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
+        return send_text(srv, c, rq, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
                          NULL);
-    case SRV_R_HEALTH: return handle_health(srv, c);
-    case SRV_R_METRICS: return handle_metrics(srv, c);
-    case SRV_R_MODELS: return handle_models(srv, c);
+    case SRV_R_HEALTH: return handle_health(srv, c, rq);
+    case SRV_R_METRICS: return handle_metrics(srv, c, rq);
+    case SRV_R_MODELS: return handle_models(srv, c, rq);
     case SRV_R_CHAT: return handle_generation(srv, c, rq, true);
     case SRV_R_COMPLETIONS: return handle_generation(srv, c, rq, false);
     case SRV_R_TOKENIZE: return handle_tokens(srv, c, rq, true);
     default: return handle_tokens(srv, c, rq, false);
     }
+}
+
+/* An allowed cross-site preflight: what the browser may send next. */
+static enum MHD_Result send_preflight(struct MHD_Connection *c, const srv_request *rq)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", rq->route->method);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, X-Conversation-Id");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    return queue_response(c, rq, 204, r);
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -569,8 +598,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         srv_http_request hr = {method, url, version, rq->headers, rq->n_headers};
         srv_error e = {0};
-        if (!(rq->route = srv_gate_check(&srv->gate, &hr, &e)))
-            return send_error(srv, c, &e);
+        srv_admit a;
+        int grc = srv_gate_check(&srv->gate, &hr, &a, &e);
+        rq->route = a.route;
+        rq->cors_origin = a.cors_origin;
+        if (grc)
+            return send_error(srv, c, rq, &e);
+        if (a.preflight)
+            return send_preflight(c, rq);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -680,11 +715,11 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
     srv->cfg.model_id = srv->model_id;
     srv->started = (int64_t)time(NULL);
     srv->listen_fd = -1;
-    srv->gate.max_body = cfg->max_body;
-    srv_gate_set_key(&srv->gate, cfg->api_key);
     srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params, &srv->metrics,
                                 err, errcap);
-    if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0) {
+    if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0 ||
+        srv_gate_init(&srv->gate, cfg->host, srv->port, cfg->max_body, cfg->host_allow,
+                      cfg->cors_origin, cfg->api_key, err, errcap)) {
         srv_stop(srv);
         return NULL;
     }
@@ -721,7 +756,7 @@ void srv_stop(srv_server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     srv_pool_destroy(srv->pool);
-    sodium_memzero(&srv->gate, sizeof srv->gate);
+    srv_gate_free(&srv->gate);
     free(srv->model_id);
     free(srv);
 }

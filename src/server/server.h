@@ -38,15 +38,17 @@
 /* ---- configuration and lifetime (server.c) ------------------------------- */
 
 typedef struct srv_config {
-    const char *host;     /* numeric address or name to bind */
-    uint16_t port;        /* 0 = any free port (srv_port says which) */
-    int parallel;         /* slots = generations running at once */
-    int queue;            /* requests waiting for a slot before 503 */
-    int timeout_ms;       /* whole-request limit; idle connections too (rounded
-                             up to whole seconds for those) */
-    size_t max_body;      /* request bodies above are refused with 413 */
-    const char *api_key;  /* NULL = no key required; only hashed, not kept */
-    const char *model_id; /* the "model" name in answers and /v1/models */
+    const char *host;        /* numeric address or name to bind */
+    uint16_t port;           /* 0 = any free port (srv_port says which) */
+    int parallel;            /* slots = generations running at once */
+    int queue;               /* requests waiting for a slot before 503 */
+    int timeout_ms;          /* whole-request limit; idle connections too (rounded
+                                up to whole seconds for those) */
+    size_t max_body;         /* request bodies above are refused with 413 */
+    const char *api_key;     /* NULL = no key required; only hashed, not kept */
+    const char *host_allow;  /* more names for the Host header (comma list) */
+    const char *cors_origin; /* cross-site Origins allowed (comma list) */
+    const char *model_id;    /* the "model" name in answers and /v1/models */
     ghost_params context_params;
     ghost_gen_params gen; /* defaults for fields a request leaves out */
 } srv_config;
@@ -119,21 +121,46 @@ typedef struct srv_http_request {
     size_t n_headers;
 } srv_http_request;
 
-/* What the gate enforces; fill with srv_gate_set_key and the fields. */
+#define SRV_MAX_NAMES 32 /* entries of --host-allow and of --cors-origin */
+
+/* What the gate enforces (srv_gate_init / srv_gate_free). */
 typedef struct srv_gate {
     size_t max_body; /* declared bodies above are refused with 413 */
+    uint16_t port;   /* the port a Host header without its own must mean */
+    bool any_host;   /* --host-allow '*': no Host check */
+    bool ip_hosts;   /* bound to a wildcard address: any IP literal is a Host */
+    const char *hosts[SRV_MAX_NAMES + 4]; /* "name" (this port) or "name:port" */
+    size_t n_hosts;
+    bool any_origin; /* --cors-origin '*' */
+    const char *origins[SRV_MAX_NAMES];
+    size_t n_origins;
+    char *lists; /* the copies hosts and origins point into */
     bool has_key;
     unsigned char key_hash[32]; /* BLAKE2b-256 of the API key */
 } srv_gate;
 
-/* Keeps only the digest of key (NULL or "" = no key required). */
-void srv_gate_set_key(srv_gate *g, const char *key);
+/* Fills g for a server bound to bind_host:port. host_allow and cors_origin
+ * are comma-separated lists (NULL = none); key NULL or "" = no key, else
+ * only its digest is kept. -1 with the reason in err for a bad list. */
+int srv_gate_init(srv_gate *g, const char *bind_host, uint16_t port, size_t max_body,
+                  const char *host_allow, const char *cors_origin, const char *key, char *err,
+                  size_t errcap);
+void srv_gate_free(srv_gate *g);
 /* The first value of header name (case-insensitive) or NULL; *count (may be
  * NULL) gets how many times it was sent. */
 const char *srv_header_get(const srv_http_request *rq, const char *name, int *count);
-/* The route rq may proceed to, or NULL with *e filled (404, 405, 413, 401).
- * Decided from the request line and headers alone. */
-const srv_route *srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_error *e);
+/* What the gate let through. */
+typedef struct srv_admit {
+    const srv_route *route;
+    const char *cors_origin; /* a cross-site Origin allowed by --cors-origin
+                                (answers carry it back), else NULL */
+    bool preflight;          /* an allowed CORS preflight (OPTIONS): 204 */
+} srv_admit;
+
+/* Admits rq to a route (*a filled, 0) or refuses it (-1, *e filled: 403 Host
+ * or Origin not allowed, 404, 405, 413, 401). Decided from the request line
+ * and headers alone. */
+int srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_admit *a, srv_error *e);
 /* Parses a request body as one JSON value (cJSON_Delete it); NULL with *e:
  * empty, invalid UTF-8, malformed, or data after the value. */
 cJSON *srv_parse_body(const char *body, size_t len, srv_error *e);

@@ -49,10 +49,11 @@ static void make_db(const char *path)
  * output pipe open until the timeout. The group teardown kills these. */
 static pid_t live_servers[8];
 
-/* Starts `ghostflow serve` on db with these slots, queue and --timeout;
- * waits for its port. */
-static server_proc start_server(const char *db, const char *parallel, const char *queue,
-                                const char *timeout)
+/* Starts `ghostflow serve` on db with these slots, queue and --timeout, and
+ * the options in extra (NULL-terminated, may be NULL); with_key sets the API
+ * key. Waits for its port. */
+static server_proc start_server_with(const char *db, const char *parallel, const char *queue,
+                                     const char *timeout, const char *const *extra, bool with_key)
 {
     if (access(MODEL, R_OK) != 0)
         fail_msg("%s is missing: run from the repository root with ../shared present", MODEL);
@@ -67,10 +68,18 @@ static server_proc start_server(const char *db, const char *parallel, const char
         close(fds[0]);
         close(fds[1]);
         setenv("GHOSTFLOW_KEY", DB_KEY, 1);
-        setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
-        execl(prog, "ghostflow", "serve", "-m", MODEL, "--db", db, "--port", "0", "--parallel",
-              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", timeout,
-              (char *)NULL);
+        if (with_key)
+            setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
+        else
+            unsetenv("GHOSTFLOW_API_KEY");
+        const char *argv[64] = {"ghostflow", "serve", "-m",         MODEL,    "--db",      db,
+                                "--port",    "0",     "--parallel", parallel, "--queue",   queue,
+                                "--ctx",     "512",   "-t",         "1",      "--timeout", timeout};
+        size_t n = 18;
+        for (size_t i = 0; extra && extra[i] && n < 63; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(prog, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -89,6 +98,12 @@ static server_proc start_server(const char *db, const char *parallel, const char
         }
     assert_true(s.port > 0);
     return s;
+}
+
+static server_proc start_server(const char *db, const char *parallel, const char *queue,
+                                const char *timeout)
+{
+    return start_server_with(db, parallel, queue, timeout, NULL, true);
 }
 
 static void stop_server(server_proc *s)
@@ -114,6 +129,7 @@ typedef struct http_resp {
     size_t len;
     char conv[32];
     char allow[32];
+    char acao[64];      /* Access-Control-Allow-Origin */
     size_t abort_after; /* > 0: hang up once this many body bytes arrived */
     CURLcode rc;
 } http_resp;
@@ -144,6 +160,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *user)
         snprintf(r->conv, sizeof r->conv, "%.31s", line + 19);
     if (strncasecmp(line, "Allow: ", 7) == 0)
         snprintf(r->allow, sizeof r->allow, "%.31s", line + 7);
+    if (strncasecmp(line, "Access-Control-Allow-Origin: ", 29) == 0)
+        snprintf(r->acao, sizeof r->acao, "%.63s", line + 29);
     return len;
 }
 
@@ -506,6 +524,109 @@ static void test_missing_key_is_refused_before_the_body(void **state)
     raw_exchange(main_srv.port, head, got, sizeof got, 3000);
     if (strncmp(got, "HTTP/1.1 401", 12) != 0 || strstr(got, "100 Continue"))
         fail_msg("Expect: 100-continue with a wrong key: got '%.80s'", got);
+}
+
+/* One request to port with up to two extra headers; the status. */
+static long status_with(int port, const char *method, const char *path, const char *body,
+                        const char *h1, const char *h2, http_resp *keep)
+{
+    http_resp r = {0};
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/plain");
+    h = curl_slist_append(h, "Expect:");
+    if (h1)
+        h = curl_slist_append(h, h1);
+    if (h2)
+        h = curl_slist_append(h, h2);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (keep)
+        *keep = r;
+    else
+        free(r.body);
+    return r.status;
+}
+
+/* With no API key, a web page must not reach the server: a cross-site Origin
+ * (a page on any site posting text/plain JSON to 127.0.0.1) and a Host that
+ * is not one of the server's names (DNS rebinding) are refused, and nothing
+ * is stored. Requests without Origin, the server's own origin, and the
+ * origins --cors-origin lists (with their preflight) still work. */
+static void test_cross_site_requests_are_refused(void **state)
+{
+    (void)state;
+    const char *db = tu_path("cors.db");
+    make_db(db);
+    const char *const extra[] = {"--cors-origin", "http://app.example", "--host-allow",
+                                 "gf.internal:8443", NULL};
+    server_proc cs = start_server_with(db, "1", "4", "60", extra, false);
+    int p = cs.port;
+    char own[64], host[64], host_v6[64], host_alias[64];
+    snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d", p);
+    snprintf(host, sizeof host, "Host: localhost:%d", p);
+    snprintf(host_v6, sizeof host_v6, "Host: [::1]:%d", p);
+    snprintf(host_alias, sizeof host_alias, "Host: attacker.example:%d", p);
+    const char *evil_body = "{\"prompt\":\"pwned\",\"max_tokens\":2,\"user\":\"evil\"}";
+    http_resp r;
+    assert_int_equal(status_with(p, "POST", "/v1/completions", evil_body,
+                                 "Origin: http://evil.example", NULL, &r),
+                     403);
+    assert_error(&r, 403, "Origin");
+    free(r.body);
+    assert_int_equal(status_with(p, "POST", "/v1/completions", evil_body, host_alias, NULL, &r),
+                     403);
+    assert_error(&r, 403, "Host");
+    free(r.body);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: attacker.example", NULL, NULL),
+                     403);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: 127.0.0.1", NULL, NULL), 403);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Origin: null", NULL, NULL), 403);
+    /* allowed: no Origin, our own origin, our names, an added name */
+    assert_int_equal(status_with(p, "GET", "/health", NULL, NULL, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, own, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, host, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, host_v6, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: GF.internal:8443", NULL, NULL),
+                     200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: gf.internal", NULL, NULL), 403);
+    /* a listed origin: the answer says so, and its preflight is answered */
+    assert_int_equal(status_with(p, "POST", "/v1/completions",
+                                 "{\"prompt\":\"a\",\"max_tokens\":2,\"user\":\"app\"}",
+                                 "Origin: http://app.example", NULL, &r),
+                     200);
+    assert_string_equal(r.acao, "http://app.example");
+    free(r.body);
+    assert_int_equal(status_with(p, "OPTIONS", "/v1/completions", NULL,
+                                 "Origin: http://app.example",
+                                 "Access-Control-Request-Method: POST", &r),
+                     204);
+    assert_string_equal(r.acao, "http://app.example");
+    free(r.body);
+    /* curl -d: no key, no Origin, form content type */
+    assert_int_equal(status_with(p, "POST", "/v1/completions",
+                                 "{\"prompt\":\"a\",\"max_tokens\":2,\"user\":\"curl\"}",
+                                 "Content-Type: application/x-www-form-urlencoded", NULL, NULL),
+                     200);
+    stop_server(&cs);
+    assert_int_equal(history_in(db, "evil").n, 0);
+    assert_int_equal(history_in(db, "app").n, 1);
+    assert_int_equal(history_in(db, "curl").n, 1);
 }
 
 static void test_completion_counts_tokens_and_is_reproducible(void **state)
@@ -1028,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_wrong_api_key_is_401),
         cmocka_unit_test(test_every_protected_route_needs_the_key),
         cmocka_unit_test(test_missing_key_is_refused_before_the_body),
+        cmocka_unit_test(test_cross_site_requests_are_refused),
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
