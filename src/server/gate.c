@@ -234,7 +234,20 @@ static bool authorized(const srv_gate *g, const char *h)
 int srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_admit *a, srv_error *e)
 {
     *a = (srv_admit){0};
+    /* Headers that mean one thing: two copies are ambiguous (which one a
+     * proxy checked and which one we read may differ). */
+    static const char *const single[] = {"Host", "Authorization", "Origin", "Content-Length",
+                                         "X-Conversation-Id"};
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {
+        int n;
+        srv_header_get(rq, single[i], &n);
+        if (n > 1)
+            return srv_fail(e, 400, single[i], "header %s sent %d times (once at most)", single[i],
+                            n);
+    }
     const char *host = srv_header_get(rq, "Host", NULL);
+    if (!host && strcmp(rq->version, "HTTP/1.0") != 0)
+        return srv_fail(e, 400, "Host", "Host header missing (HTTP/1.1 requires it)");
     if (host && !host_allowed(g, host))
         return srv_fail(e, 403, "Host",
                         "Host '%.100s' is not a name of this server (see --host-allow)", host);
@@ -256,10 +269,13 @@ int srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_admit *a, 
         a->preflight = true; /* answered without the key: browsers send none */
         return 0;
     }
-    if (strcmp(rq->method, rt->method) != 0) {
+    /* HEAD is GET without the body (libmicrohttpd leaves it out). */
+    bool get = strcmp(rt->method, "GET") == 0;
+    if (strcmp(rq->method, rt->method) != 0 && !(get && strcmp(rq->method, "HEAD") == 0)) {
         srv_fail(e, 405, "", "%.16s %s: method not allowed (use %s)", rq->method, rt->path,
-                 rt->method);
-        snprintf(e->param, sizeof e->param, "%s", rt->method); /* the Allow header's value */
+                 get ? "GET or HEAD" : rt->method);
+        /* the Allow header's value */
+        snprintf(e->param, sizeof e->param, "%s", get ? "GET, HEAD" : rt->method);
         return -1;
     }
     /* A declared length over the cap is refused before reading any of it. */
@@ -278,6 +294,56 @@ int srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_admit *a, 
 }
 
 /* ---- the body ------------------------------------------------------------ */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends ".name", "name" (at the top) or "[i]" to the path of len bytes. */
+static size_t path_add(char *path, size_t len, size_t cap, const char *name, int index)
+{
+    int n = name ? snprintf(path + len, cap - len, "%s%s", len ? "." : "", name)
+                 : snprintf(path + len, cap - len, "[%d]", index);
+    return n < 0 || (size_t)n >= cap - len ? cap - 1 : len + (size_t)n;
+}
+
+/* Refuses, at any depth below v (named by path), an object that repeats a
+ * key: which of the two a reader takes differs between JSON libraries, so
+ * the request is ambiguous. */
+static int check_tree(const cJSON *v, char *path, size_t len, size_t cap, srv_error *e)
+{
+    size_t n = 0;
+    for (const cJSON *c = v->child; c; c = c->next)
+        n++;
+    if (cJSON_IsObject(v) && n > 1) {
+        const char **names = malloc(n * sizeof *names);
+        if (!names)
+            return srv_fail(e, 500, "", "out of memory");
+        size_t i = 0;
+        for (const cJSON *c = v->child; c; c = c->next)
+            names[i++] = c->string;
+        qsort(names, n, sizeof *names, by_name);
+        const char *dup = NULL;
+        for (i = 1; i < n && !dup; i++)
+            if (strcmp(names[i - 1], names[i]) == 0)
+                dup = names[i];
+        if (dup) {
+            size_t at = path_add(path, len, cap, dup, 0);
+            free(names);
+            return srv_fail(e, 400, path, "request body: duplicate key %.*s", (int)at, path);
+        }
+        free(names);
+    }
+    int index = 0;
+    for (const cJSON *c = v->child; c; c = c->next, index++) {
+        size_t at = path_add(path, len, cap, cJSON_IsObject(v) ? c->string : NULL, index);
+        if (check_tree(c, path, at, cap, e))
+            return -1;
+        path[len] = '\0';
+    }
+    return 0;
+}
 
 cJSON *srv_parse_body(const char *body, size_t len, srv_error *e)
 {
@@ -300,6 +366,11 @@ cJSON *srv_parse_body(const char *body, size_t len, srv_error *e)
                             (size_t)(p - body)),
                    NULL;
         }
+    }
+    char path[sizeof e->param] = "";
+    if (check_tree(v, path, 0, sizeof path, e)) {
+        cJSON_Delete(v);
+        return NULL;
     }
     return v;
 }

@@ -629,6 +629,37 @@ static void test_cross_site_requests_are_refused(void **state)
     assert_int_equal(history_in(db, "curl").n, 1);
 }
 
+/* HTTP/1.1 without Host is 400; HEAD works like GET without the body; a
+ * header that means one thing sent twice is refused naming it. */
+static void test_request_line_and_header_rules(void **state)
+{
+    (void)state;
+    char got[4096], request[256];
+    raw_exchange(main_srv.port, "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n", got,
+                 sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 400", 12) != 0 || !strstr(got, "\"Host\""))
+        fail_msg("HTTP/1.1 without Host: '%.200s'", got);
+    raw_exchange(main_srv.port, "GET /health HTTP/1.0\r\n\r\n", got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.0 200", 12) != 0 && strncmp(got, "HTTP/1.1 200", 12) != 0)
+        fail_msg("HTTP/1.0 without Host: '%.200s'", got);
+    snprintf(request, sizeof request,
+             "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, request, got, sizeof got, 3000);
+    const char *end = strstr(got, "\r\n\r\n");
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0 || !end || end[4] != '\0')
+        fail_msg("HEAD /health: '%.300s'", got);
+    http_resp r;
+    assert_int_equal(status_with(main_srv.port, "GET", "/v1/models", NULL,
+                                 "Authorization: Bearer " API_KEY, "Authorization: Bearer x", &r),
+                     400);
+    assert_error(&r, 400, "Authorization");
+    free(r.body);
+    assert_int_equal(status_with(main_srv.port, "DELETE", "/health", NULL, NULL, NULL, &r), 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    free(r.body);
+}
+
 static void test_completion_counts_tokens_and_is_reproducible(void **state)
 {
     (void)state;
@@ -809,6 +840,11 @@ static void test_malformed_requests_are_400_naming_the_field(void **state)
         {"/v1/completions", "{\"prompt\":\"a\",\"logprobs\":5}", "logprobs"},
         {"/v1/completions", "{\"prompt\":\"a\",\"model\":7}", "model"},
         {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"prompt\":\"b\"}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"x\":[{\"y\":1},{\"y\":1,\"y\":2}]}", "x[1].y"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"a\"}]}",
+         "messages[0].role"},
         {"/v1/completions", "{\"prompt\":\"\xff\xfe\"}", NULL},
         {"/v1/completions", "{\"prompt\":\"\xc0\xaf\"}", NULL},
         {"/v1/completions", "{\"prompt\":\"\xed\xa0\x80\"}", NULL},
@@ -1150,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_every_protected_route_needs_the_key),
         cmocka_unit_test(test_missing_key_is_refused_before_the_body),
         cmocka_unit_test(test_cross_site_requests_are_refused),
+        cmocka_unit_test(test_request_line_and_header_rules),
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
