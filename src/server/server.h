@@ -190,6 +190,10 @@ char *srv_detokenize(const cJSON *body, const ghost_model *model, srv_error *e);
 
 /* Checks that len bytes at s are UTF-8; false with the first bad offset. */
 bool srv_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+/* Copies len bytes at s into out (cap bytes, NUL-terminated) as UTF-8: each
+ * byte that does not form a character becomes U+FFFD, and the copy stops
+ * before a character that does not fit. The bytes written. */
+size_t srv_utf8_clean(char *out, size_t cap, const char *s, size_t len);
 
 /* A whole answer (non-streaming), and the pieces of a stream. id is the
  * response id ("chatcmpl-..." / "cmpl-..."); NULL when out of memory. */

@@ -660,6 +660,53 @@ static void test_request_line_and_header_rules(void **state)
     free(r.body);
 }
 
+/* Whether len bytes at s are UTF-8 (structure only: lead and continuation
+ * bytes; what the test needs to see cut characters and stray bytes). */
+static bool is_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < len;) {
+        size_t n = s[i] < 0x80                   ? 0
+                   : s[i] >= 0xC2 && s[i] < 0xE0 ? 1
+                   : s[i] >= 0xE0 && s[i] < 0xF0 ? 2
+                   : s[i] >= 0xF0 && s[i] < 0xF5 ? 3
+                                                 : 9;
+        if (n == 9 || i + n >= len + (n == 0))
+            return false;
+        for (size_t k = 1; k <= n; k++)
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+                return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* A 404 quotes the path: raw bytes that are not UTF-8 are replaced and a
+ * long path is cut between characters, so the body is always UTF-8 JSON. */
+static void test_not_found_body_is_utf8_json(void **state)
+{
+    (void)state;
+    char path[512] = "/", request[1024], got[4096];
+    for (int i = 0; i < 150; i++)
+        strcat(path, "\xc3\xa9"); /* é: the 200-byte cut falls inside one */
+    const char *paths[] = {"/\xff\xfe", "/%ff%fe%c3", path};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(request, sizeof request,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", paths[i],
+                 main_srv.port);
+        raw_exchange(main_srv.port, request, got, sizeof got, 3000);
+        const char *body = strstr(got, "\r\n\r\n");
+        if (strncmp(got, "HTTP/1.1 404", 12) != 0 || !body)
+            fail_msg("GET %s: '%.100s'", paths[i], got);
+        body += 4;
+        if (!is_utf8(body, strlen(body)))
+            fail_msg("path %zu: 404 body is not UTF-8: %s", i, body);
+        cJSON *j = cJSON_Parse(body);
+        assert_non_null(j);
+        cJSON_Delete(j);
+    }
+}
+
 static void test_completion_counts_tokens_and_is_reproducible(void **state)
 {
     (void)state;
@@ -1187,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_missing_key_is_refused_before_the_body),
         cmocka_unit_test(test_cross_site_requests_are_refused),
         cmocka_unit_test(test_request_line_and_header_rules),
+        cmocka_unit_test(test_not_found_body_is_utf8_json),
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
