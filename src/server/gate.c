@@ -308,11 +308,19 @@ static size_t path_add(char *path, size_t len, size_t cap, const char *name, int
     return n < 0 || (size_t)n >= cap - len ? cap - 1 : len + (size_t)n;
 }
 
+/* What a \u0000 escape is parsed as (see srv_parse_body): bytes that never
+ * occur in UTF-8, so no other input gives them. */
+#define NUL_MARK '\xff'
+
 /* Refuses, at any depth below v (named by path), an object that repeats a
- * key: which of the two a reader takes differs between JSON libraries, so
- * the request is ambiguous. */
+ * key — which of the two a reader takes differs between JSON libraries, so
+ * the request is ambiguous — and a string or key holding U+0000, which the
+ * C strings behind every field would silently cut there. */
 static int check_tree(const cJSON *v, char *path, size_t len, size_t cap, srv_error *e)
 {
+    if (cJSON_IsString(v) && strchr(v->valuestring, NUL_MARK))
+        return srv_fail(e, 400, path, "%s: \\u0000 (NUL) is not allowed in a string",
+                        len ? path : "request body");
     size_t n = 0;
     for (const cJSON *c = v->child; c; c = c->next)
         n++;
@@ -337,6 +345,13 @@ static int check_tree(const cJSON *v, char *path, size_t len, size_t cap, srv_er
     }
     int index = 0;
     for (const cJSON *c = v->child; c; c = c->next, index++) {
+        const char *mark = cJSON_IsObject(v) ? strchr(c->string, NUL_MARK) : NULL;
+        if (mark) { /* named by the part before the NUL */
+            char name[sizeof e->param];
+            snprintf(name, sizeof name, "%.*s", (int)(mark - c->string), c->string);
+            path_add(path, len, cap, name, 0);
+            return srv_fail(e, 400, path, "%s: \\u0000 (NUL) is not allowed in a key", path);
+        }
         size_t at = path_add(path, len, cap, cJSON_IsObject(v) ? c->string : NULL, index);
         if (check_tree(c, path, at, cap, e))
             return -1;
@@ -345,13 +360,34 @@ static int check_tree(const cJSON *v, char *path, size_t len, size_t cap, srv_er
     return 0;
 }
 
-cJSON *srv_parse_body(const char *body, size_t len, srv_error *e)
+/* A copy of body whose \u0000 escapes are NUL_MARK bytes (same length, so
+ * offsets hold), or NULL when it has none (*oom when the copy failed).
+ * cJSON would end the string at the NUL it makes of the escape. */
+static char *mark_nul_escapes(const char *body, size_t len, bool *oom)
 {
-    size_t bad;
-    if (len == 0)
-        return srv_fail(e, 400, "", "request body: empty (expected a JSON object)"), NULL;
-    if (!srv_utf8_valid(body, len, &bad))
-        return srv_fail(e, 400, "", "request body: invalid UTF-8 at byte %zu", bad), NULL;
+    char *copy = NULL;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        if (i + 6 <= len && body[i + 1] == 'u' && memcmp(body + i + 2, "0000", 4) == 0) {
+            if (!copy) {
+                if (!(copy = malloc(len + 1))) {
+                    *oom = true;
+                    return NULL;
+                }
+                memcpy(copy, body, len);
+                copy[len] = '\0';
+            }
+            memset(copy + i, NUL_MARK, 6);
+        }
+        i++; /* the escaped character, a backslash included */
+    }
+    return copy;
+}
+
+/* srv_parse_body once \u0000 escapes are marked. */
+static cJSON *parse_strict(const char *body, size_t len, srv_error *e)
+{
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(body, len, &end, false);
     if (!v) {
@@ -372,5 +408,21 @@ cJSON *srv_parse_body(const char *body, size_t len, srv_error *e)
         cJSON_Delete(v);
         return NULL;
     }
+    return v;
+}
+
+cJSON *srv_parse_body(const char *body, size_t len, srv_error *e)
+{
+    size_t bad;
+    if (len == 0)
+        return srv_fail(e, 400, "", "request body: empty (expected a JSON object)"), NULL;
+    if (!srv_utf8_valid(body, len, &bad))
+        return srv_fail(e, 400, "", "request body: invalid UTF-8 at byte %zu", bad), NULL;
+    bool oom = false;
+    char *marked = mark_nul_escapes(body, len, &oom);
+    if (oom)
+        return srv_fail(e, 500, "", "out of memory"), NULL;
+    cJSON *v = parse_strict(marked ? marked : body, len, e);
+    free(marked);
     return v;
 }

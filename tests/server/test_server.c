@@ -810,6 +810,10 @@ static void test_chat_stream_ends_with_done_and_is_stored(void **state)
 static void test_tokenize_detokenize_round_trip(void **state)
 {
     (void)state;
+    /* an escaped backslash before u0000 is text, not a NUL */
+    http_resp t = post("/tokenize", "{\"content\":\"a\\\\u0000b\"}");
+    assert_int_equal(t.status, 200);
+    free(t.body);
     http_resp r = post("/tokenize", "{\"content\":\"Once upon a time\"}");
     assert_int_equal(r.status, 200);
     cJSON *j = cJSON_Parse(r.body);
@@ -888,6 +892,14 @@ static void test_malformed_requests_are_400_naming_the_field(void **state)
         {"/v1/completions", "{\"prompt\":\"a\",\"model\":7}", "model"},
         {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
         {"/v1/completions", "{\"prompt\":\"a\",\"prompt\":\"b\"}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\\u0000b\"}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"x\",\"y\\u0000\"]}", "stop[1]"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"user\":\"alice\\u0000one\"}", "user"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"x\\u0000\":1}", "x"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\u0000\"}]}"
+         "]}",
+         "messages[0].content[0].text"},
         {"/v1/completions", "{\"prompt\":\"a\",\"x\":[{\"y\":1},{\"y\":1,\"y\":2}]}", "x[1].y"},
         {"/v1/chat/completions",
          "{\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"a\"}]}",
