@@ -317,24 +317,39 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
             srv_gen_request_free(&req);
         return send_error(srv, c, rq, &e);
     }
-    /* The conversation: X-Conversation-Id, else the "user" field, else new. */
-    const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Conversation-Id");
-    if (!label || !label[0])
+    /* A conversation is named by a label, in requests and answers alike:
+     * X-Conversation-Id, else the "user" field, else a fresh one drawn here.
+     * The answer's X-Conversation-Id is that label, so a client that sends
+     * it back continues the same conversation. */
+    const char *param = "X-Conversation-Id";
+    const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, param);
+    if (!label || !label[0]) {
         label = req.label;
-    int64_t conv = GF_NEW_CONVERSATION;
-    if (label) {
-        size_t bad;
-        gf_status gs = GF_OK;
-        if (strlen(label) > 256 || !srv_utf8_valid(label, strlen(label), &bad))
-            srv_fail(&e, 400, "user", "conversation label: not UTF-8 or longer than 256 bytes");
-        else if ((gs = gf_conversation_for_label(srv->svc, label, &conv)) != GF_OK)
-            srv_fail(&e, gs == GF_ERR_INVALID_ARGUMENT ? 400 : 500, "user",
-                     "conversation label: %s", gf_errmsg(srv->svc));
-        if (e.status) {
-            srv_gen_request_free(&req);
-            return send_error(srv, c, rq, &e);
-        }
+        param = "user";
     }
+    char conv_label[257];
+    if (!label) {
+        unsigned char r[12];
+        char hex[2 * sizeof r + 1];
+        randombytes_buf(r, sizeof r);
+        snprintf(conv_label, sizeof conv_label, "api-%s",
+                 sodium_bin2hex(hex, sizeof hex, r, sizeof r));
+        label = conv_label;
+    }
+    int64_t conv = 0;
+    size_t bad, label_len = strlen(label);
+    gf_status gs = GF_OK;
+    if (label_len >= sizeof conv_label || !srv_utf8_valid(label, label_len, &bad))
+        srv_fail(&e, 400, param, "%s: not UTF-8 or longer than 256 bytes", param);
+    else if ((gs = gf_conversation_for_label(srv->svc, label, &conv)) != GF_OK)
+        srv_fail(&e, gs == GF_ERR_INVALID_ARGUMENT ? 400 : 500, param, "%s: %s", param,
+                 gf_errmsg(srv->svc));
+    if (e.status) {
+        srv_gen_request_free(&req);
+        return send_error(srv, c, rq, &e);
+    }
+    if (label != conv_label)
+        memcpy(conv_label, label, label_len + 1);
     srv_job *job = srv_job_new(&req, conv);
     if (!job) {
         srv_gen_request_free(&req);
@@ -363,8 +378,6 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
                  srv->cfg.timeout_ms / 1000.0);
         return send_error(srv, c, rq, &e);
     }
-    char conv_text[24];
-    snprintf(conv_text, sizeof conv_text, "%lld", (long long)job->conversation_out);
     char id[48];
     snprintf(id, sizeof id, "%s-%llu", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
@@ -380,7 +393,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
         else
             rc = send_json(srv, c, rq, 200,
                            srv_completion_json(chat, id, srv->model_id, created, job->resp),
-                           "X-Conversation-Id", conv_text);
+                           "X-Conversation-Id", conv_label);
         srv_job_release(job);
         return rc;
     }
@@ -398,7 +411,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     memcpy(st->id, id, sizeof id);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Conversation-Id", conv_text);
+    MHD_add_response_header(r, "X-Conversation-Id", conv_label);
     return queue_response(c, rq, 200, r); /* stream_free runs when MHD lets go of r */
 }
 

@@ -807,6 +807,34 @@ static void test_chat_stream_ends_with_done_and_is_stored(void **state)
     free(c.body);
 }
 
+/* X-Conversation-Id is a label both ways: an answer names the conversation
+ * it was stored in (the client's label, the "user" field, or one the server
+ * drew), and a client that echoes it continues that conversation. */
+static void test_echoed_conversation_id_continues_the_conversation(void **state)
+{
+    (void)state;
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    http_resp a = {0}, b = {0}, u = {0}, n = {0};
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_true(a.conv[0] != '\0');
+    char echo[64];
+    snprintf(echo, sizeof echo, "X-Conversation-Id: %s", a.conv);
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, echo, &b);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.conv, a.conv);
+    assert_int_equal(history_of(a.conv).n, 2);
+    const char *as_user = "{\"prompt\":\"Once\",\"max_tokens\":2,\"user\":\"echo-user\"}";
+    http_to(main_srv.port, "POST", "/v1/completions", as_user, strlen(as_user), API_KEY, NULL, &u);
+    assert_string_equal(u.conv, "echo-user");
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &n);
+    assert_string_not_equal(n.conv, a.conv); /* no label: a new conversation */
+    free(a.body);
+    free(b.body);
+    free(u.body);
+    free(n.body);
+}
+
 static void test_tokenize_detokenize_round_trip(void **state)
 {
     (void)state;
@@ -1250,6 +1278,7 @@ int main(void)
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
+        cmocka_unit_test(test_echoed_conversation_id_continues_the_conversation),
         cmocka_unit_test(test_tokenize_detokenize_round_trip),
         cmocka_unit_test(test_routing_errors),
         cmocka_unit_test(test_malformed_requests_are_400_naming_the_field),
