@@ -215,7 +215,7 @@ static char *stream_next(srv_stream *st, bool *fail)
                 return NULL;
             }
             if (w == WAIT_TIMEOUT) {
-                srv_job_cancel(job);
+                srv_pool_cancel(st->srv->pool, job);
                 srv_error e;
                 srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
                          st->srv->cfg.timeout_ms / 1000.0);
@@ -268,7 +268,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         st->pending = stream_next(st, &fail);
         if (!st->pending) {
             if (fail || st->phase != ST_END) {
-                srv_job_cancel(st->job);
+                srv_pool_cancel(st->srv->pool, st->job);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -291,7 +291,7 @@ static void stream_free(void *cls)
     bool unfinished = st->job->state != JOB_DONE;
     pthread_mutex_unlock(&st->job->mu);
     if (unfinished)
-        srv_job_cancel(st->job);
+        srv_pool_cancel(st->srv->pool, st->job);
     srv_job_release(st->job);
     free(st->pending);
     free(st);
@@ -336,21 +336,21 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
                  sodium_bin2hex(hex, sizeof hex, r, sizeof r));
         label = conv_label;
     }
-    int64_t conv = 0;
     size_t bad, label_len = strlen(label);
-    gf_status gs = GF_OK;
-    if (label_len >= sizeof conv_label || !srv_utf8_valid(label, label_len, &bad))
+    if (label_len >= sizeof conv_label || !srv_utf8_valid(label, label_len, &bad)) {
         srv_fail(&e, 400, param, "%s: not UTF-8 or longer than 256 bytes", param);
-    else if ((gs = gf_conversation_for_label(srv->svc, label, &conv)) != GF_OK)
-        srv_fail(&e, gs == GF_ERR_INVALID_ARGUMENT ? 400 : 500, param, "%s: %s", param,
-                 gf_errmsg(srv->svc));
-    if (e.status) {
         srv_gen_request_free(&req);
         return send_error(srv, c, rq, &e);
     }
     if (label != conv_label)
         memcpy(conv_label, label, label_len + 1);
-    srv_job *job = srv_job_new(&req, conv);
+    free(req.label);
+    if (!(req.label = strdup(conv_label))) {
+        srv_gen_request_free(&req);
+        srv_fail(&e, 500, "", "out of memory");
+        return send_error(srv, c, rq, &e);
+    }
+    srv_job *job = srv_job_new(&req);
     if (!job) {
         srv_gen_request_free(&req);
         srv_fail(&e, 500, "", "out of memory");
@@ -367,12 +367,12 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     bool stream = job->req.stream;
     int w = wait_job(job, stream ? JOB_RUNNING : JOB_DONE, false, fd, deadline);
     if (w == WAIT_GONE) {
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         return MHD_NO; /* nobody to answer: close */
     }
     if (w == WAIT_TIMEOUT) {
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
                  srv->cfg.timeout_ms / 1000.0);
@@ -403,7 +403,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
            : NULL;
     if (!r) {
         free(st);
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         return MHD_NO;
     }

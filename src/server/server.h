@@ -172,7 +172,8 @@ typedef struct srv_gen_request {
     bool stream;
     char *prompt;         /* the text the engine continues (malloc) */
     char *record;         /* the prompt as stored in the history (malloc) */
-    char *label;          /* conversation label from "user" (malloc) or NULL */
+    char *label;          /* conversation label (malloc): from "user" (NULL when
+                             absent) until the server settles it for the job */
     ghost_gen_params gen; /* gen.stop points into stops */
     char *stops[SRV_MAX_STOP];
     const char *stop_ptrs[SRV_MAX_STOP];
@@ -216,8 +217,7 @@ typedef struct srv_job {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;
-    srv_gen_request req;
-    int64_t conversation; /* in: GF_NEW_CONVERSATION or a labelled one */
+    srv_gen_request req; /* req.label names the conversation */
     srv_job_state state;
     bool cancel;        /* the client left or the request timed out */
     ghost_context *ctx; /* while running, for ghost_context_cancel */
@@ -240,14 +240,18 @@ srv_pool *srv_pool_create(gf_service *svc, int n, int queue, const ghost_params 
 void srv_pool_stop(srv_pool *pool);
 /* srv_pool_stop, then frees. NULL is a no-op. */
 void srv_pool_destroy(srv_pool *pool);
-/* A new job owning req (moved: *req is zeroed), one reference for the caller.
- * NULL when out of memory. */
-srv_job *srv_job_new(srv_gen_request *req, int64_t conversation);
+/* A new job owning req (moved: *req is zeroed; req->label must be set), one
+ * reference for the caller. NULL when out of memory. */
+srv_job *srv_job_new(srv_gen_request *req);
 void srv_job_release(srv_job *job);
 /* Queues job (taking a reference); false when the queue is full (503). */
 bool srv_pool_submit(srv_pool *pool, srv_job *job);
 /* Asks job to stop (client gone, timeout); its answer is stored cancelled. */
 void srv_job_cancel(srv_job *job);
+/* srv_job_cancel, and a job still waiting in the queue leaves it at once (it
+ * no longer counts against --queue) and is stored as cancelled on the
+ * calling thread. */
+void srv_pool_cancel(srv_pool *pool, srv_job *job);
 void srv_pool_gauges(srv_pool *pool, int *queued, int *active, int *slots);
 /* Continuous batching: forward steps run, items evaluated, and sequences in
  * the last and the largest step. */

@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "flow/flow_test.h"
+#include "zqlite.h"
 
 #define MODEL   FT_MODEL
 #define DB_KEY  FT_KEY
@@ -1162,6 +1163,140 @@ static void test_request_past_the_timeout_is_504_and_stored_cancelled(void **sta
     assert_true(cancelled > 0);
 }
 
+/* A field of /health at port. */
+static int health_at(int port, const char *field)
+{
+    http_resp r = {0};
+    http_to(port, "GET", "/health", NULL, 0, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, field)));
+    int v = cJSON_GetObjectItem(j, field)->valueint;
+    cJSON_Delete(j);
+    free(r.body);
+    return v;
+}
+
+/* Waits (up to 5 s) until /health's field at port reads want. */
+static void await_health(int port, const char *field, int want)
+{
+    int v = -1;
+    for (int i = 0; i < 500 && (v = health_at(port, field)) != want; i++)
+        usleep(10 * 1000);
+    if (v != want)
+        fail_msg("/health %s stayed %d, expected %d", field, v, want);
+}
+
+static void *labelled_client(void *p)
+{
+    client_arg *a = p;
+    char header[64];
+    snprintf(header, sizeof header, "X-Conversation-Id: abandon-%d", a->index);
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":4}";
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+    return NULL;
+}
+
+/* One slot, a queue of two. The slot is held up (this process holds the
+ * database's write lock, so the running request waits to store its prompt),
+ * two clients queue and hang up: they leave the queue at once (stored as
+ * cancelled), and a new client is queued instead of getting 503. */
+static void test_abandoned_queued_requests_leave_the_queue(void **state)
+{
+    (void)state;
+    const char *db = tu_path("abandon.db");
+    make_db(db);
+    server_proc as = start_server(db, "1", "2", "60");
+    zqlite_db *z = zqlite_open_encrypted(db, DB_KEY, strlen(DB_KEY));
+    assert_non_null(z);
+    zqlite_result *lock = zqlite_execute(z, "BEGIN IMMEDIATE");
+    assert_int_equal(lock->status, ZQLITE_OK);
+    zqlite_free_result(lock);
+
+    client_arg running, late;
+    pthread_t th_running, th_late;
+    spawn_clients(as.port, 1, labelled_client, &running, &th_running);
+    await_health(as.port, "slots_processing", 1);
+    int fds[2];
+    char request[512];
+    for (int i = 0; i < 2; i++) {
+        const char *body = "{\"prompt\":\"Once\",\"max_tokens\":4}";
+        snprintf(request, sizeof request,
+                 "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Authorization: Bearer " API_KEY "\r\nX-Conversation-Id: abandon-q%d\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 as.port, i, strlen(body), body);
+        fds[i] = raw_connect(as.port);
+        raw_send(fds[i], request, strlen(request));
+    }
+    await_health(as.port, "queued", 2);
+    close(fds[0]);
+    close(fds[1]);
+    await_health(as.port, "queued", 0);
+    late = (client_arg){.port = as.port, .index = 1};
+    assert_int_equal(pthread_create(&th_late, NULL, labelled_client, &late), 0);
+    await_health(as.port, "queued", 1);
+
+    lock = zqlite_execute(z, "ROLLBACK");
+    zqlite_free_result(lock);
+    zqlite_close(z);
+    pthread_join(th_running, NULL);
+    pthread_join(th_late, NULL);
+    assert_int_equal(running.r.status, 200);
+    assert_int_equal(late.r.status, 200);
+    free(running.r.body);
+    free(late.r.body);
+    stop_server(&as);
+    for (int i = 0; i < 2; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "abandon-q%d", i);
+        rows h = history_in(db, label);
+        assert_int_equal(h.answered, 1);
+        assert_int_equal(h.cancelled, 1);
+    }
+}
+
+static void *looping_client(void *p)
+{
+    client_arg *a = p;
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2,\"user\":\"loop\"}";
+    for (int i = 0; i < 6; i++) {
+        http_resp r = {0};
+        http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &r);
+        if (r.status != 200 && a->r.status == 0)
+            a->r.status = r.status; /* the first failure */
+        free(r.body);
+    }
+    return NULL;
+}
+
+/* 64 clients, each sending its next request as soon as the last is
+ * answered, against 4 slots and a queue of 60: never more requests than the
+ * slots and queue hold, so none may get 503 (a slot that answered but had not
+ * yet counted itself free used to make room look short). */
+static void test_clients_within_slots_and_queue_never_get_503(void **state)
+{
+    (void)state;
+    make_db(tu_path("load.db"));
+    server_proc ls = start_server(tu_path("load.db"), "4", "60", "60");
+    enum { N = 64 };
+    client_arg args[N];
+    pthread_t th[N];
+    spawn_clients(ls.port, N, looping_client, args, th);
+    int failed = 0;
+    long first = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].r.status) {
+            failed++;
+            first = args[i].r.status;
+        }
+    }
+    stop_server(&ls);
+    if (failed)
+        fail_msg("%d of %d clients got an error (e.g. %ld)", failed, N, first);
+}
+
 /* Bad serve options are usage errors (exit 2) naming the flag, before any
  * database or model work. */
 static void test_bad_serve_options_are_usage_errors(void **state)
@@ -1285,6 +1420,8 @@ int main(void)
         cmocka_unit_test(test_eight_concurrent_streams_complete_and_metrics_match),
         cmocka_unit_test(test_client_hanging_up_mid_stream_is_stored_cancelled),
         cmocka_unit_test(test_full_queue_is_503),
+        cmocka_unit_test(test_abandoned_queued_requests_leave_the_queue),
+        cmocka_unit_test(test_clients_within_slots_and_queue_never_get_503),
         cmocka_unit_test(test_bad_serve_options_are_usage_errors),
         cmocka_unit_test(test_request_past_the_timeout_is_504_and_stored_cancelled),
         cmocka_unit_test(test_concurrent_requests_batch_together_with_sequential_results),
