@@ -39,6 +39,7 @@ struct srv_server {
     int listen_fd;
     uint16_t port;
     struct MHD_Daemon *daemon;
+    srv_watch *watch;
     srv_pool *pool;
     srv_metrics metrics;
     int64_t started;
@@ -508,6 +509,8 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c,
         "# TYPE ghostflow_batch_sequences gauge\nghostflow_batch_sequences %d\n"
         "# HELP ghostflow_batch_sequences_max Most sequences seen in one forward batch.\n"
         "# TYPE ghostflow_batch_sequences_max gauge\nghostflow_batch_sequences_max %d\n"
+        "# HELP ghostflow_slow_clients_cut_total Connections shut for sending too slowly.\n"
+        "# TYPE ghostflow_slow_clients_cut_total counter\nghostflow_slow_clients_cut_total %lld\n"
         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
         "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n";
     long long b_steps, b_items;
@@ -519,7 +522,8 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c,
                  (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
                  out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued, active,
-                 slots, b_steps, b_items, b_last, b_max, resident_bytes());
+                 slots, b_steps, b_items, b_last, b_max, (long long)atomic_load(&m->slow_cut),
+                 resident_bytes());
     return send_text(srv, c, rq, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
@@ -592,6 +596,14 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* The watchdog's record of connection c (NULL when it could not be made). */
+static srv_watched *watched(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -615,6 +627,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int grc = srv_gate_check(&srv->gate, &hr, &a, &e);
         rq->route = a.route;
         rq->cors_origin = a.cors_origin;
+        if (grc || a.preflight) /* answered now: the body is never read */
+            srv_watch_reading(srv->watch, watched(c), false);
         if (grc)
             return send_error(srv, c, rq, &e);
         if (a.preflight)
@@ -624,6 +638,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        srv_watch_body(srv->watch, watched(c), n);
         if (!rq->too_large && rq->len + n > srv->cfg.max_body) {
             rq->too_large = true; /* chunked upload: known only now */
             free(rq->body);
@@ -649,19 +664,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
+    srv_watch_reading(srv->watch, watched(c), false);
     return dispatch(srv, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
+    (void)toe;
+    srv_server *srv = cls;
+    srv_watch_reading(srv->watch, watched(c), true); /* the next request's turn */
     srv_request *rq = *con_cls;
     if (rq) {
         free(rq->headers);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    srv_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = srv_watch_add(srv->watch, connection_fd(c));
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_watch_remove(srv->watch, *socket_context);
+        *socket_context = NULL;
     }
 }
 
@@ -736,12 +766,18 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
         srv_stop(srv);
         return NULL;
     }
-    srv->daemon =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC,
-                         0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->parallel + cfg->queue + 64),
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->timeout_ms + 999) / 1000),
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    if (!(srv->watch = srv_watch_start(cfg->read_timeout_ms, cfg->min_rate, &srv->metrics.slow_cut,
+                                       err, errcap))) {
+        srv_stop(srv);
+        return NULL;
+    }
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_per_client, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((cfg->timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errcap, "libmicrohttpd could not start on %s:%u", cfg->host, srv->port);
         srv_stop(srv);
@@ -766,6 +802,7 @@ void srv_stop(srv_server *srv)
         srv_pool_stop(srv->pool); /* waiting connections see their jobs end */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    srv_watch_stop(srv->watch);
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     srv_pool_destroy(srv->pool);

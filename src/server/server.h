@@ -9,6 +9,8 @@
  *              the strict JSON body parser; no libmicrohttpd, no model
  *   api.c      the OpenAI / llama-server JSON shapes: request validation
  *              (every bad field named), response and chunk building, errors
+ *   watch.c    the slow-sender watchdog: headers and body within a time
+ *              bound, then at a minimum rate, or the connection is shut
  *   pool.c     the slots: N worker threads, each with its own engine context
  *              over the service's one loaded model, their forward calls
  *              fused into one batch per step, and a bounded job queue
@@ -45,6 +47,9 @@ typedef struct srv_config {
     int timeout_ms;          /* whole-request limit; idle connections too (rounded
                                 up to whole seconds for those) */
     size_t max_body;         /* request bodies above are refused with 413 */
+    int read_timeout_ms;     /* headers (and body) must have arrived by then... */
+    size_t min_rate;         /* ...and the body at this many bytes/s after it */
+    int max_per_client;      /* connections one client address may hold */
     const char *api_key;     /* NULL = no key required; only hashed, not kept */
     const char *host_allow;  /* more names for the Host header (comma list) */
     const char *cors_origin; /* cross-site Origins allowed (comma list) */
@@ -69,6 +74,7 @@ typedef struct srv_metrics {
     atomic_llong requests, errors, rejected, cancelled;
     atomic_llong prompt_tokens, completion_tokens;
     atomic_llong generation_us; /* summed over finished generations */
+    atomic_llong slow_cut;      /* connections shut for sending too slowly */
 } srv_metrics;
 
 /* ---- errors in OpenAI's shape (api.c) ------------------------------------ */
@@ -207,6 +213,28 @@ char *srv_chunk_event(bool chat, const char *id, const char *model, int64_t crea
 const char *srv_finish_name(ghost_finish_reason r);
 /* "data: <json>\n\n" from json (malloc memory, taken; NULL gives NULL). */
 char *srv_sse_event(char *json);
+
+/* ---- the slow-sender watchdog (watch.c) --------------------------------- */
+
+typedef struct srv_watch srv_watch;
+typedef struct srv_watched srv_watched; /* one connection */
+
+/* Starts the watchdog thread; every connection cut adds 1 to *cut. NULL with
+ * the reason in err. */
+srv_watch *srv_watch_start(int read_timeout_ms, size_t min_rate, atomic_llong *cut, char *err,
+                           size_t errcap);
+/* Joins the thread and frees everything. NULL is a no-op. */
+void srv_watch_stop(srv_watch *w);
+/* Watches the connection on fd, reading from now; NULL when out of memory
+ * (the connection then goes unwatched). */
+srv_watched *srv_watch_add(srv_watch *w, int fd);
+/* Before the connection's socket is closed. NULL is a no-op (also below). */
+void srv_watch_remove(srv_watch *w, srv_watched *c);
+/* n body bytes arrived. */
+void srv_watch_body(srv_watch *w, srv_watched *c, size_t n);
+/* reading: a new request is awaited from now (a kept-alive connection);
+ * false: the request is in, a handler and the answer take over. */
+void srv_watch_reading(srv_watch *w, srv_watched *c, bool reading);
 
 /* ---- slots (pool.c) ------------------------------------------------------ */
 

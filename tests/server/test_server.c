@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +295,31 @@ static void raw_exchange(int port, const char *request, char *out, size_t cap, i
     raw_send(fd, request, strlen(request));
     raw_read(fd, out, cap, wait_ms);
     close(fd);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends drip on fd every every_ms until the server closes the connection;
+ * the milliseconds that took, or -1 when it was still open after limit_ms. */
+static int closed_after(int fd, const char *drip, int every_ms, int limit_ms)
+{
+    int64_t t0 = mono_ms();
+    while (mono_ms() - t0 < limit_ms) {
+        if (drip && send(fd, drip, strlen(drip), MSG_NOSIGNAL) < 0)
+            return (int)(mono_ms() - t0);
+        struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+        if (poll(&p, 1, every_ms) > 0) {
+            char buf[512];
+            if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+                return (int)(mono_ms() - t0);
+        }
+    }
+    return -1;
 }
 
 /* ---- SSE ------------------------------------------------------------------ */
@@ -1297,6 +1323,68 @@ static void test_clients_within_slots_and_queue_never_get_503(void **state)
         fail_msg("%d of %d clients got an error (e.g. %ld)", failed, N, first);
 }
 
+/* Slow senders (slowloris) cannot hold connections: headers dribbled a line
+ * at a time, or a body dribbled a byte at a time, are cut once the read
+ * bound passes (0.5 s here, with --timeout 60: libmicrohttpd's idle timeout,
+ * renewed by every byte, never fires), while requests sent at a normal pace
+ * are served. One client address holds at most --max-conn-per-client
+ * connections, so a few clients cannot take all of the server's. */
+static void test_slow_senders_are_cut_off(void **state)
+{
+    (void)state;
+    const char *db = tu_path("slow.db");
+    make_db(db);
+    const char *const extra[] = {"--read-timeout", "0.5", "--min-rate", "100", NULL};
+    server_proc ss = start_server_with(db, "1", "2", "60", extra, true);
+    char head[256];
+    snprintf(head, sizeof head, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", ss.port);
+    int fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    int ms = closed_after(fd, "X-Slow: 1\r\n", 100, 4000);
+    close(fd);
+    if (ms < 0)
+        fail_msg("headers dribbled for 4 s: the connection stayed open");
+    assert_true(ms < 3000);
+
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Authorization: Bearer " API_KEY "\r\nContent-Length: 200\r\n\r\n{",
+             ss.port);
+    fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    ms = closed_after(fd, " ", 100, 4000);
+    close(fd);
+    if (ms < 0)
+        fail_msg("a body dribbled at 10 bytes/s for 4 s: the connection stayed open");
+    assert_true(ms < 3000);
+    assert_true(metric_at(ss.port, "ghostflow_slow_clients_cut_total") >= 2);
+
+    /* a request at a normal pace is served */
+    http_resp r = {0};
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    http_to(ss.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    stop_server(&ss);
+
+    /* A fresh server allowing 3 connections per address: this test's are the
+     * only ones, so the fourth is the one closed at once. */
+    const char *const limit[] = {"--max-conn-per-client", "3", NULL};
+    ss = start_server_with(db, "1", "2", "60", limit, true);
+    int fds[4], closed = 0;
+    for (int i = 0; i < 4; i++)
+        fds[i] = raw_connect(ss.port);
+    for (int i = 3; i >= 0; i--) { /* the newest first: the others must still be open */
+        bool gone = closed_after(fds[i], NULL, 20, i == 3 ? 1000 : 50) >= 0;
+        if (gone != (i == 3))
+            fail_msg("connection %d of 4 was %s", i + 1, gone ? "closed" : "kept");
+        closed += gone;
+        close(fds[i]);
+    }
+    assert_int_equal(closed, 1);
+    stop_server(&ss);
+}
+
 /* Bad serve options are usage errors (exit 2) naming the flag, before any
  * database or model work. */
 static void test_bad_serve_options_are_usage_errors(void **state)
@@ -1310,6 +1398,9 @@ static void test_bad_serve_options_are_usage_errors(void **state)
         {"--db-cache 10", "--db-cache: 10 is out of range"},
         {"--db-cache lots", "--db-cache"},
         {"--parallel 0", "--parallel"},
+        {"--read-timeout 0", "--read-timeout"},
+        {"--min-rate fast", "--min-rate"},
+        {"--max-conn-per-client -1", "--max-conn-per-client"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[512], err[1024];
@@ -1422,6 +1513,7 @@ int main(void)
         cmocka_unit_test(test_full_queue_is_503),
         cmocka_unit_test(test_abandoned_queued_requests_leave_the_queue),
         cmocka_unit_test(test_clients_within_slots_and_queue_never_get_503),
+        cmocka_unit_test(test_slow_senders_are_cut_off),
         cmocka_unit_test(test_bad_serve_options_are_usage_errors),
         cmocka_unit_test(test_request_past_the_timeout_is_504_and_stored_cancelled),
         cmocka_unit_test(test_concurrent_requests_batch_together_with_sequential_results),
