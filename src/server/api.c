@@ -428,6 +428,35 @@ int srv_parse_generation(const cJSON *body, bool chat, const ghost_model *model,
     return 0;
 }
 
+int srv_handle_body(srv_route_id route, const char *body, size_t len, const ghost_model *model,
+                    const ghost_gen_params *defaults, srv_gen_request *gen, char **answer,
+                    srv_error *e)
+{
+    *answer = NULL;
+    memset(gen, 0, sizeof *gen);
+    cJSON *json = srv_parse_body(body, len, e);
+    if (!json)
+        return -1;
+    int rc;
+    switch (route) {
+    case SRV_R_CHAT:
+    case SRV_R_COMPLETIONS:
+        rc = srv_parse_generation(json, route == SRV_R_CHAT, model, defaults, gen, e);
+        if (rc)
+            srv_gen_request_free(gen);
+        break;
+    case SRV_R_TOKENIZE:
+    case SRV_R_DETOKENIZE:
+        *answer =
+            route == SRV_R_TOKENIZE ? srv_tokenize(json, model, e) : srv_detokenize(json, model, e);
+        rc = *answer ? SRV_BODY_ANSWER : -1;
+        break;
+    default: rc = srv_fail(e, 500, "", "route %d takes no body", (int)route);
+    }
+    cJSON_Delete(json);
+    return rc;
+}
+
 /* ---- answers ------------------------------------------------------------- */
 
 const char *srv_finish_name(ghost_finish_reason r)

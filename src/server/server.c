@@ -300,24 +300,12 @@ static void stream_free(void *cls)
 
 /* ---- completion endpoints ------------------------------------------------ */
 
-static cJSON *parse_body(const srv_request *rq, srv_error *e)
-{
-    return srv_parse_body(rq->body, rq->len, e);
-}
-
+/* Queues the validated request req (taken) and answers it. */
 static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection *c,
-                                         const srv_request *rq, bool chat)
+                                         const srv_request *rq, srv_gen_request req)
 {
     srv_error e = {0};
-    srv_gen_request req;
-    cJSON *body = parse_body(rq, &e);
-    int prc = body ? srv_parse_generation(body, chat, srv->model, &srv->cfg.gen, &req, &e) : -1;
-    cJSON_Delete(body);
-    if (prc) {
-        if (body)
-            srv_gen_request_free(&req);
-        return send_error(srv, c, rq, &e);
-    }
+    bool chat = req.chat;
     /* A conversation is named by a label, in requests and answers alike:
      * X-Conversation-Id, else the "user" field, else a fresh one drawn here.
      * The answer's X-Conversation-Id is that label, so a client that sends
@@ -527,16 +515,17 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c,
     return send_text(srv, c, rq, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
-static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
-                                     const srv_request *rq, bool tokenize)
+/* The POST routes: the body decides between an answer and a generation. */
+static enum MHD_Result handle_body(srv_server *srv, struct MHD_Connection *c, const srv_request *rq)
 {
     srv_error e = {0};
-    cJSON *body = parse_body(rq, &e);
-    char *out = !body      ? NULL
-                : tokenize ? srv_tokenize(body, srv->model, &e)
-                           : srv_detokenize(body, srv->model, &e);
-    cJSON_Delete(body);
-    return out ? send_json(srv, c, rq, 200, out, NULL, NULL) : send_error(srv, c, rq, &e);
+    srv_gen_request req;
+    char *answer;
+    int rc = srv_handle_body(rq->route->id, rq->body, rq->len, srv->model, &srv->cfg.gen, &req,
+                             &answer, &e);
+    return rc < 0                  ? send_error(srv, c, rq, &e)
+           : rc == SRV_BODY_ANSWER ? send_json(srv, c, rq, 200, answer, NULL, NULL)
+                                   : handle_generation(srv, c, rq, req);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -557,10 +546,7 @@ static enum MHD_Result dispatch(srv_server *srv, struct MHD_Connection *c, const
     case SRV_R_HEALTH: return handle_health(srv, c, rq);
     case SRV_R_METRICS: return handle_metrics(srv, c, rq);
     case SRV_R_MODELS: return handle_models(srv, c, rq);
-    case SRV_R_CHAT: return handle_generation(srv, c, rq, true);
-    case SRV_R_COMPLETIONS: return handle_generation(srv, c, rq, false);
-    case SRV_R_TOKENIZE: return handle_tokens(srv, c, rq, true);
-    default: return handle_tokens(srv, c, rq, false);
+    default: return handle_body(srv, c, rq);
     }
 }
 

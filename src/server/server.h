@@ -191,6 +191,17 @@ int srv_parse_generation(const cJSON *body, bool chat, const ghost_model *model,
                          const ghost_gen_params *defaults, srv_gen_request *out, srv_error *e);
 void srv_gen_request_free(srv_gen_request *r);
 
+enum { SRV_BODY_GENERATE = 0, SRV_BODY_ANSWER = 1 };
+
+/* The body stage of a POST route (chat, completions, tokenize, detokenize):
+ * parses body strictly (srv_parse_body) and validates it for route.
+ * SRV_BODY_GENERATE: *gen is ready for a slot (srv_gen_request_free it);
+ * SRV_BODY_ANSWER: *answer is the 200 body (malloc); -1 with *e filled. The
+ * server and the fuzz harness both go through here. */
+int srv_handle_body(srv_route_id route, const char *body, size_t len, const ghost_model *model,
+                    const ghost_gen_params *defaults, srv_gen_request *gen, char **answer,
+                    srv_error *e);
+
 /* /tokenize and /detokenize: the answer body (malloc) or NULL with *e. */
 char *srv_tokenize(const cJSON *body, const ghost_model *model, srv_error *e);
 char *srv_detokenize(const cJSON *body, const ghost_model *model, srv_error *e);
