@@ -167,23 +167,19 @@ static size_t on_header(char *p, size_t sz, size_t n, void *user)
     return len;
 }
 
-/* One request to port; key NULL = no Authorization header. */
-static void http_to(int port, const char *method, const char *path, const char *body, size_t len,
-                    const char *key, const char *header, http_resp *r)
+/* One request to port with these header lines (n of them, NULL ones
+ * skipped) and no others but what curl must send. */
+static void http_lines(int port, const char *method, const char *path, const char *body, size_t len,
+                       const char *const *lines, size_t n, http_resp *r)
 {
     CURL *c = curl_easy_init();
     assert_non_null(c);
-    char url[256], auth[128];
+    char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    if (header)
-        h = curl_slist_append(h, header);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; i < n; i++)
+        if (lines[i])
+            h = curl_slist_append(h, lines[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -203,6 +199,16 @@ static void http_to(int port, const char *method, const char *path, const char *
     curl_easy_cleanup(c);
     if (!r->body)
         r->body = calloc(1, 1);
+}
+
+/* One JSON request to port; key NULL = no Authorization header. */
+static void http_to(int port, const char *method, const char *path, const char *body, size_t len,
+                    const char *key, const char *header, http_resp *r)
+{
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
+    const char *lines[] = {"Content-Type: application/json", key ? auth : NULL, header};
+    http_lines(port, method, path, body, len, lines, 3, r);
 }
 
 static http_resp req(const char *method, const char *path, const char *body, const char *key)
@@ -553,36 +559,17 @@ static void test_missing_key_is_refused_before_the_body(void **state)
         fail_msg("Expect: 100-continue with a wrong key: got '%.80s'", got);
 }
 
-/* One request to port with up to two extra headers; the status. */
+/* One text/plain request to port (what a web page may send unasked) with up
+ * to two more header lines; the status. The response is kept in *keep when
+ * given. */
 static long status_with(int port, const char *method, const char *path, const char *body,
                         const char *h1, const char *h2, http_resp *keep)
 {
     http_resp r = {0};
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/plain");
-    h = curl_slist_append(h, "Expect:");
-    if (h1)
-        h = curl_slist_append(h, h1);
-    if (h2)
-        h = curl_slist_append(h, h2);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    bool typed = h1 && strncasecmp(h1, "Content-Type:", 13) == 0;
+    const char *lines[] = {typed ? NULL : "Content-Type: text/plain", h1, h2};
+    http_lines(port, method, path, body, body ? strlen(body) : 0, lines, 3, &r);
+    assert_int_equal(r.rc, CURLE_OK);
     if (keep)
         *keep = r;
     else
@@ -1136,13 +1123,17 @@ static void test_full_queue_is_503(void **state)
     assert_true(served > 0);
 }
 
+/* Posts body to /v1/completions in the conversation labelled prefix-INDEX. */
+static void post_labelled(client_arg *a, const char *prefix, const char *body)
+{
+    char header[64];
+    snprintf(header, sizeof header, "X-Conversation-Id: %s-%d", prefix, a->index);
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+}
+
 static void *timeout_client(void *p)
 {
-    client_arg *a = p;
-    char header[64];
-    snprintf(header, sizeof header, "X-Conversation-Id: timeout-%d", a->index);
-    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":400}";
-    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+    post_labelled(p, "timeout", "{\"prompt\":\"Once upon a time\",\"max_tokens\":400}");
     return NULL;
 }
 
@@ -1219,11 +1210,7 @@ static void await_health(int port, const char *field, int want)
 
 static void *labelled_client(void *p)
 {
-    client_arg *a = p;
-    char header[64];
-    snprintf(header, sizeof header, "X-Conversation-Id: abandon-%d", a->index);
-    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":4}";
-    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+    post_labelled(p, "abandon", "{\"prompt\":\"Once upon a time\",\"max_tokens\":4}");
     return NULL;
 }
 
