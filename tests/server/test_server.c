@@ -1350,6 +1350,27 @@ static void test_slow_senders_are_cut_off(void **state)
     assert_true(ms < 3000);
     assert_true(metric_at(ss.port, "ghostflow_slow_clients_cut_total") >= 2);
 
+    /* a body slower than the bound but above the rate is served: 160 bytes
+     * in 20-byte pieces every 100 ms (200 bytes/s) take 0.7 s */
+    char body160[161];
+    snprintf(body160, sizeof body160, "{\"max_tokens\":1,\"prompt\":\"%0132d\"}", 0);
+    assert_int_equal(strlen(body160), 160);
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+             "Authorization: Bearer " API_KEY "\r\nContent-Length: 160\r\n\r\n",
+             ss.port);
+    fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    for (int i = 0; i < 8; i++) {
+        usleep(100 * 1000);
+        raw_send(fd, body160 + 20 * i, 20);
+    }
+    char got[4096];
+    raw_read(fd, got, sizeof got, 3000);
+    close(fd);
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0)
+        fail_msg("a body at 200 bytes/s over 0.7 s: '%.120s'", got);
+
     /* a request at a normal pace is served */
     http_resp r = {0};
     const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
