@@ -6,7 +6,8 @@
  *   ghostflow serve -m MODEL [--db FILE] [--key-file FILE] [--host ADDR]
  *                   [--port N] [--parallel N] [--queue N] [--ctx N]
  *                   [-t THREADS] [-n N] [--timeout S] [--max-body BYTES]
- *                   [--api-key KEY]
+ *                   [--read-timeout S] [--min-rate BYTES] [--max-conn-per-client N]
+ *                   [--api-key KEY] [--host-allow LIST] [--cors-origin LIST]
  *
  * Binds 127.0.0.1 by default. Prints "listening on http://HOST:PORT" on
  * stdout once ready (with --port 0 the port is the one the system chose: tests
@@ -55,11 +56,40 @@ static void usage(FILE *out)
         "      --timeout S           whole-request limit in seconds (default 600; fractions\n"
         "                            allowed)\n"
         "      --max-body BYTES      largest request body (default 1048576)\n"
+        "      --read-timeout S      a request's headers must arrive within S seconds, and\n"
+        "                            its body by then at --min-rate; a kept-alive\n"
+        "                            connection waits that long for its next request\n"
+        "                            (default 10; fractions allowed)\n"
+        "      --min-rate BYTES      body bytes per second required after --read-timeout\n"
+        "                            (default 1024)\n"
+        "      --max-conn-per-client N  connections one client address may hold (default\n"
+        "                            parallel + queue + 32, of parallel + queue + 64 in\n"
+        "                            all; 0 = no limit)\n"
         "      --db-cache KIB        the history database's page cache (default 512:\n"
         "                            bounds the server's memory as the history grows)\n"
         "      --api-key KEY         require \"Authorization: Bearer KEY\" (also from\n"
-        "                            " API_KEY_ENV "; prefer the environment)\n" FLOW_CLI_DB_HELP
+        "                            " API_KEY_ENV "; prefer the environment)\n"
+        "      --host-allow LIST     more names the Host header may give, comma-separated\n"
+        "                            (NAME = this port, NAME:PORT; '*' = any). Always\n"
+        "                            allowed: the bound address, localhost, 127.0.0.1\n"
+        "                            and [::1] with this port\n"
+        "      --cors-origin LIST    web origins (scheme://host[:port]) whose pages may call\n"
+        "                            the API, comma-separated ('*' = any); requests\n"
+        "                            with another Origin than the server's own get "
+        "403\n" FLOW_CLI_DB_HELP
+        "      --list-routes         print every endpoint (METHOD PATH public|key) and exit\n"
         "  -h, --help                this help\n");
+}
+
+/* The route table, one "METHOD PATH public|key" line each: what the tests
+ * walk to check the API key on every protected route. */
+static int list_routes(void)
+{
+    size_t n;
+    const srv_route *r = srv_routes(&n);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s %s\n", r[i].method, r[i].path, r[i].public ? "public" : "key");
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
 enum {
@@ -69,8 +99,14 @@ enum {
     OPT_QUEUE,
     OPT_TIMEOUT,
     OPT_MAX_BODY,
+    OPT_READ_TIMEOUT,
+    OPT_MIN_RATE,
+    OPT_MAX_PER_CLIENT,
     OPT_API_KEY,
-    OPT_DB_CACHE
+    OPT_DB_CACHE,
+    OPT_HOST_ALLOW,
+    OPT_CORS_ORIGIN,
+    OPT_LIST_ROUTES
 };
 
 int cmd_serve(int argc, char **argv)
@@ -87,8 +123,14 @@ int cmd_serve(int argc, char **argv)
         {"n-predict", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+        {"min-rate", required_argument, NULL, OPT_MIN_RATE},
+        {"max-conn-per-client", required_argument, NULL, OPT_MAX_PER_CLIENT},
         {"api-key", required_argument, NULL, OPT_API_KEY},
         {"db-cache", required_argument, NULL, OPT_DB_CACHE},
+        {"host-allow", required_argument, NULL, OPT_HOST_ALLOW},
+        {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
+        {"list-routes", no_argument, NULL, OPT_LIST_ROUTES},
         {"help", no_argument, NULL, 'h'},
         FLOW_CLI_DB_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -105,7 +147,10 @@ int cmd_serve(int argc, char **argv)
                      .parallel = 1,
                      .queue = 64,
                      .timeout_ms = 600000,
-                     .max_body = 1 << 20};
+                     .max_body = 1 << 20,
+                     .read_timeout_ms = 10000,
+                     .min_rate = 1024,
+                     .max_per_client = -1}; /* -1: parallel + queue + 32 */
     sc.gen = ghost_default_gen_params();
     sc.gen.max_tokens = -1;
     sc.context_params = ghost_default_params();
@@ -149,11 +194,26 @@ int cmd_serve(int argc, char **argv)
             bad = cli_parse_int(PROG, "--max-body", optarg, 1024, 1L << 30, &l);
             sc.max_body = (size_t)l;
             break;
+        case OPT_READ_TIMEOUT:
+            bad = cli_parse_float(PROG, "--read-timeout", optarg, 0.01, 3600, &secs);
+            sc.read_timeout_ms = (int)ceil(secs * 1000);
+            break;
+        case OPT_MIN_RATE:
+            bad = cli_parse_int(PROG, "--min-rate", optarg, 0, 1L << 30, &l);
+            sc.min_rate = (size_t)l;
+            break;
+        case OPT_MAX_PER_CLIENT:
+            bad = cli_parse_int(PROG, "--max-conn-per-client", optarg, 0, 1000000, &l);
+            sc.max_per_client = (int)l;
+            break;
         case OPT_API_KEY: api_key = optarg; break;
+        case OPT_HOST_ALLOW: sc.host_allow = optarg; break;
+        case OPT_CORS_ORIGIN: sc.cors_origin = optarg; break;
         case OPT_DB_CACHE:
             bad = cli_parse_int(PROG, "--db-cache", optarg, 64, 1L << 24, &l);
             cfg.db_cache_kib = (int32_t)l;
             break;
+        case OPT_LIST_ROUTES: return list_routes();
         case 'h':
         default: return cli_usage_exit(usage, c);
         }
@@ -165,6 +225,10 @@ int cmd_serve(int argc, char **argv)
     if (!threads) /* the slots share one forward batch: it gets every CPU */
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     sc.context_params.n_threads = (int32_t)threads;
+    /* One address may fill every slot and queue place and still be answered
+     * 503 beyond them, but leaves 32 of the server's connections to others. */
+    if (sc.max_per_client < 0)
+        sc.max_per_client = sc.parallel + sc.queue + 32;
     sc.api_key = api_key;
 
     /* The service loads the model once and records; the server's slots

@@ -30,21 +30,28 @@ static char *to_text(cJSON *root)
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* Messages quote what the client sent (a path, a header), and the client
+ * may send any bytes: the message and param are cleaned so the error is
+ * always valid UTF-8, cut only between characters. */
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
 {
+    char raw[sizeof e->message];
     e->status = status;
     e->code = NULL;
     e->type = status == 401   ? "authentication_error"
+              : status == 403 ? "permission_error"
               : status == 404 ? "not_found_error"
               : status == 503 ? "server_overloaded"
               : status == 504 ? "timeout_error"
               : status >= 500 ? "server_error"
                               : "invalid_request_error";
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    param = param ? param : "";
+    srv_utf8_clean(e->param, sizeof e->param, param, strlen(param));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    srv_utf8_clean(e->message, sizeof e->message, raw, strlen(raw));
     return -1;
 }
 
@@ -96,6 +103,35 @@ bool srv_utf8_valid(const char *str, size_t len, size_t *bad_offset)
         i += n + 1;
     }
     return true;
+}
+
+size_t srv_utf8_clean(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len;) {
+        size_t good, bad;
+        if (srv_utf8_valid(s + i, len - i, &bad))
+            bad = len - i;
+        /* the valid run, whole characters only */
+        for (good = 0; good < bad;) {
+            unsigned char c = (unsigned char)s[i + good];
+            size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+            if (j + good + n >= cap)
+                break;
+            good += n;
+        }
+        memcpy(out + j, s + i, good);
+        j += good;
+        i += good;
+        if (good < bad || i == len || j + 3 >= cap)
+            break;
+        memcpy(out + j, "\xEF\xBF\xBD", 3);
+        j += 3;
+        i++;
+    }
+    if (cap)
+        out[j] = '\0';
+    return j;
 }
 
 /* A JSON string that must be UTF-8 (cJSON passes bytes through unchecked). */
@@ -392,6 +428,35 @@ int srv_parse_generation(const cJSON *body, bool chat, const ghost_model *model,
     return 0;
 }
 
+int srv_handle_body(srv_route_id route, const char *body, size_t len, const ghost_model *model,
+                    const ghost_gen_params *defaults, srv_gen_request *gen, char **answer,
+                    srv_error *e)
+{
+    *answer = NULL;
+    memset(gen, 0, sizeof *gen);
+    cJSON *json = srv_parse_body(body, len, e);
+    if (!json)
+        return -1;
+    int rc;
+    switch (route) {
+    case SRV_R_CHAT:
+    case SRV_R_COMPLETIONS:
+        rc = srv_parse_generation(json, route == SRV_R_CHAT, model, defaults, gen, e);
+        if (rc)
+            srv_gen_request_free(gen);
+        break;
+    case SRV_R_TOKENIZE:
+    case SRV_R_DETOKENIZE:
+        *answer =
+            route == SRV_R_TOKENIZE ? srv_tokenize(json, model, e) : srv_detokenize(json, model, e);
+        rc = *answer ? SRV_BODY_ANSWER : -1;
+        break;
+    default: rc = srv_fail(e, 500, "", "route %d takes no body", (int)route);
+    }
+    cJSON_Delete(json);
+    return rc;
+}
+
 /* ---- answers ------------------------------------------------------------- */
 
 const char *srv_finish_name(ghost_finish_reason r)
@@ -556,23 +621,10 @@ char *srv_tokenize(const cJSON *body, const ghost_model *model, srv_error *e)
  * valid (a byte-level token may be half of a character). */
 static char *utf8_sanitize(const char *s)
 {
-    size_t len = strlen(s), j = 0;
+    size_t len = strlen(s);
     char *out = malloc(3 * len + 1);
-    for (size_t i = 0; out && i < len;) {
-        size_t bad;
-        if (srv_utf8_valid(s + i, len - i, &bad))
-            bad = len - i;
-        memcpy(out + j, s + i, bad);
-        j += bad;
-        i += bad;
-        if (i < len) {
-            memcpy(out + j, "\xEF\xBF\xBD", 3);
-            j += 3;
-            i++;
-        }
-    }
     if (out)
-        out[j] = '\0';
+        srv_utf8_clean(out, 3 * len + 1, s, len);
     return out;
 }
 

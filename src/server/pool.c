@@ -48,7 +48,7 @@ struct srv_pool {
 
 /* ---- jobs ---------------------------------------------------------------- */
 
-srv_job *srv_job_new(srv_gen_request *req, int64_t conversation)
+srv_job *srv_job_new(srv_gen_request *req)
 {
     srv_job *job = calloc(1, sizeof *job);
     if (!job)
@@ -62,7 +62,6 @@ srv_job *srv_job_new(srv_gen_request *req, int64_t conversation)
         job->req.stop_ptrs[i] = job->req.stops[i];
     job->req.gen.stop = job->req.gen.n_stop ? job->req.stop_ptrs : NULL;
     memset(req, 0, sizeof *req);
-    job->conversation = conversation;
     return job;
 }
 
@@ -122,9 +121,16 @@ static int job_on_piece(const char *piece, size_t len, void *user)
     return stop;
 }
 
-/* Marks job done with its outcome and wakes the connection's thread. */
-static void job_finish(srv_job *job, ghost_response *resp)
+/* Marks job done with its outcome and wakes the connection's thread. A slot
+ * (ctx != NULL) counts itself free first: the client may send its next
+ * request the moment it is woken, and must find the room it left. */
+static void job_finish(srv_pool *pool, ghost_context *ctx, srv_job *job, ghost_response *resp)
 {
+    if (ctx) {
+        pthread_mutex_lock(&pool->mu);
+        pool->n_active--;
+        pthread_mutex_unlock(&pool->mu);
+    }
     pthread_mutex_lock(&job->mu);
     job->resp = resp;
     job->ctx = NULL;
@@ -160,12 +166,21 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
             s = (uint64_t)(uintptr_t)job ^ (uint64_t)time(NULL);
         gen.seed = s % (UINT64_C(1) << 53); /* exact in a JSON number */
     }
+    /* The label is settled here, not on the connection's thread, so a busy
+     * database holds up slots only, never the accepting of requests. */
     int64_t conv = 0, pid = 0;
-    gf_status rc = gf_log_prompt(pool->svc, job->conversation, job->req.record, &gen, &conv, &pid);
+    gf_status rc = gf_conversation_for_label(pool->svc, job->req.label, &conv);
+    if (rc != GF_OK) {
+        srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT ? 400 : 500, "X-Conversation-Id",
+                 "conversation label: %s", gf_errmsg(pool->svc));
+        job_finish(pool, ctx, job, NULL);
+        return;
+    }
+    rc = gf_log_prompt(pool->svc, conv, job->req.record, &gen, &conv, &pid);
     if (rc != GF_OK) {
         srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT || rc == GF_ERR_NOT_FOUND ? 400 : 500, "",
                  "storing the prompt: %s", gf_errmsg(pool->svc));
-        job_finish(job, NULL);
+        job_finish(pool, ctx, job, NULL);
         return;
     }
     pthread_mutex_lock(&job->mu);
@@ -184,7 +199,7 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
                                : ghost_generate_ex(ctx, job->req.prompt, &gen, job_on_piece, job);
     if (!resp) {
         srv_fail(&job->err, 500, "", "out of memory during generation");
-        job_finish(job, NULL);
+        job_finish(pool, ctx, job, NULL);
         return;
     }
     /* Recorded whatever happened: cancelled and failed answers keep their text. */
@@ -202,7 +217,7 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     atomic_fetch_add(&m->generation_us, (long long)((resp->prompt_ms + resp->generation_ms) * 1e3));
     if (resp->finish_reason == GHOST_FINISH_CANCELLED)
         atomic_fetch_add(&m->cancelled, 1);
-    job_finish(job, resp);
+    job_finish(pool, ctx, job, resp);
 }
 
 /* ---- the pool ------------------------------------------------------------ */
@@ -232,10 +247,9 @@ static void *worker_main(void *arg)
         if (pool->stopping)
             srv_job_cancel(job);
         pthread_mutex_unlock(&pool->mu);
-        run_job(pool, pool->ctx[slot], job);
+        run_job(pool, pool->ctx[slot], job); /* counts the slot free again */
         srv_job_release(job);
         pthread_mutex_lock(&pool->mu);
-        pool->n_active--;
     }
     pthread_mutex_unlock(&pool->mu);
     return NULL;
@@ -332,6 +346,29 @@ void srv_pool_destroy(srv_pool *pool)
     free(pool->threads);
     free(pool->ctx);
     free(pool);
+}
+
+void srv_pool_cancel(srv_pool *pool, srv_job *job)
+{
+    srv_job_cancel(job);
+    pthread_mutex_lock(&pool->mu);
+    srv_job **at = &pool->head, *prev = NULL;
+    while (*at && *at != job) {
+        prev = *at;
+        at = &(*at)->next;
+    }
+    bool queued = *at == job;
+    if (queued) {
+        *at = job->next;
+        if (pool->tail == job)
+            pool->tail = prev;
+        pool->n_queued--;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (queued) { /* no slot will take it: record it here, then drop the queue's reference */
+        run_job(pool, NULL, job);
+        srv_job_release(job);
+    }
 }
 
 bool srv_pool_submit(srv_pool *pool, srv_job *job)

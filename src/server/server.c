@@ -35,19 +35,26 @@ struct srv_server {
     const ghost_model *model;
     srv_config cfg;
     char *model_id;
-    bool has_key;
-    unsigned char key_hash[crypto_generichash_BYTES];
+    srv_gate gate;
     int listen_fd;
     uint16_t port;
     struct MHD_Daemon *daemon;
+    srv_watch *watch;
     srv_pool *pool;
     srv_metrics metrics;
     int64_t started;
     atomic_ullong next_id;
 };
 
-/* A request's body as it arrives (freed when libmicrohttpd completes it). */
+/* A request as it arrives (freed when libmicrohttpd completes it): its
+ * headers (strings owned by libmicrohttpd), the route the gate let it
+ * through to, and its body. */
 typedef struct srv_request {
+    srv_header *headers;
+    size_t n_headers, headers_cap;
+    bool headers_oom;
+    const srv_route *route;
+    const char *cors_origin; /* echoed in Access-Control-Allow-Origin */
     char *body;
     size_t len, cap;
     size_t discarded; /* bytes dropped after the cap was passed */
@@ -63,9 +70,24 @@ static int64_t now_ms(void)
 
 /* ---- responses ----------------------------------------------------------- */
 
+/* Queues r (and lets go of it), with the CORS headers when the request came
+ * from a site --cors-origin allows. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, const srv_request *rq, int status,
+                                      struct MHD_Response *r)
+{
+    if (rq && rq->cors_origin) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, rq->cors_origin);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Conversation-Id");
+    }
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
 /* Sends body (malloc memory, taken) with status; NULL body = out of memory. */
-static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, int status,
-                                 const char *type, char *body, const char *hname,
+static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                 int status, const char *type, char *body, const char *hname,
                                  const char *hvalue)
 {
     if (!body)
@@ -81,18 +103,17 @@ static enum MHD_Result send_text(srv_server *srv, struct MHD_Connection *c, int 
         MHD_add_response_header(r, hname, hvalue);
     if (status >= 400)
         atomic_fetch_add(&srv->metrics.errors, 1);
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
+    return queue_response(c, rq, status, r);
 }
 
-static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, int status, char *body,
-                                 const char *hname, const char *hvalue)
+static enum MHD_Result send_json(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                 int status, char *body, const char *hname, const char *hvalue)
 {
-    return send_text(srv, c, status, "application/json", body, hname, hvalue);
+    return send_text(srv, c, rq, status, "application/json", body, hname, hvalue);
 }
 
-static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_error *e)
+static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, const srv_request *rq,
+                                  const srv_error *e)
 {
     const char *hname = e->status == 405   ? MHD_HTTP_HEADER_ALLOW
                         : e->status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
@@ -100,7 +121,7 @@ static enum MHD_Result send_error(srv_server *srv, struct MHD_Connection *c, con
     const char *hvalue = e->status == 405 ? e->param : "Bearer";
     if (e->status == 503)
         atomic_fetch_add(&srv->metrics.rejected, 1);
-    return send_json(srv, c, e->status, srv_error_json(e), hname, hvalue);
+    return send_json(srv, c, rq, e->status, srv_error_json(e), hname, hvalue);
 }
 
 /* ---- waiting for a slot -------------------------------------------------- */
@@ -195,7 +216,7 @@ static char *stream_next(srv_stream *st, bool *fail)
                 return NULL;
             }
             if (w == WAIT_TIMEOUT) {
-                srv_job_cancel(job);
+                srv_pool_cancel(st->srv->pool, job);
                 srv_error e;
                 srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
                          st->srv->cfg.timeout_ms / 1000.0);
@@ -248,7 +269,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         st->pending = stream_next(st, &fail);
         if (!st->pending) {
             if (fail || st->phase != ST_END) {
-                srv_job_cancel(st->job);
+                srv_pool_cancel(st->srv->pool, st->job);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -271,7 +292,7 @@ static void stream_free(void *cls)
     bool unfinished = st->job->state != JOB_DONE;
     pthread_mutex_unlock(&st->job->mu);
     if (unfinished)
-        srv_job_cancel(st->job);
+        srv_pool_cancel(st->srv->pool, st->job);
     srv_job_release(st->job);
     free(st->pending);
     free(st);
@@ -279,94 +300,73 @@ static void stream_free(void *cls)
 
 /* ---- completion endpoints ------------------------------------------------ */
 
-/* Parses the body as one JSON object; NULL with *e on failure. */
-static cJSON *parse_body(const srv_request *rq, srv_error *e)
-{
-    size_t bad;
-    if (rq->len == 0)
-        return srv_fail(e, 400, "", "request body: empty (expected a JSON object)"), NULL;
-    if (!srv_utf8_valid(rq->body, rq->len, &bad))
-        return srv_fail(e, 400, "", "request body: invalid UTF-8 at byte %zu", bad), NULL;
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, false);
-    if (!v) {
-        size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
-        return srv_fail(e, 400, "", "request body: malformed JSON near byte %zu", at), NULL;
-    }
-    for (const char *p = end; p && p < rq->body + rq->len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '\0') {
-            cJSON_Delete(v);
-            return srv_fail(e, 400, "",
-                            "request body: unexpected data after the JSON value "
-                            "at byte %zu",
-                            (size_t)(p - rq->body)),
-                   NULL;
-        }
-    }
-    return v;
-}
-
+/* Queues the validated request req (taken) and answers it. */
 static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection *c,
-                                         const srv_request *rq, bool chat)
+                                         const srv_request *rq, srv_gen_request req)
 {
     srv_error e = {0};
-    srv_gen_request req;
-    cJSON *body = parse_body(rq, &e);
-    int prc = body ? srv_parse_generation(body, chat, srv->model, &srv->cfg.gen, &req, &e) : -1;
-    cJSON_Delete(body);
-    if (prc) {
-        if (body)
-            srv_gen_request_free(&req);
-        return send_error(srv, c, &e);
-    }
-    /* The conversation: X-Conversation-Id, else the "user" field, else new. */
-    const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Conversation-Id");
-    if (!label || !label[0])
+    bool chat = req.chat;
+    /* A conversation is named by a label, in requests and answers alike:
+     * X-Conversation-Id, else the "user" field, else a fresh one drawn here.
+     * The answer's X-Conversation-Id is that label, so a client that sends
+     * it back continues the same conversation. */
+    const char *param = "X-Conversation-Id";
+    const char *label = MHD_lookup_connection_value(c, MHD_HEADER_KIND, param);
+    if (!label || !label[0]) {
         label = req.label;
-    int64_t conv = GF_NEW_CONVERSATION;
-    if (label) {
-        size_t bad;
-        gf_status gs = GF_OK;
-        if (strlen(label) > 256 || !srv_utf8_valid(label, strlen(label), &bad))
-            srv_fail(&e, 400, "user", "conversation label: not UTF-8 or longer than 256 bytes");
-        else if ((gs = gf_conversation_for_label(srv->svc, label, &conv)) != GF_OK)
-            srv_fail(&e, gs == GF_ERR_INVALID_ARGUMENT ? 400 : 500, "user",
-                     "conversation label: %s", gf_errmsg(srv->svc));
-        if (e.status) {
-            srv_gen_request_free(&req);
-            return send_error(srv, c, &e);
-        }
+        param = "user";
     }
-    srv_job *job = srv_job_new(&req, conv);
+    char conv_label[257];
+    if (!label) {
+        unsigned char r[12];
+        char hex[2 * sizeof r + 1];
+        randombytes_buf(r, sizeof r);
+        snprintf(conv_label, sizeof conv_label, "api-%s",
+                 sodium_bin2hex(hex, sizeof hex, r, sizeof r));
+        label = conv_label;
+    }
+    size_t bad, label_len = strlen(label);
+    if (label_len >= sizeof conv_label || !srv_utf8_valid(label, label_len, &bad)) {
+        srv_fail(&e, 400, param, "%s: not UTF-8 or longer than 256 bytes", param);
+        srv_gen_request_free(&req);
+        return send_error(srv, c, rq, &e);
+    }
+    if (label != conv_label)
+        memcpy(conv_label, label, label_len + 1);
+    free(req.label);
+    if (!(req.label = strdup(conv_label))) {
+        srv_gen_request_free(&req);
+        srv_fail(&e, 500, "", "out of memory");
+        return send_error(srv, c, rq, &e);
+    }
+    srv_job *job = srv_job_new(&req);
     if (!job) {
         srv_gen_request_free(&req);
         srv_fail(&e, 500, "", "out of memory");
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     if (!srv_pool_submit(srv->pool, job)) {
         srv_job_release(job);
         srv_fail(&e, 503, "", "all %d slots are busy and the queue is full; retry later",
                  srv->cfg.parallel);
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
     int fd = connection_fd(c);
     int64_t deadline = now_ms() + srv->cfg.timeout_ms;
     bool stream = job->req.stream;
     int w = wait_job(job, stream ? JOB_RUNNING : JOB_DONE, false, fd, deadline);
     if (w == WAIT_GONE) {
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         return MHD_NO; /* nobody to answer: close */
     }
     if (w == WAIT_TIMEOUT) {
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         srv_fail(&e, 504, "", "request timed out after %g s (partial answer stored)",
                  srv->cfg.timeout_ms / 1000.0);
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
-    char conv_text[24];
-    snprintf(conv_text, sizeof conv_text, "%lld", (long long)job->conversation_out);
     char id[48];
     snprintf(id, sizeof id, "%s-%llu", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&srv->next_id, 1));
@@ -378,11 +378,11 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     if (failed_early || !stream) {
         enum MHD_Result rc;
         if (job->err.status)
-            rc = send_error(srv, c, &job->err);
+            rc = send_error(srv, c, rq, &job->err);
         else
-            rc = send_json(srv, c, 200,
+            rc = send_json(srv, c, rq, 200,
                            srv_completion_json(chat, id, srv->model_id, created, job->resp),
-                           "X-Conversation-Id", conv_text);
+                           "X-Conversation-Id", conv_label);
         srv_job_release(job);
         return rc;
     }
@@ -392,7 +392,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
            : NULL;
     if (!r) {
         free(st);
-        srv_job_cancel(job);
+        srv_pool_cancel(srv->pool, job);
         srv_job_release(job);
         return MHD_NO;
     }
@@ -400,15 +400,14 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     memcpy(st->id, id, sizeof id);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Conversation-Id", conv_text);
-    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r); /* stream_free runs when libmicrohttpd lets go of it */
-    return rc;
+    MHD_add_response_header(r, "X-Conversation-Id", conv_label);
+    return queue_response(c, rq, 200, r); /* stream_free runs when MHD lets go of r */
 }
 
 /* ---- small endpoints ----------------------------------------------------- */
 
-static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c,
+                                     const srv_request *rq)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *data = root ? cJSON_AddArrayToObject(root, "data") : NULL;
@@ -428,10 +427,11 @@ static enum MHD_Result handle_models(srv_server *srv, struct MHD_Connection *c)
         cJSON_free(json);
     }
     cJSON_Delete(root);
-    return send_json(srv, c, 200, out, NULL, NULL);
+    return send_json(srv, c, rq, 200, out, NULL, NULL);
 }
 
-static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c,
+                                     const srv_request *rq)
 {
     int queued, active, slots;
     srv_pool_gauges(srv->pool, &queued, &active, &slots);
@@ -439,7 +439,7 @@ static enum MHD_Result handle_health(srv_server *srv, struct MHD_Connection *c)
     snprintf(buf, sizeof buf,
              "{\"status\":\"ok\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
              slots - active, active, queued);
-    return send_json(srv, c, 200, strdup(buf), NULL, NULL);
+    return send_json(srv, c, rq, 200, strdup(buf), NULL, NULL);
 }
 
 /* The process's resident set (what "flat memory" is judged by); 0 when
@@ -456,7 +456,8 @@ static long long resident_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c,
+                                      const srv_request *rq)
 {
     const srv_metrics *m = &srv->metrics;
     int queued, active, slots;
@@ -496,6 +497,8 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
         "# TYPE ghostflow_batch_sequences gauge\nghostflow_batch_sequences %d\n"
         "# HELP ghostflow_batch_sequences_max Most sequences seen in one forward batch.\n"
         "# TYPE ghostflow_batch_sequences_max gauge\nghostflow_batch_sequences_max %d\n"
+        "# HELP ghostflow_slow_clients_cut_total Connections shut for sending too slowly.\n"
+        "# TYPE ghostflow_slow_clients_cut_total counter\nghostflow_slow_clients_cut_total %lld\n"
         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
         "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n";
     long long b_steps, b_items;
@@ -507,125 +510,121 @@ static enum MHD_Result handle_metrics(srv_server *srv, struct MHD_Connection *c)
                  (long long)atomic_load(&m->errors), (long long)atomic_load(&m->rejected),
                  (long long)atomic_load(&m->cancelled), (long long)atomic_load(&m->prompt_tokens),
                  out_tok, gen_us / 1e6, gen_us > 0 ? out_tok / (gen_us / 1e6) : 0.0, queued, active,
-                 slots, b_steps, b_items, b_last, b_max, resident_bytes());
-    return send_text(srv, c, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
+                 slots, b_steps, b_items, b_last, b_max, (long long)atomic_load(&m->slow_cut),
+                 resident_bytes());
+    return send_text(srv, c, rq, 200, "text/plain; version=0.0.4", buf, NULL, NULL);
 }
 
-static enum MHD_Result handle_tokens(srv_server *srv, struct MHD_Connection *c,
-                                     const srv_request *rq, bool tokenize)
+/* The POST routes: the body decides between an answer and a generation. */
+static enum MHD_Result handle_body(srv_server *srv, struct MHD_Connection *c, const srv_request *rq)
 {
     srv_error e = {0};
-    cJSON *body = parse_body(rq, &e);
-    char *out = !body      ? NULL
-                : tokenize ? srv_tokenize(body, srv->model, &e)
-                           : srv_detokenize(body, srv->model, &e);
-    cJSON_Delete(body);
-    return out ? send_json(srv, c, 200, out, NULL, NULL) : send_error(srv, c, &e);
+    srv_gen_request req;
+    char *answer;
+    int rc = srv_handle_body(rq->route->id, rq->body, rq->len, srv->model, &srv->cfg.gen, &req,
+                             &answer, &e);
+    return rc < 0                  ? send_error(srv, c, rq, &e)
+           : rc == SRV_BODY_ANSWER ? send_json(srv, c, rq, 200, answer, NULL, NULL)
+                                   : handle_generation(srv, c, rq, req);
 }
 
 /* ---- routing ------------------------------------------------------------- */
 
-enum { R_PAGE, R_HEALTH, R_METRICS, R_MODELS, R_CHAT, R_COMPLETIONS, R_TOKENIZE, R_DETOKENIZE };
-
-static const struct route {
-    const char *path;
-    const char *method;
-    int id;
-    bool public; /* served without the API key */
-} routes[] = {
-    {"/", "GET", R_PAGE, true},
-    {"/health", "GET", R_HEALTH, true},
-    {"/metrics", "GET", R_METRICS, false},
-    {"/v1/models", "GET", R_MODELS, false},
-    {"/v1/chat/completions", "POST", R_CHAT, false},
-    {"/v1/completions", "POST", R_COMPLETIONS, false},
-    {"/tokenize", "POST", R_TOKENIZE, false},
-    {"/detokenize", "POST", R_DETOKENIZE, false},
-};
-
-/* Bearer token check: both sides are hashed to equal-length digests and
- * compared in constant time, so neither the key nor its length leaks. */
-static bool authorized(const srv_server *srv, struct MHD_Connection *c)
-{
-    if (!srv->has_key)
-        return true;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *tok = h + 7;
-    while (*tok == ' ')
-        tok++;
-    unsigned char digest[crypto_generichash_BYTES];
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)tok, strlen(tok), NULL, 0);
-    return sodium_memcmp(digest, srv->key_hash, sizeof digest) == 0;
-}
-
-static enum MHD_Result route(srv_server *srv, struct MHD_Connection *c, const char *url,
-                             const char *method, const srv_request *rq)
+/* The request's whole body has arrived: the handler of its route. */
+static enum MHD_Result dispatch(srv_server *srv, struct MHD_Connection *c, const srv_request *rq)
 {
     srv_error e = {0};
-    const struct route *rt = NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            rt = &routes[i];
-    if (!rt) {
-        srv_fail(&e, 404, "", "no such endpoint: %.200s", url);
-        return send_error(srv, c, &e);
-    }
-    if (strcmp(method, rt->method) != 0) {
-        srv_fail(&e, 405, "", "%.16s %s: method not allowed (use %s)", method, rt->path,
-                 rt->method);
-        snprintf(e.param, sizeof e.param, "%s", rt->method); /* the Allow header's value */
-        return send_error(srv, c, &e);
-    }
-    if (rq->too_large) {
+    if (rq->too_large) { /* chunked upload: known only once it passed the cap */
         srv_fail(&e, 413, "", "request body larger than %zu bytes", srv->cfg.max_body);
         e.code = "request_too_large";
-        return send_error(srv, c, &e);
+        return send_error(srv, c, rq, &e);
     }
-    if (!rt->public && !authorized(srv, c)) {
-        srv_fail(&e, 401, "", "missing or wrong API key (send Authorization: Bearer KEY)");
-        e.code = "invalid_api_key";
-        return send_error(srv, c, &e);
-    }
-    switch (rt->id) {
-    case R_PAGE:
-        return send_text(srv, c, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
+    switch (rq->route->id) {
+    case SRV_R_PAGE:
+        return send_text(srv, c, rq, 200, "text/html; charset=utf-8", strdup(srv_chat_page), NULL,
                          NULL);
-    case R_HEALTH: return handle_health(srv, c);
-    case R_METRICS: return handle_metrics(srv, c);
-    case R_MODELS: return handle_models(srv, c);
-    case R_CHAT: return handle_generation(srv, c, rq, true);
-    case R_COMPLETIONS: return handle_generation(srv, c, rq, false);
-    case R_TOKENIZE: return handle_tokens(srv, c, rq, true);
-    default: return handle_tokens(srv, c, rq, false);
+    case SRV_R_HEALTH: return handle_health(srv, c, rq);
+    case SRV_R_METRICS: return handle_metrics(srv, c, rq);
+    case SRV_R_MODELS: return handle_models(srv, c, rq);
+    default: return handle_body(srv, c, rq);
     }
+}
+
+/* An allowed cross-site preflight: what the browser may send next. */
+static enum MHD_Result send_preflight(struct MHD_Connection *c, const srv_request *rq)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", rq->route->method);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, X-Conversation-Id");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    return queue_response(c, rq, 204, r);
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    srv_request *rq = cls;
+    if (rq->n_headers == rq->headers_cap) {
+        size_t cap = rq->headers_cap ? 2 * rq->headers_cap : 16;
+        srv_header *nh = realloc(rq->headers, cap * sizeof *nh);
+        if (!nh) {
+            rq->headers_oom = true;
+            return MHD_NO;
+        }
+        rq->headers = nh;
+        rq->headers_cap = cap;
+    }
+    rq->headers[rq->n_headers++] = (srv_header){key, value ? value : ""};
+    return MHD_YES;
+}
+
+/* The watchdog's record of connection c (NULL when it could not be made). */
+static srv_watched *watched(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     srv_server *srv = cls;
     srv_request *rq = *con_cls;
     if (!rq) {
+        /* The headers are complete and no body byte has been read: the gate
+         * decides now, so a refused request is answered without reading
+         * (or inviting, with 100 Continue) its body. */
         if (!(rq = calloc(1, sizeof *rq)))
             return MHD_NO;
         *con_cls = rq;
         atomic_fetch_add(&srv->metrics.requests, 1);
-        /* A declared length over the cap is refused before reading any of it. */
-        const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body) {
-            rq->too_large = true;
-            return route(srv, c, url, method, rq);
-        }
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rq);
+        if (rq->headers_oom)
+            return MHD_NO;
+        srv_http_request hr = {method, url, version, rq->headers, rq->n_headers};
+        srv_error e = {0};
+        srv_admit a;
+        int grc = srv_gate_check(&srv->gate, &hr, &a, &e);
+        rq->route = a.route;
+        rq->cors_origin = a.cors_origin;
+        if (grc || a.preflight) /* answered now: the body is never read */
+            srv_watch_reading(srv->watch, watched(c), false);
+        if (grc)
+            return send_error(srv, c, rq, &e);
+        if (a.preflight)
+            return send_preflight(c, rq);
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        srv_watch_body(srv->watch, watched(c), n);
         if (!rq->too_large && rq->len + n > srv->cfg.max_body) {
             rq->too_large = true; /* chunked upload: known only now */
             free(rq->body);
@@ -651,18 +650,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->body[rq->len] = '\0';
         return MHD_YES;
     }
-    return route(srv, c, url, method, rq);
+    srv_watch_reading(srv->watch, watched(c), false);
+    return dispatch(srv, c, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
+    (void)toe;
+    srv_server *srv = cls;
+    srv_watch_reading(srv->watch, watched(c), true); /* the next request's turn */
     srv_request *rq = *con_cls;
     if (rq) {
+        free(rq->headers);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    srv_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = srv_watch_add(srv->watch, connection_fd(c));
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_watch_remove(srv->watch, *socket_context);
+        *socket_context = NULL;
     }
 }
 
@@ -729,23 +744,26 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
     srv->cfg.model_id = srv->model_id;
     srv->started = (int64_t)time(NULL);
     srv->listen_fd = -1;
-    if (cfg->api_key && cfg->api_key[0]) {
-        srv->has_key = true;
-        crypto_generichash(srv->key_hash, sizeof srv->key_hash, (const unsigned char *)cfg->api_key,
-                           strlen(cfg->api_key), NULL, 0);
-    }
     srv->pool = srv_pool_create(svc, cfg->parallel, cfg->queue, &cfg->context_params, &srv->metrics,
                                 err, errcap);
-    if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0) {
+    if (!srv->pool || (srv->listen_fd = open_listener(cfg, &srv->port, err, errcap)) < 0 ||
+        srv_gate_init(&srv->gate, cfg->host, srv->port, cfg->max_body, cfg->host_allow,
+                      cfg->cors_origin, cfg->api_key, err, errcap)) {
         srv_stop(srv);
         return NULL;
     }
-    srv->daemon =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC,
-                         0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->parallel + cfg->queue + 64),
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->timeout_ms + 999) / 1000),
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    if (!(srv->watch = srv_watch_start(cfg->read_timeout_ms, cfg->min_rate, &srv->metrics.slow_cut,
+                                       err, errcap))) {
+        srv_stop(srv);
+        return NULL;
+    }
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL,
+        on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_per_client, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((cfg->timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errcap, "libmicrohttpd could not start on %s:%u", cfg->host, srv->port);
         srv_stop(srv);
@@ -770,10 +788,11 @@ void srv_stop(srv_server *srv)
         srv_pool_stop(srv->pool); /* waiting connections see their jobs end */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    srv_watch_stop(srv->watch);
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     srv_pool_destroy(srv->pool);
-    sodium_memzero(srv->key_hash, sizeof srv->key_hash);
+    srv_gate_free(&srv->gate);
     free(srv->model_id);
     free(srv);
 }

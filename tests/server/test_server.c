@@ -7,12 +7,17 @@
  * hanging up mid-stream (stored as cancelled), 503 on a full queue, and the
  * history the server leaves behind (read through libghostflow).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "flow/flow_test.h"
+#include "zqlite.h"
 
 #define MODEL   FT_MODEL
 #define DB_KEY  FT_KEY
@@ -45,10 +51,11 @@ static void make_db(const char *path)
  * output pipe open until the timeout. The group teardown kills these. */
 static pid_t live_servers[8];
 
-/* Starts `ghostflow serve` on db with these slots, queue and --timeout;
- * waits for its port. */
-static server_proc start_server(const char *db, const char *parallel, const char *queue,
-                                const char *timeout)
+/* Starts `ghostflow serve` on db with these slots, queue and --timeout, and
+ * the options in extra (NULL-terminated, may be NULL); with_key sets the API
+ * key. Waits for its port. */
+static server_proc start_server_with(const char *db, const char *parallel, const char *queue,
+                                     const char *timeout, const char *const *extra, bool with_key)
 {
     if (access(MODEL, R_OK) != 0)
         fail_msg("%s is missing: run from the repository root with ../shared present", MODEL);
@@ -63,10 +70,18 @@ static server_proc start_server(const char *db, const char *parallel, const char
         close(fds[0]);
         close(fds[1]);
         setenv("GHOSTFLOW_KEY", DB_KEY, 1);
-        setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
-        execl(prog, "ghostflow", "serve", "-m", MODEL, "--db", db, "--port", "0", "--parallel",
-              parallel, "--queue", queue, "--ctx", "512", "-t", "1", "--timeout", timeout,
-              (char *)NULL);
+        if (with_key)
+            setenv("GHOSTFLOW_API_KEY", API_KEY, 1);
+        else
+            unsetenv("GHOSTFLOW_API_KEY");
+        const char *argv[64] = {"ghostflow", "serve", "-m",         MODEL,    "--db",      db,
+                                "--port",    "0",     "--parallel", parallel, "--queue",   queue,
+                                "--ctx",     "512",   "-t",         "1",      "--timeout", timeout};
+        size_t n = 18;
+        for (size_t i = 0; extra && extra[i] && n < 63; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(prog, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -85,6 +100,12 @@ static server_proc start_server(const char *db, const char *parallel, const char
         }
     assert_true(s.port > 0);
     return s;
+}
+
+static server_proc start_server(const char *db, const char *parallel, const char *queue,
+                                const char *timeout)
+{
+    return start_server_with(db, parallel, queue, timeout, NULL, true);
 }
 
 static void stop_server(server_proc *s)
@@ -110,6 +131,7 @@ typedef struct http_resp {
     size_t len;
     char conv[32];
     char allow[32];
+    char acao[64];      /* Access-Control-Allow-Origin */
     size_t abort_after; /* > 0: hang up once this many body bytes arrived */
     CURLcode rc;
 } http_resp;
@@ -140,26 +162,24 @@ static size_t on_header(char *p, size_t sz, size_t n, void *user)
         snprintf(r->conv, sizeof r->conv, "%.31s", line + 19);
     if (strncasecmp(line, "Allow: ", 7) == 0)
         snprintf(r->allow, sizeof r->allow, "%.31s", line + 7);
+    if (strncasecmp(line, "Access-Control-Allow-Origin: ", 29) == 0)
+        snprintf(r->acao, sizeof r->acao, "%.63s", line + 29);
     return len;
 }
 
-/* One request to port; key NULL = no Authorization header. */
-static void http_to(int port, const char *method, const char *path, const char *body, size_t len,
-                    const char *key, const char *header, http_resp *r)
+/* One request to port with these header lines (n of them, NULL ones
+ * skipped) and no others but what curl must send. */
+static void http_lines(int port, const char *method, const char *path, const char *body, size_t len,
+                       const char *const *lines, size_t n, http_resp *r)
 {
     CURL *c = curl_easy_init();
     assert_non_null(c);
-    char url[256], auth[128];
+    char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, auth);
-    }
-    if (header)
-        h = curl_slist_append(h, header);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; i < n; i++)
+        if (lines[i])
+            h = curl_slist_append(h, lines[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -179,6 +199,16 @@ static void http_to(int port, const char *method, const char *path, const char *
     curl_easy_cleanup(c);
     if (!r->body)
         r->body = calloc(1, 1);
+}
+
+/* One JSON request to port; key NULL = no Authorization header. */
+static void http_to(int port, const char *method, const char *path, const char *body, size_t len,
+                    const char *key, const char *header, http_resp *r)
+{
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
+    const char *lines[] = {"Content-Type: application/json", key ? auth : NULL, header};
+    http_lines(port, method, path, body, len, lines, 3, r);
 }
 
 static http_resp req(const char *method, const char *path, const char *body, const char *key)
@@ -214,6 +244,88 @@ static void assert_error(http_resp *r, long status, const char *param)
             fail_msg("expected param %s: %s", param, r->body);
     }
     cJSON_Delete(j);
+}
+
+/* ---- raw sockets (requests libcurl would not send) ------------------------ */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads what fd sends within wait_ms (until the peer closes or stays silent
+ * that long) into out (NUL-terminated); the byte count, -1 when the peer
+ * reset the connection before sending anything. */
+static ssize_t raw_read(int fd, char *out, size_t cap, int wait_ms)
+{
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, wait_ms) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n < 0 && got == 0) {
+            out[0] = '\0';
+            return -1;
+        }
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == cap - 1)
+            break;
+    }
+    out[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* Sends request on a fresh connection and returns what came back within
+ * wait_ms, in out. */
+static void raw_exchange(int port, const char *request, char *out, size_t cap, int wait_ms)
+{
+    int fd = raw_connect(port);
+    raw_send(fd, request, strlen(request));
+    raw_read(fd, out, cap, wait_ms);
+    close(fd);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends drip on fd every every_ms until the server closes the connection;
+ * the milliseconds that took, or -1 when it was still open after limit_ms. */
+static int closed_after(int fd, const char *drip, int every_ms, int limit_ms)
+{
+    int64_t t0 = mono_ms();
+    while (mono_ms() - t0 < limit_ms) {
+        if (drip && send(fd, drip, strlen(drip), MSG_NOSIGNAL) < 0)
+            return (int)(mono_ms() - t0);
+        struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+        if (poll(&p, 1, every_ms) > 0) {
+            char buf[512];
+            if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+                return (int)(mono_ms() - t0);
+        }
+    }
+    return -1;
 }
 
 /* ---- SSE ------------------------------------------------------------------ */
@@ -379,6 +491,236 @@ static void test_missing_or_wrong_api_key_is_401(void **state)
     }
 }
 
+/* The key is checked on every route the server's own table marks protected
+ * (`serve --list-routes`, so a route added later is covered too): without a
+ * key and with a wrong one 401, with the key anything else. The public
+ * routes are named here: making one more public fails this test. */
+static void test_every_protected_route_needs_the_key(void **state)
+{
+    (void)state;
+    static const char *const expect_public[] = {"GET /", "GET /health"};
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "%s serve --list-routes", tu_program("ghostflow"));
+    assert_int_equal(tu_run(cmd, out, sizeof out, NULL, 0), 0);
+    int n_routes = 0, n_public = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char method[16], path[128], access[16];
+        assert_int_equal(sscanf(line, "%15s %127s %15s", method, path, access), 3);
+        n_routes++;
+        char name[160];
+        snprintf(name, sizeof name, "%s %s", method, path);
+        if (strcmp(access, "public") == 0) {
+            bool listed = false;
+            for (size_t i = 0; i < sizeof expect_public / sizeof expect_public[0]; i++)
+                listed |= strcmp(name, expect_public[i]) == 0;
+            if (!listed)
+                fail_msg("%s is public but not in this test's list of public routes", name);
+            n_public++;
+            continue;
+        }
+        assert_string_equal(access, "key");
+        const char *body = strcmp(method, "POST") == 0 ? "{}" : NULL;
+        const char *keys[] = {NULL, "sk-wrong", API_KEY};
+        for (size_t k = 0; k < 3; k++) {
+            http_resp r = req(method, path, body, keys[k]);
+            if (k < 2 && r.status != 401)
+                fail_msg("%s with %s key: %ld, expected 401", name, keys[k] ? "a wrong" : "no",
+                         r.status);
+            if (k == 2 && (r.status == 401 || r.status == 0))
+                fail_msg("%s with the key: %ld", name, r.status);
+            free(r.body);
+        }
+    }
+    assert_int_equal(n_public, sizeof expect_public / sizeof expect_public[0]);
+    assert_true(n_routes >= 8);
+}
+
+/* Without the key a request is refused from its headers: the 401 comes
+ * before the body is sent (so unauthenticated bodies are never buffered),
+ * and a client asking "Expect: 100-continue" is not invited to send it. */
+static void test_missing_key_is_refused_before_the_body(void **state)
+{
+    (void)state;
+    char head[512], got[2048];
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, head, got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 401", 12) != 0)
+        fail_msg("headers without a key and no body sent: got '%.80s'", got);
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: 1000\r\n"
+             "Expect: 100-continue\r\nAuthorization: Bearer sk-wrong\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, head, got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 401", 12) != 0 || strstr(got, "100 Continue"))
+        fail_msg("Expect: 100-continue with a wrong key: got '%.80s'", got);
+}
+
+/* One text/plain request to port (what a web page may send unasked) with up
+ * to two more header lines; the status. The response is kept in *keep when
+ * given. */
+static long status_with(int port, const char *method, const char *path, const char *body,
+                        const char *h1, const char *h2, http_resp *keep)
+{
+    http_resp r = {0};
+    bool typed = h1 && strncasecmp(h1, "Content-Type:", 13) == 0;
+    const char *lines[] = {typed ? NULL : "Content-Type: text/plain", h1, h2};
+    http_lines(port, method, path, body, body ? strlen(body) : 0, lines, 3, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    if (keep)
+        *keep = r;
+    else
+        free(r.body);
+    return r.status;
+}
+
+/* With no API key, a web page must not reach the server: a cross-site Origin
+ * (a page on any site posting text/plain JSON to 127.0.0.1) and a Host that
+ * is not one of the server's names (DNS rebinding) are refused, and nothing
+ * is stored. Requests without Origin, the server's own origin, and the
+ * origins --cors-origin lists (with their preflight) still work. */
+static void test_cross_site_requests_are_refused(void **state)
+{
+    (void)state;
+    const char *db = tu_path("cors.db");
+    make_db(db);
+    const char *const extra[] = {"--cors-origin", "http://app.example", "--host-allow",
+                                 "gf.internal:8443", NULL};
+    server_proc cs = start_server_with(db, "1", "4", "60", extra, false);
+    int p = cs.port;
+    char own[64], host[64], host_v6[64], host_alias[64];
+    snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d", p);
+    snprintf(host, sizeof host, "Host: localhost:%d", p);
+    snprintf(host_v6, sizeof host_v6, "Host: [::1]:%d", p);
+    snprintf(host_alias, sizeof host_alias, "Host: attacker.example:%d", p);
+    const char *evil_body = "{\"prompt\":\"pwned\",\"max_tokens\":2,\"user\":\"evil\"}";
+    http_resp r;
+    assert_int_equal(status_with(p, "POST", "/v1/completions", evil_body,
+                                 "Origin: http://evil.example", NULL, &r),
+                     403);
+    assert_error(&r, 403, "Origin");
+    free(r.body);
+    assert_int_equal(status_with(p, "POST", "/v1/completions", evil_body, host_alias, NULL, &r),
+                     403);
+    assert_error(&r, 403, "Host");
+    free(r.body);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: attacker.example", NULL, NULL),
+                     403);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: 127.0.0.1", NULL, NULL), 403);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Origin: null", NULL, NULL), 403);
+    /* allowed: no Origin, our own origin, our names, an added name */
+    assert_int_equal(status_with(p, "GET", "/health", NULL, NULL, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, own, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, host, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, host_v6, NULL, NULL), 200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: GF.internal:8443", NULL, NULL),
+                     200);
+    assert_int_equal(status_with(p, "GET", "/health", NULL, "Host: gf.internal", NULL, NULL), 403);
+    /* a listed origin: the answer says so, and its preflight is answered */
+    assert_int_equal(status_with(p, "POST", "/v1/completions",
+                                 "{\"prompt\":\"a\",\"max_tokens\":2,\"user\":\"app\"}",
+                                 "Origin: http://app.example", NULL, &r),
+                     200);
+    assert_string_equal(r.acao, "http://app.example");
+    free(r.body);
+    assert_int_equal(status_with(p, "OPTIONS", "/v1/completions", NULL,
+                                 "Origin: http://app.example",
+                                 "Access-Control-Request-Method: POST", &r),
+                     204);
+    assert_string_equal(r.acao, "http://app.example");
+    free(r.body);
+    /* curl -d: no key, no Origin, form content type */
+    assert_int_equal(status_with(p, "POST", "/v1/completions",
+                                 "{\"prompt\":\"a\",\"max_tokens\":2,\"user\":\"curl\"}",
+                                 "Content-Type: application/x-www-form-urlencoded", NULL, NULL),
+                     200);
+    stop_server(&cs);
+    assert_int_equal(history_in(db, "evil").n, 0);
+    assert_int_equal(history_in(db, "app").n, 1);
+    assert_int_equal(history_in(db, "curl").n, 1);
+}
+
+/* HTTP/1.1 without Host is 400; HEAD works like GET without the body; a
+ * header that means one thing sent twice is refused naming it. */
+static void test_request_line_and_header_rules(void **state)
+{
+    (void)state;
+    char got[4096], request[256];
+    raw_exchange(main_srv.port, "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n", got,
+                 sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.1 400", 12) != 0 || !strstr(got, "\"Host\""))
+        fail_msg("HTTP/1.1 without Host: '%.200s'", got);
+    raw_exchange(main_srv.port, "GET /health HTTP/1.0\r\n\r\n", got, sizeof got, 3000);
+    if (strncmp(got, "HTTP/1.0 200", 12) != 0 && strncmp(got, "HTTP/1.1 200", 12) != 0)
+        fail_msg("HTTP/1.0 without Host: '%.200s'", got);
+    snprintf(request, sizeof request,
+             "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+             main_srv.port);
+    raw_exchange(main_srv.port, request, got, sizeof got, 3000);
+    const char *end = strstr(got, "\r\n\r\n");
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0 || !end || end[4] != '\0')
+        fail_msg("HEAD /health: '%.300s'", got);
+    http_resp r;
+    assert_int_equal(status_with(main_srv.port, "GET", "/v1/models", NULL,
+                                 "Authorization: Bearer " API_KEY, "Authorization: Bearer x", &r),
+                     400);
+    assert_error(&r, 400, "Authorization");
+    free(r.body);
+    assert_int_equal(status_with(main_srv.port, "DELETE", "/health", NULL, NULL, NULL, &r), 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    free(r.body);
+}
+
+/* Whether len bytes at s are UTF-8 (structure only: lead and continuation
+ * bytes; what the test needs to see cut characters and stray bytes). */
+static bool is_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < len;) {
+        size_t n = s[i] < 0x80                   ? 0
+                   : s[i] >= 0xC2 && s[i] < 0xE0 ? 1
+                   : s[i] >= 0xE0 && s[i] < 0xF0 ? 2
+                   : s[i] >= 0xF0 && s[i] < 0xF5 ? 3
+                                                 : 9;
+        if (n == 9 || i + n >= len + (n == 0))
+            return false;
+        for (size_t k = 1; k <= n; k++)
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+                return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* A 404 quotes the path: raw bytes that are not UTF-8 are replaced and a
+ * long path is cut between characters, so the body is always UTF-8 JSON. */
+static void test_not_found_body_is_utf8_json(void **state)
+{
+    (void)state;
+    char path[512] = "/", request[1024], got[4096];
+    for (int i = 0; i < 150; i++)
+        strcat(path, "\xc3\xa9"); /* é: the 200-byte cut falls inside one */
+    const char *paths[] = {"/\xff\xfe", "/%ff%fe%c3", path};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(request, sizeof request,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", paths[i],
+                 main_srv.port);
+        raw_exchange(main_srv.port, request, got, sizeof got, 3000);
+        const char *body = strstr(got, "\r\n\r\n");
+        if (strncmp(got, "HTTP/1.1 404", 12) != 0 || !body)
+            fail_msg("GET %s: '%.100s'", paths[i], got);
+        body += 4;
+        if (!is_utf8(body, strlen(body)))
+            fail_msg("path %zu: 404 body is not UTF-8: %s", i, body);
+        cJSON *j = cJSON_Parse(body);
+        assert_non_null(j);
+        cJSON_Delete(j);
+    }
+}
+
 static void test_completion_counts_tokens_and_is_reproducible(void **state)
 {
     (void)state;
@@ -479,9 +821,41 @@ static void test_chat_stream_ends_with_done_and_is_stored(void **state)
     free(c.body);
 }
 
+/* X-Conversation-Id is a label both ways: an answer names the conversation
+ * it was stored in (the client's label, the "user" field, or one the server
+ * drew), and a client that echoes it continues that conversation. */
+static void test_echoed_conversation_id_continues_the_conversation(void **state)
+{
+    (void)state;
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    http_resp a = {0}, b = {0}, u = {0}, n = {0};
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_true(a.conv[0] != '\0');
+    char echo[64];
+    snprintf(echo, sizeof echo, "X-Conversation-Id: %s", a.conv);
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, echo, &b);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.conv, a.conv);
+    assert_int_equal(history_of(a.conv).n, 2);
+    const char *as_user = "{\"prompt\":\"Once\",\"max_tokens\":2,\"user\":\"echo-user\"}";
+    http_to(main_srv.port, "POST", "/v1/completions", as_user, strlen(as_user), API_KEY, NULL, &u);
+    assert_string_equal(u.conv, "echo-user");
+    http_to(main_srv.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &n);
+    assert_string_not_equal(n.conv, a.conv); /* no label: a new conversation */
+    free(a.body);
+    free(b.body);
+    free(u.body);
+    free(n.body);
+}
+
 static void test_tokenize_detokenize_round_trip(void **state)
 {
     (void)state;
+    /* an escaped backslash before u0000 is text, not a NUL */
+    http_resp t = post("/tokenize", "{\"content\":\"a\\\\u0000b\"}");
+    assert_int_equal(t.status, 200);
+    free(t.body);
     http_resp r = post("/tokenize", "{\"content\":\"Once upon a time\"}");
     assert_int_equal(r.status, 200);
     cJSON *j = cJSON_Parse(r.body);
@@ -516,13 +890,17 @@ static void test_routing_errors(void **state)
     r = req("DELETE", "/health", NULL, API_KEY);
     assert_error(&r, 405, NULL);
     free(r.body);
-    /* 2 MiB body: refused with 413 before it is read */
+    /* 2 MiB body: refused with 413 before it is read. Sent the way curl
+     * sends large bodies, asking first (Expect: 100-continue): a client that
+     * sends 2 MiB unasked may see the connection reset under its upload. */
     size_t n = 2u << 20;
     char *big = malloc(n + 1);
     memset(big, ' ', n);
     big[n] = '\0';
     memcpy(big, "{\"prompt\":\"", 11);
-    r = post("/v1/completions", big);
+    r = (http_resp){0};
+    http_to(main_srv.port, "POST", "/v1/completions", big, n, API_KEY, "Expect: 100-continue", &r);
+    assert_int_equal(r.rc, CURLE_OK);
     assert_error(&r, 413, NULL);
     free(r.body);
     free(big);
@@ -559,6 +937,19 @@ static void test_malformed_requests_are_400_naming_the_field(void **state)
         {"/v1/completions", "{\"prompt\":\"a\",\"logprobs\":5}", "logprobs"},
         {"/v1/completions", "{\"prompt\":\"a\",\"model\":7}", "model"},
         {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"prompt\":\"b\"}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\\u0000b\"}", "prompt"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"x\",\"y\\u0000\"]}", "stop[1]"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"user\":\"alice\\u0000one\"}", "user"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"x\\u0000\":1}", "x"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\u0000\"}]}"
+         "]}",
+         "messages[0].content[0].text"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"x\":[{\"y\":1},{\"y\":1,\"y\":2}]}", "x[1].y"},
+        {"/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"a\"}]}",
+         "messages[0].role"},
         {"/v1/completions", "{\"prompt\":\"\xff\xfe\"}", NULL},
         {"/v1/completions", "{\"prompt\":\"\xc0\xaf\"}", NULL},
         {"/v1/completions", "{\"prompt\":\"\xed\xa0\x80\"}", NULL},
@@ -732,13 +1123,17 @@ static void test_full_queue_is_503(void **state)
     assert_true(served > 0);
 }
 
+/* Posts body to /v1/completions in the conversation labelled prefix-INDEX. */
+static void post_labelled(client_arg *a, const char *prefix, const char *body)
+{
+    char header[64];
+    snprintf(header, sizeof header, "X-Conversation-Id: %s-%d", prefix, a->index);
+    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+}
+
 static void *timeout_client(void *p)
 {
-    client_arg *a = p;
-    char header[64];
-    snprintf(header, sizeof header, "X-Conversation-Id: timeout-%d", a->index);
-    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":400}";
-    http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, header, &a->r);
+    post_labelled(p, "timeout", "{\"prompt\":\"Once upon a time\",\"max_tokens\":400}");
     return NULL;
 }
 
@@ -789,6 +1184,219 @@ static void test_request_past_the_timeout_is_504_and_stored_cancelled(void **sta
     assert_true(cancelled > 0);
 }
 
+/* A field of /health at port. */
+static int health_at(int port, const char *field)
+{
+    http_resp r = {0};
+    http_to(port, "GET", "/health", NULL, 0, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, field)));
+    int v = cJSON_GetObjectItem(j, field)->valueint;
+    cJSON_Delete(j);
+    free(r.body);
+    return v;
+}
+
+/* Waits (up to 5 s) until /health's field at port reads want. */
+static void await_health(int port, const char *field, int want)
+{
+    int v = -1;
+    for (int i = 0; i < 500 && (v = health_at(port, field)) != want; i++)
+        usleep(10 * 1000);
+    if (v != want)
+        fail_msg("/health %s stayed %d, expected %d", field, v, want);
+}
+
+static void *labelled_client(void *p)
+{
+    post_labelled(p, "abandon", "{\"prompt\":\"Once upon a time\",\"max_tokens\":4}");
+    return NULL;
+}
+
+/* One slot, a queue of two. The slot is held up (this process holds the
+ * database's write lock, so the running request waits to store its prompt),
+ * two clients queue and hang up: they leave the queue at once (stored as
+ * cancelled), and a new client is queued instead of getting 503. */
+static void test_abandoned_queued_requests_leave_the_queue(void **state)
+{
+    (void)state;
+    const char *db = tu_path("abandon.db");
+    make_db(db);
+    server_proc as = start_server(db, "1", "2", "60");
+    zqlite_db *z = zqlite_open_encrypted(db, DB_KEY, strlen(DB_KEY));
+    assert_non_null(z);
+    zqlite_result *lock = zqlite_execute(z, "BEGIN IMMEDIATE");
+    assert_int_equal(lock->status, ZQLITE_OK);
+    zqlite_free_result(lock);
+
+    client_arg running, late;
+    pthread_t th_running, th_late;
+    spawn_clients(as.port, 1, labelled_client, &running, &th_running);
+    await_health(as.port, "slots_processing", 1);
+    int fds[2];
+    char request[512];
+    for (int i = 0; i < 2; i++) {
+        const char *body = "{\"prompt\":\"Once\",\"max_tokens\":4}";
+        snprintf(request, sizeof request,
+                 "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Authorization: Bearer " API_KEY "\r\nX-Conversation-Id: abandon-q%d\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 as.port, i, strlen(body), body);
+        fds[i] = raw_connect(as.port);
+        raw_send(fds[i], request, strlen(request));
+    }
+    await_health(as.port, "queued", 2);
+    close(fds[0]);
+    close(fds[1]);
+    await_health(as.port, "queued", 0);
+    late = (client_arg){.port = as.port, .index = 1};
+    assert_int_equal(pthread_create(&th_late, NULL, labelled_client, &late), 0);
+    await_health(as.port, "queued", 1);
+
+    lock = zqlite_execute(z, "ROLLBACK");
+    zqlite_free_result(lock);
+    zqlite_close(z);
+    pthread_join(th_running, NULL);
+    pthread_join(th_late, NULL);
+    assert_int_equal(running.r.status, 200);
+    assert_int_equal(late.r.status, 200);
+    free(running.r.body);
+    free(late.r.body);
+    stop_server(&as);
+    for (int i = 0; i < 2; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "abandon-q%d", i);
+        rows h = history_in(db, label);
+        assert_int_equal(h.answered, 1);
+        assert_int_equal(h.cancelled, 1);
+    }
+}
+
+static void *looping_client(void *p)
+{
+    client_arg *a = p;
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2,\"user\":\"loop\"}";
+    for (int i = 0; i < 6; i++) {
+        http_resp r = {0};
+        http_to(a->port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &r);
+        if (r.status != 200 && a->r.status == 0)
+            a->r.status = r.status; /* the first failure */
+        free(r.body);
+    }
+    return NULL;
+}
+
+/* 64 clients, each sending its next request as soon as the last is
+ * answered, against 4 slots and a queue of 60: never more requests than the
+ * slots and queue hold, so none may get 503 (a slot that answered but had not
+ * yet counted itself free used to make room look short). */
+static void test_clients_within_slots_and_queue_never_get_503(void **state)
+{
+    (void)state;
+    make_db(tu_path("load.db"));
+    server_proc ls = start_server(tu_path("load.db"), "4", "60", "60");
+    enum { N = 64 };
+    client_arg args[N];
+    pthread_t th[N];
+    spawn_clients(ls.port, N, looping_client, args, th);
+    int failed = 0;
+    long first = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].r.status) {
+            failed++;
+            first = args[i].r.status;
+        }
+    }
+    stop_server(&ls);
+    if (failed)
+        fail_msg("%d of %d clients got an error (e.g. %ld)", failed, N, first);
+}
+
+/* Slow senders (slowloris) cannot hold connections: headers dribbled a line
+ * at a time, or a body dribbled a byte at a time, are cut once the read
+ * bound passes (0.5 s here, with --timeout 60: libmicrohttpd's idle timeout,
+ * renewed by every byte, never fires), while requests sent at a normal pace
+ * are served. One client address holds at most --max-conn-per-client
+ * connections, so a few clients cannot take all of the server's. */
+static void test_slow_senders_are_cut_off(void **state)
+{
+    (void)state;
+    const char *db = tu_path("slow.db");
+    make_db(db);
+    const char *const extra[] = {"--read-timeout", "0.5", "--min-rate", "100", NULL};
+    server_proc ss = start_server_with(db, "1", "2", "60", extra, true);
+    char head[256];
+    snprintf(head, sizeof head, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", ss.port);
+    int fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    int ms = closed_after(fd, "X-Slow: 1\r\n", 100, 4000);
+    close(fd);
+    if (ms < 0)
+        fail_msg("headers dribbled for 4 s: the connection stayed open");
+    assert_true(ms < 3000);
+
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Authorization: Bearer " API_KEY "\r\nContent-Length: 200\r\n\r\n{",
+             ss.port);
+    fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    ms = closed_after(fd, " ", 100, 4000);
+    close(fd);
+    if (ms < 0)
+        fail_msg("a body dribbled at 10 bytes/s for 4 s: the connection stayed open");
+    assert_true(ms < 3000);
+    assert_true(metric_at(ss.port, "ghostflow_slow_clients_cut_total") >= 2);
+
+    /* a body slower than the bound but above the rate is served: 160 bytes
+     * in 20-byte pieces every 100 ms (200 bytes/s) take 0.7 s */
+    char body160[161];
+    snprintf(body160, sizeof body160, "{\"max_tokens\":1,\"prompt\":\"%0132d\"}", 0);
+    assert_int_equal(strlen(body160), 160);
+    snprintf(head, sizeof head,
+             "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+             "Authorization: Bearer " API_KEY "\r\nContent-Length: 160\r\n\r\n",
+             ss.port);
+    fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    for (int i = 0; i < 8; i++) {
+        usleep(100 * 1000);
+        raw_send(fd, body160 + 20 * i, 20);
+    }
+    char got[4096];
+    raw_read(fd, got, sizeof got, 3000);
+    close(fd);
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0)
+        fail_msg("a body at 200 bytes/s over 0.7 s: '%.120s'", got);
+
+    /* a request at a normal pace is served */
+    http_resp r = {0};
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    http_to(ss.port, "POST", "/v1/completions", body, strlen(body), API_KEY, NULL, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    stop_server(&ss);
+
+    /* A fresh server allowing 3 connections per address: this test's are the
+     * only ones, so the fourth is the one closed at once. */
+    const char *const limit[] = {"--max-conn-per-client", "3", NULL};
+    ss = start_server_with(db, "1", "2", "60", limit, true);
+    int fds[4], closed = 0;
+    for (int i = 0; i < 4; i++)
+        fds[i] = raw_connect(ss.port);
+    for (int i = 3; i >= 0; i--) { /* the newest first: the others must still be open */
+        bool gone = closed_after(fds[i], NULL, 20, i == 3 ? 1000 : 50) >= 0;
+        if (gone != (i == 3))
+            fail_msg("connection %d of 4 was %s", i + 1, gone ? "closed" : "kept");
+        closed += gone;
+        close(fds[i]);
+    }
+    assert_int_equal(closed, 1);
+    stop_server(&ss);
+}
+
 /* Bad serve options are usage errors (exit 2) naming the flag, before any
  * database or model work. */
 static void test_bad_serve_options_are_usage_errors(void **state)
@@ -802,6 +1410,9 @@ static void test_bad_serve_options_are_usage_errors(void **state)
         {"--db-cache 10", "--db-cache: 10 is out of range"},
         {"--db-cache lots", "--db-cache"},
         {"--parallel 0", "--parallel"},
+        {"--read-timeout 0", "--read-timeout"},
+        {"--min-rate fast", "--min-rate"},
+        {"--max-conn-per-client -1", "--max-conn-per-client"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[512], err[1024];
@@ -897,15 +1508,24 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_page_and_models),
         cmocka_unit_test(test_missing_or_wrong_api_key_is_401),
+        cmocka_unit_test(test_every_protected_route_needs_the_key),
+        cmocka_unit_test(test_missing_key_is_refused_before_the_body),
+        cmocka_unit_test(test_cross_site_requests_are_refused),
+        cmocka_unit_test(test_request_line_and_header_rules),
+        cmocka_unit_test(test_not_found_body_is_utf8_json),
         cmocka_unit_test(test_completion_counts_tokens_and_is_reproducible),
         cmocka_unit_test(test_stop_string_cuts_the_answer),
         cmocka_unit_test(test_chat_stream_ends_with_done_and_is_stored),
+        cmocka_unit_test(test_echoed_conversation_id_continues_the_conversation),
         cmocka_unit_test(test_tokenize_detokenize_round_trip),
         cmocka_unit_test(test_routing_errors),
         cmocka_unit_test(test_malformed_requests_are_400_naming_the_field),
         cmocka_unit_test(test_eight_concurrent_streams_complete_and_metrics_match),
         cmocka_unit_test(test_client_hanging_up_mid_stream_is_stored_cancelled),
         cmocka_unit_test(test_full_queue_is_503),
+        cmocka_unit_test(test_abandoned_queued_requests_leave_the_queue),
+        cmocka_unit_test(test_clients_within_slots_and_queue_never_get_503),
+        cmocka_unit_test(test_slow_senders_are_cut_off),
         cmocka_unit_test(test_bad_serve_options_are_usage_errors),
         cmocka_unit_test(test_request_past_the_timeout_is_504_and_stored_cancelled),
         cmocka_unit_test(test_concurrent_requests_batch_together_with_sequential_results),
