@@ -46,9 +46,14 @@ static void walk_kv(const gguf_file *f, const gguf_kv *kv)
     for (uint64_t i = 0; i < len; i++) {
         if (kv->arr_type == GGUF_TYPE_STRING)
             sink += kv->strs[i].len ? (unsigned char)kv->strs[i].ptr[kv->strs[i].len - 1] : 0;
-        else
-            sink +=
-                (uint64_t)gguf_arr_i32(kv, i) + gguf_arr_u32(kv, i) + (uint64_t)gguf_arr_f32(kv, i);
+        else {
+            /* the float's bits: converting an out-of-range float to an
+             * integer is undefined behaviour in the harness itself */
+            float f32v = gguf_arr_f32(kv, i);
+            uint32_t bits;
+            memcpy(&bits, &f32v, sizeof bits);
+            sink += (uint64_t)gguf_arr_i32(kv, i) + gguf_arr_u32(kv, i) + bits;
+        }
     }
 }
 

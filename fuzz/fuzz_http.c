@@ -19,8 +19,8 @@
  *
  *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DGF_FUZZ=ON -DGF_TESTS=OFF
  *   cmake --build build-fuzz --target fuzz_http
- *   ./build-fuzz/fuzz/fuzz_http -max_total_time=60 -dict=fuzz/http.dict \
- *       corpus-http/ fuzz/corpus/http
+ *   ./build-fuzz/fuzz/fuzz_http -max_total_time=60 -dict=fuzz/fuzz_http.dict \
+ *       corpus-http/ fuzz/corpus/fuzz_http
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -920,12 +920,16 @@ int32_t gguf_arr_i32(const gguf_kv *kv, uint64_t i)
         return v;
     }
     double d = arr_elem(kv, i);
+    if (d != d)
+        return 0; /* NaN fails both range tests; converting it is undefined */
     return d < INT32_MIN ? INT32_MIN : d > INT32_MAX ? INT32_MAX : (int32_t)d;
 }
 
 uint32_t gguf_arr_u32(const gguf_kv *kv, uint64_t i)
 {
     double d = arr_elem(kv, i);
+    if (d != d)
+        return 0; /* as in gguf_arr_i32 */
     return d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 

@@ -114,7 +114,8 @@ bool gguf_get_str(const gguf_file *f, const char *key, gguf_str *out);
 /* An array of the given element type; *n gets the length. NULL otherwise. */
 const gguf_kv *gguf_get_arr(const gguf_file *f, const char *key, gguf_type elem, uint64_t *n);
 
-/* Element i of a fixed-size array (caller checked the type), read with memcpy. */
+/* Element i of a fixed-size array (caller checked the type), read with memcpy.
+ * The integer readers clamp to their range and give 0 for a NaN. */
 int32_t gguf_arr_i32(const gguf_kv *kv, uint64_t i);
 uint32_t gguf_arr_u32(const gguf_kv *kv, uint64_t i);
 float gguf_arr_f32(const gguf_kv *kv, uint64_t i);

@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -712,6 +713,30 @@ static void test_nested_and_unknown_arrays_are_rejected(void **state)
     free(b.p);
 }
 
+/* A NaN in a float array has no integer value: the integer readers give 0
+ * rather than convert it (undefined behaviour; found by fuzz_gguf, reachable
+ * through tokenizer.ggml.token_type in a hostile file). */
+static void test_nan_array_elements_read_as_integer_zero(void **state)
+{
+    (void)state;
+    const float f32[4] = {NAN, -NAN, 1e30f, -1e30f};
+    const double f64[1] = {NAN};
+    gguf_kv kv = {.type = GGUF_TYPE_ARRAY, .arr_type = GGUF_TYPE_FLOAT32, .arr_len = 4};
+    kv.data = (const uint8_t *)f32;
+    for (uint64_t i = 0; i < 2; i++) {
+        assert_int_equal(gguf_arr_i32(&kv, i), 0);
+        assert_int_equal(gguf_arr_u32(&kv, i), 0);
+        assert_true(isnan(gguf_arr_f32(&kv, i)));
+    }
+    assert_int_equal(gguf_arr_i32(&kv, 2), INT32_MAX);
+    assert_int_equal(gguf_arr_i32(&kv, 3), INT32_MIN);
+    assert_int_equal(gguf_arr_u32(&kv, 3), 0);
+    kv = (gguf_kv){.type = GGUF_TYPE_ARRAY, .arr_type = GGUF_TYPE_FLOAT64, .arr_len = 1};
+    kv.data = (const uint8_t *)f64;
+    assert_int_equal(gguf_arr_i32(&kv, 0), 0);
+    assert_int_equal(gguf_arr_u32(&kv, 0), 0);
+}
+
 static void test_array_length_times_element_size_overflow_is_rejected(void **state)
 {
     blob b = kv_file("big", GGUF_TYPE_ARRAY);
@@ -1073,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_unknown_value_types_are_rejected),
         cmocka_unit_test(test_nested_and_unknown_arrays_are_rejected),
         cmocka_unit_test(test_array_length_times_element_size_overflow_is_rejected),
+        cmocka_unit_test(test_nan_array_elements_read_as_integer_zero),
         cmocka_unit_test(test_huge_vocab_count_is_rejected_without_allocating),
         cmocka_unit_test(test_duplicate_keys_are_rejected),
         cmocka_unit_test(test_bool_values_other_than_0_or_1_are_rejected),
