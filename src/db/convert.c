@@ -98,11 +98,36 @@ static int conv_file_size(const char *path, off_t *size)
 
 /* ---- rekey --------------------------------------------------------------- */
 
+/* Creates tmp empty (a new database to the VFS) with the database's mode and,
+ * where allowed, its owner: rename() puts tmp in the database's place, and a
+ * file SQLite creates would get the default 0644 minus the umask — a 0600
+ * history would become readable by everyone. SQLite gives -wal, -journal and
+ * -shm files the mode of their database, so they follow. */
+static int rekey_create_like(zqlite_db *db, const char *tmp)
+{
+    struct stat st;
+    if (stat(db->path, &st) != 0)
+        return db_fail(db, ZQLITE_IO, "rekey: %s: %s", db->path, strerror(errno));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return db_fail(db, ZQLITE_IO, "rekey: creating %s: %s", tmp, strerror(errno));
+    int rc = fchmod(fd, st.st_mode & 07777);
+    if (rc == 0 && fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM)
+        rc = -1; /* only root may give the file away; others keep their own */
+    int err = errno;
+    close(fd);
+    if (rc != 0)
+        return db_fail(db, ZQLITE_IO, "rekey: setting the mode of %s: %s", tmp, strerror(err));
+    return ZQLITE_OK;
+}
+
 /* Writes a verified copy of db under vfs2's key to tmp. */
 static int rekey_build_copy(zqlite_db *db, sqlite3_vfs *vfs2, const char *tmp)
 {
     int64_t page_size = 0;
     int code = conv_query_int(db, db->sq, "PRAGMA page_size", &page_size);
+    if (code == ZQLITE_OK)
+        code = rekey_create_like(db, tmp);
     sqlite3 *t = NULL;
     if (code == ZQLITE_OK)
         code = db_connect(db, tmp, vfs2->zName, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,

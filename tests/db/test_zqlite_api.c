@@ -513,12 +513,19 @@ static void rekey_case(const char *mode)
     zq_exec(db, sql);
     zq_exec(db, "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c "
                 "WHERE i<300) INSERT INTO t SELECT i FROM c");
+    /* The file rekey puts in the database's place keeps its mode (SQLite
+     * would create it 0644 minus the umask). */
+    mode_t want = strcmp(mode, "wal") == 0 ? 0600 : 0640;
+    assert_int_equal(chmod(path, want), 0);
     zqlite_stmt *st = zqlite_prepare_statement(db, "SELECT 1");
     assert_int_equal(zqlite_rekey(db, "new pass", 8, &o), ZQLITE_MISUSE); /* open statement */
     zqlite_finalize(st);
     o.kdf_opslimit = 2;
     assert_int_equal(zqlite_rekey(db, "new pass", 8, &o), ZQLITE_OK);
     assert_int_equal(zq_int(db, "SELECT count(*) FROM t"), 300);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, want);
     /* The connection rekey opened again keeps the old one's settings. */
     assert_int_equal(zq_int(db, "PRAGMA cache_size"), -1000);
     assert_int_equal(zq_int(db, "PRAGMA busy_timeout"), 1234);
