@@ -39,7 +39,7 @@ static int add_conversation(const gf_conversation *c, void *ud)
                c->label ? "] " : "");
         if (c->title[0])
             printf("        %s\n", c->title);
-        return 0;
+        return cli_output_failed(stdout);
     }
     cJSON *o = cJSON_CreateObject();
     bool ok = o && cJSON_AddNumberToObject(o, "id", (double)c->id) &&

@@ -254,7 +254,7 @@ int flow_cli_listing_add(const gf_exchange *e, void *listing)
     l->count++;
     if (!l->json) {
         flow_cli_print_exchange(stdout, e);
-        return 0;
+        return cli_output_failed(stdout); /* the program's end says why */
     }
     cJSON *o = flow_cli_exchange_json(e);
     if (!o || !cJSON_AddItemToArray(l->array, o)) {

@@ -2,7 +2,8 @@
  * test_flow_cli.c — the history commands of the ghostflow program, run as a
  * user would: history (text and JSON) shows exchanges with answers in order,
  * search and export find and write them, a wrong key exits with code 3 and
- * the agreed message, rekey switches keys, --key warns, and `chat` driven
+ * the agreed message, rekey switches keys, --key warns, output that cannot
+ * be written (stdout on /dev/full) fails with the reason, and `chat` driven
  * through a pseudo-terminal answers two turns, survives Ctrl-C at the prompt
  * and leaves on /quit with both exchanges stored in one conversation.
  */
@@ -185,6 +186,47 @@ static void test_rekey_switches_keys_and_key_flag_warns(void **state)
     assert_null(strstr(err, "brand new passphrase"));
 }
 
+/* Every history command with stdout (or -o) on /dev/full exits 1 and says
+ * why, instead of exiting 0 with the output lost. */
+static void test_output_to_a_full_device_exits_1_with_the_reason(void **state)
+{
+    ft_require_model();
+    static const struct {
+        const char *args, *prog, *name;
+    } cases[] = {
+        {"history", "history", "output"},
+        {"history --json", "history", "output"},
+        {"history --conversations", "history", "output"},
+        {"history --conversations --json", "history", "output"},
+        {"search red ball", "search", "output"},
+        {"search --json red ball", "search", "output"},
+        {"export", "export", "output"},
+        {"export --format markdown", "export", "output"},
+        {"export --format markdown -o /dev/full", "export", "/dev/full"},
+        {"export -o /dev/full", "export", "/dev/full"},
+    };
+    char args[1024], err[8192], want[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "%s --db '%s' >/dev/full", cases[i].args, db_path);
+        int rc = run_gf(FT_KEY, args, NULL, 0, err, sizeof err);
+        snprintf(want, sizeof want, "ghostflow %s: writing %s: No space left on device",
+                 cases[i].prog, cases[i].name);
+        if (rc != 1 || !strstr(err, want))
+            fail_msg("%s >/dev/full: exit %d (want 1), stderr:\n%s", cases[i].args, rc, err);
+    }
+    /* chat: the greeting, the answer and /history all go nowhere */
+    const char *db = tu_path("chat-full.db");
+    gf_close(ft_open(db, false));
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "printf 'Once upon a time\\n/history\\n' | GHOSTFLOW_KEY='%s' %s chat -m %s"
+             " --db '%s' -n 8 --temp 0 -t 1 >/dev/full",
+             FT_KEY, tu_program("ghostflow"), FT_MODEL, db);
+    int rc = tu_run(cmd, NULL, 0, err, sizeof err);
+    if (rc != 1 || !strstr(err, "ghostflow chat: writing output: No space left on device"))
+        fail_msg("chat >/dev/full: exit %d (want 1), stderr:\n%s", rc, err);
+}
+
 /* ---- chat through a pseudo-terminal ---------------------------------------- */
 
 typedef struct pty_session {
@@ -300,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_search_finds_an_exchange),
         cmocka_unit_test(test_export_writes_jsonl_and_markdown),
         cmocka_unit_test(test_rekey_switches_keys_and_key_flag_warns),
+        cmocka_unit_test(test_output_to_a_full_device_exits_1_with_the_reason),
         cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
     };
     int rc = cmocka_run_group_tests(tests, setup_db, NULL);
