@@ -59,7 +59,7 @@ int cmd_search(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     flow_cli_db db = {0};
-    flow_cli_listing l = {0};
+    flow_cli_listing l = {.what = "exchanges"};
     long limit = 20;
     int c;
     while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {

@@ -275,7 +275,7 @@ int flow_cli_listing_end(const char *prog, const gf_service *svc, gf_status rc, 
     else if (l->json && !flow_cli_print_json(prog, stdout, l->array, false))
         code = CLI_EXIT_FAILURE;
     else if (!l->json && l->count == 0)
-        fprintf(stderr, "%s: no exchanges found\n", prog); /* stdout stays empty for scripts */
+        fprintf(stderr, "%s: no %s found\n", prog, l->what); /* stdout stays empty for scripts */
     cJSON_Delete(l->array);
     l->array = NULL;
     return code;

@@ -87,12 +87,14 @@ void flow_cli_print_exchange(FILE *out, const gf_exchange *e);
  * memory (after printing the error). */
 bool flow_cli_print_json(const char *prog, FILE *out, const cJSON *v, bool compact);
 
-/* Exchanges listed to stdout, as text or (json) one JSON array at the end. */
+/* Items (exchanges or conversations) listed to stdout, as text or (json) one
+ * JSON array at the end. */
 typedef struct flow_cli_listing {
+    const char *what; /* plural noun for "no <what> found" */
     bool json;
     cJSON *array;
     bool oom;
-    size_t count; /* exchanges seen */
+    size_t count; /* items seen: every callback adds one */
 } flow_cli_listing;
 /* 0, or -1 after printing the error. */
 int flow_cli_listing_begin(const char *prog, flow_cli_listing *l);

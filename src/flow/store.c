@@ -321,7 +321,9 @@ static gf_status bind_failed(gf_service *svc, const char *what)
 typedef gf_status (*flow_tx_fn)(gf_service *svc, void *arg);
 
 /* Runs body inside BEGIN IMMEDIATE ... COMMIT on the locked connection,
- * retrying the whole transaction while another process holds the lock. */
+ * retrying the whole transaction while another process holds the lock.
+ * Every failure's message starts with what, once ("storing the prompt:
+ * prompt insert: disk I/O error"): callers pass gf_errmsg on unchanged. */
 static gf_status flow_transaction(gf_service *svc, flow_tx_fn body, void *arg, const char *what)
 {
     useconds_t backoff = 2000;
@@ -329,6 +331,8 @@ static gf_status flow_transaction(gf_service *svc, flow_tx_fn body, void *arg, c
         gf_status rc = stmt_run(svc, ST_BEGIN, what);
         if (rc == GF_OK) {
             rc = body(svc, arg);
+            if (rc != GF_OK) /* the body names its step; add the operation */
+                flow_error(svc, rc, "%s: %s", what, gf_errmsg(svc));
             if (rc == GF_OK)
                 rc = stmt_run(svc, ST_COMMIT, what);
             if (rc != GF_OK) {
@@ -837,7 +841,7 @@ static gf_status answer_tx_body(gf_service *svc, void *arg)
                         "prompt %lld: does not exist or already has an answer",
                         (long long)t->prompt_id);
     else if (zrc != ZQLITE_DONE)
-        rc = flow_db_error(svc, zrc, "storing the answer");
+        rc = flow_db_error(svc, zrc, "answer insert");
     zqlite_reset(s);
     zqlite_clear_bindings(s);
     return rc;

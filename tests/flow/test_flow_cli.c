@@ -186,6 +186,37 @@ static void test_rekey_switches_keys_and_key_flag_warns(void **state)
     assert_null(strstr(err, "brand new passphrase"));
 }
 
+/* --conversations lists conversations without calling the listing empty,
+ * and says "no conversations found" (not "exchanges") when there are none. */
+static void test_conversation_list_is_reported_as_conversations(void **state)
+{
+    char out[8192], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --conversations --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "3 exchanges"));
+    if (strstr(err, "found"))
+        fail_msg("a listing of one conversation says: %s", err);
+    const char *empty = tu_path("empty.db");
+    gf_close(ft_open(empty, false));
+    snprintf(args, sizeof args, "history --conversations --db '%s'", empty);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "ghostflow history: no conversations found"));
+}
+
+/* A --key-file that cannot be read says so with the path and the reason,
+ * not that its first line is empty. */
+static void test_key_file_that_is_a_directory_is_named_with_the_reason(void **state)
+{
+    char out[4096], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --db '%s' --key-file '%s'", db_path, tu_tmpdir());
+    assert_int_equal(run_gf(NULL, args, out, sizeof out, err, sizeof err), 1);
+    char want[600];
+    snprintf(want, sizeof want, "key file %s: cannot be read: Is a directory", tu_tmpdir());
+    if (!strstr(err, want))
+        fail_msg("stderr: %s", err);
+}
+
 /* Every history command with stdout (or -o) on /dev/full exits 1 and says
  * why, instead of exiting 0 with the output lost. */
 static void test_output_to_a_full_device_exits_1_with_the_reason(void **state)
@@ -343,6 +374,8 @@ int main(void)
         cmocka_unit_test(test_export_writes_jsonl_and_markdown),
         cmocka_unit_test(test_rekey_switches_keys_and_key_flag_warns),
         cmocka_unit_test(test_output_to_a_full_device_exits_1_with_the_reason),
+        cmocka_unit_test(test_conversation_list_is_reported_as_conversations),
+        cmocka_unit_test(test_key_file_that_is_a_directory_is_named_with_the_reason),
         cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
     };
     int rc = cmocka_run_group_tests(tests, setup_db, NULL);

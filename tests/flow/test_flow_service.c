@@ -141,7 +141,16 @@ static void test_unknown_conversation_is_not_found(void **state)
     assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res),
                      GF_ERR_NOT_FOUND);
     assert_null(res);
-    assert_non_null(strstr(gf_errmsg(svc), "4242"));
+    assert_string_equal(gf_errmsg(svc), "conversation 4242 does not exist");
+    /* storing names the operation once, before the step that failed (the
+     * server passes these on; it used to add its own "storing the prompt") */
+    int64_t conv = 0, pid = 0;
+    assert_int_equal(gf_log_prompt(svc, 4242, "hello", NULL, &conv, &pid), GF_ERR_NOT_FOUND);
+    assert_string_equal(gf_errmsg(svc), "storing the prompt: conversation 4242 does not exist");
+    ghost_response r = {.text = "an answer", .finish_reason = GHOST_FINISH_STOP};
+    assert_int_equal(gf_log_response(svc, 4242, &r), GF_ERR_INVALID_ARGUMENT);
+    assert_string_equal(gf_errmsg(svc),
+                        "storing the answer: prompt 4242: does not exist or already has an answer");
     assert_int_equal(gf_process_prompt(svc, 0, "bad \xff utf8", NULL, NULL, NULL, &res),
                      GF_ERR_INVALID_ARGUMENT);
     assert_null(res);
