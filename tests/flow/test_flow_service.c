@@ -220,26 +220,6 @@ static int collect_pieces(const char *piece, size_t len, void *ud)
     return 0;
 }
 
-static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
-{
-    gf_service *svc = ft_open(tu_path("gate.db"), true);
-    static pieces fp; /* ft_rows is large */
-    memset(&fp, 0, sizeof fp);
-    fp.svc = svc;
-    gf_result *res = NULL;
-    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "The little dog", NULL,
-                                       collect_pieces, &fp, &res),
-                     GF_OK);
-    assert_true(fp.calls > 0);
-    assert_int_equal(fp.rows.n, 1);
-    assert_string_equal(fp.rows.row[0].prompt, "The little dog");
-    assert_int_equal(fp.rows.row[0].prompt_id, res->prompt_id);
-    assert_int_equal(fp.rows.row[0].conversation_id, res->conversation_id);
-    assert_false(fp.rows.row[0].answered); /* pending while it streams */
-    gf_free_result(res);
-    gf_close(svc);
-}
-
 typedef struct blocking_job {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -308,11 +288,14 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     gf_close(svc);
 }
 
-/* While the prompt's commit is held up (the writer is busy with another
- * job), the generation goes on: the first pieces are kept back — eight at
- * most, then the generation takes its prompt job back and commits it
- * itself — and reach the callback as one piece, after the commit. */
-static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **state)
+/* Nothing of the answer reaches the callback before its prompt is stored.
+ * The writer is kept busy with another job, so the prompt's commit cannot
+ * win a race with the first piece: without the gate the first piece would
+ * find the history empty, every time. The generation goes on meanwhile: the
+ * first pieces are kept back — eight at most, then the generation takes its
+ * prompt job back and commits it itself — and reach the callback as one
+ * piece, after the commit. */
+static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
 {
     gf_service *svc = ft_open(tu_path("hold.db"), true);
     blocking_job b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -332,8 +315,12 @@ static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **
     release_blocking(&b);
     assert_int_equal(flow_writer_wait(svc, &busy), GF_OK);
     assert_string_equal(held.text, res->text);
+    assert_true(held.calls > 0);
     assert_int_equal(held.rows.n, 1); /* stored before anything was shown */
     assert_string_equal(held.rows.row[0].prompt, "The little dog");
+    assert_int_equal(held.rows.row[0].prompt_id, res->prompt_id);
+    assert_int_equal(held.rows.row[0].conversation_id, res->conversation_id);
+    assert_false(held.rows.row[0].answered); /* pending while it streams */
     /* The same generation streamed piece by piece, on the same context. */
     ghost_response *r =
         ghost_generate_ex(svc->slots[0].ctx, "The little dog", &p, collect_pieces, &bare);
@@ -835,9 +822,8 @@ int main(void)
         cmocka_unit_test(test_second_turn_reuses_the_kv_cache),
         cmocka_unit_test(test_unknown_conversation_is_not_found),
         cmocka_unit_test(test_cancelled_generation_keeps_prompt_and_partial_answer),
-        cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
         cmocka_unit_test(test_writer_runs_jobs_and_carries_their_errors),
-        cmocka_unit_test(test_pieces_before_the_prompt_is_stored_are_held_then_joined),
+        cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
         cmocka_unit_test(test_database_files_hold_no_plaintext),
         cmocka_unit_test(test_wrong_key_is_rejected),
         cmocka_unit_test(test_foreign_database_is_not_ghostflow),
