@@ -86,6 +86,11 @@ typedef struct zqlite_open_options {
                               database costs a page decryption, so zqlite keeps a
                               larger cache than SQLite's 2000 KiB; it grows only
                               as pages are used. */
+    int immutable;         /* read-only media: SQLite's immutable=1 (implies
+                              readonly): no locks and no -shm file, which a
+                              WAL database otherwise needs beside it; only for
+                              a file nothing changes while it is open. A -wal
+                              file beside it is ignored. */
 } zqlite_open_options;
 
 ZQLITE_API zqlite_open_options zqlite_default_open_options(void);

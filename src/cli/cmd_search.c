@@ -87,6 +87,7 @@ int cmd_search(int argc, char **argv)
     }
     gf_config cfg = gf_default_config();
     cfg.create = false;
+    cfg.read_only = true; /* read-only media, other users' files */
     int code;
     gf_service *svc = flow_cli_open(PROG, &db, &cfg, &code);
     if (!svc) {

@@ -217,6 +217,101 @@ static void test_key_file_that_is_a_directory_is_named_with_the_reason(void **st
         fail_msg("stderr: %s", err);
 }
 
+/* ---- read-only media ---------------------------------------------------------- */
+
+/* Runs "ghostflow ARGS" with dir mounted read-only over itself, in a mount
+ * namespace of its own (the tests run as root, for whom permissions are no
+ * obstacle: only a read-only file system is); as run_gf otherwise. */
+static int run_gf_read_only(const char *dir, const char *args, char *out, size_t out_cap, char *err,
+                            size_t err_cap)
+{
+    char cmd[2048];
+    setenv("GHOSTFLOW_KEY", FT_KEY, 1);
+    snprintf(cmd, sizeof cmd,
+             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
+             " && exec \"$1\" %s </dev/null' '%s' '%s'",
+             args, dir, tu_program("ghostflow"));
+    int st = tu_run(cmd, out, out_cap, err, err_cap);
+    unsetenv("GHOSTFLOW_KEY");
+    return st;
+}
+
+/* A directory that holds copy.db, a copy of the test history. */
+static const char *read_only_dir(const char *name)
+{
+    const char *dir = tu_path(name);
+    char db[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(db, sizeof db, "%s/copy.db", dir);
+    tu_copy_file(db_path, db);
+    /* the simulation must hold, or the test proves nothing: fail, never skip */
+    char cmd[1400], err[4096];
+    snprintf(cmd, sizeof cmd,
+             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
+             " && echo x >> \"$0/copy.db\"' '%s'",
+             dir);
+    if (tu_run(cmd, NULL, 0, err, sizeof err) == 0 || !strstr(err, "Read-only file system"))
+        fail_msg("cannot simulate read-only media (unshare -m and a read-only bind mount, as"
+                 " root): %s",
+                 err);
+    return dir;
+}
+
+/* history, search and export read a history on a read-only file system (a
+ * WAL database with no -shm beside it, which SQLite cannot create there);
+ * run --db says why it cannot store there; a -wal file that holds changes
+ * makes the file unreadable there, and the error says so, naming the file
+ * once. */
+static void test_reading_commands_work_on_read_only_media(void **state)
+{
+    ft_require_model();
+    static char out[1 << 16];
+    char err[4096], args[1024];
+    const char *dir = read_only_dir("ro");
+    static const struct {
+        const char *args, *want;
+    } reads[] = {
+        {"history", "> The cat sat"},
+        {"history --json", "\"A big red ball\""},
+        {"history --conversations", "3 exchanges"},
+        {"search red ball", "> A big red ball"},
+        {"export", "\"prompt\":\"Once upon a time\""},
+        {"export --format markdown", "## Conversation 1"},
+    };
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        snprintf(args, sizeof args, "%s --db \"$0/copy.db\"", reads[i].args);
+        int rc = run_gf_read_only(dir, args, out, sizeof out, err, sizeof err);
+        if (rc != 0 || !strstr(out, reads[i].want))
+            fail_msg("%s on read-only media: exit %d, stderr: %s\nstdout: %.300s", reads[i].args,
+                     rc, err, out);
+    }
+    snprintf(args, sizeof args, "run -m %s/%s -n 4 --db \"$0/copy.db\" Once",
+             getenv("GF_SOURCE_DIR"), FT_MODEL);
+    assert_int_equal(run_gf_read_only(dir, args, out, sizeof out, err, sizeof err), 1);
+    if (!strstr(err, "copy.db: cannot open for writing: Read-only file system"))
+        fail_msg("run --db on read-only media: %s", err);
+
+    /* a live database's file and -wal, copied without the -shm */
+    const char *live = tu_path("live.db"), *walled = tu_path("walled");
+    assert_int_equal(mkdir(walled, 0700), 0);
+    gf_service *svc = ft_open(live, false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(svc, 0, "still in the wal", NULL, &conv, &pid), GF_OK);
+    char from[600], to[600];
+    snprintf(to, sizeof to, "%s/copy.db", walled);
+    tu_copy_file(live, to);
+    snprintf(from, sizeof from, "%s-wal", live);
+    snprintf(to, sizeof to, "%s/copy.db-wal", walled);
+    tu_copy_file(from, to);
+    gf_close(svc);
+    assert_int_equal(
+        run_gf_read_only(walled, "history --db \"$0/copy.db\"", out, sizeof out, err, sizeof err),
+        1);
+    const char *at = strstr(err, "copy.db: cannot open read-only: its -wal file");
+    if (!at || !strstr(err, "Read-only file system") || strstr(at + 1, "copy.db:"))
+        fail_msg("history with a -wal on read-only media: %s", err);
+}
+
 /* Every history command with stdout (or -o) on /dev/full exits 1 and says
  * why, instead of exiting 0 with the output lost. */
 static void test_output_to_a_full_device_exits_1_with_the_reason(void **state)
@@ -376,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_output_to_a_full_device_exits_1_with_the_reason),
         cmocka_unit_test(test_conversation_list_is_reported_as_conversations),
         cmocka_unit_test(test_key_file_that_is_a_directory_is_named_with_the_reason),
+        cmocka_unit_test(test_reading_commands_work_on_read_only_media),
         cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
     };
     int rc = cmocka_run_group_tests(tests, setup_db, NULL);

@@ -536,6 +536,40 @@ static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state
     gf_close(svc);
 }
 
+/* A read_only service reads what a writer stored, including what the
+ * search index has not caught up with yet (it cannot update the index, so
+ * it searches without it), and stores nothing. */
+static void test_read_only_service_reads_and_stores_nothing(void **state)
+{
+    const char *db = tu_path("reader.db");
+    gf_service *w = ft_open(db, false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(w, 0, "a purple elephant danced", NULL, &conv, &pid), GF_OK);
+    gf_config c = ft_config(db, false);
+    c.read_only = true;
+    c.create = true; /* read_only wins: never created */
+    gf_service *r = gf_open(&c);
+    if (!r)
+        fail_msg("read-only open: %s", gf_errmsg(NULL));
+    ft_rows rows;
+    assert_int_equal(search_rows(r, "elephant", 0, &rows), 1); /* not in the index yet */
+    assert_int_equal(gf_log_prompt(r, 0, "refused", NULL, &conv, &pid), GF_ERR_DATABASE);
+    assert_non_null(strstr(gf_errmsg(r), "storing the prompt: "));
+    assert_non_null(strstr(gf_errmsg(r), "readonly"));
+    gf_close(r);
+    gf_close(w);
+    /* a model would be recorded: refused; a missing file is not created */
+    c.model_path = FT_MODEL;
+    assert_null(gf_open(&c));
+    assert_non_null(strstr(gf_errmsg(NULL), "read_only"));
+    c.model_path = NULL;
+    c.db_path = tu_path("never.db");
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_NOT_FOUND);
+    struct stat st;
+    assert_int_not_equal(stat(c.db_path, &st), 0);
+}
+
 /* ---- migrations ------------------------------------------------------------ */
 
 /* Schema 1 as ghostflow 1 wrote it, with its search index. */
@@ -832,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_empty_key_is_refused),
         cmocka_unit_test(test_rekey_changes_the_key),
         cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
+        cmocka_unit_test(test_read_only_service_reads_and_stores_nothing),
         cmocka_unit_test(test_schema_1_is_migrated_with_its_search_index),
         cmocka_unit_test(test_logged_exchange_is_paired_and_answered_once),
         cmocka_unit_test(test_writer_checkpoints_the_wal_off_the_request_path),
