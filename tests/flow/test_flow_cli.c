@@ -219,21 +219,31 @@ static void test_key_file_that_is_a_directory_is_named_with_the_reason(void **st
 
 /* ---- read-only media ---------------------------------------------------------- */
 
-/* Runs "ghostflow ARGS" with dir mounted read-only over itself, in a mount
- * namespace of its own (the tests run as root, for whom permissions are no
- * obstacle: only a read-only file system is); as run_gf otherwise. */
+/* Runs the shell command cmd ($0 = dir, $1 = the ghostflow program) with
+ * dir mounted read-only over itself, in a mount namespace of its own (the
+ * tests run as root, for whom permissions are no obstacle: only a read-only
+ * file system is), and GHOSTFLOW_KEY set; as tu_run otherwise. */
+static int run_read_only(const char *dir, const char *cmd, char *out, size_t out_cap, char *err,
+                         size_t err_cap)
+{
+    char line[2048];
+    setenv("GHOSTFLOW_KEY", FT_KEY, 1);
+    snprintf(line, sizeof line,
+             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
+             " && %s' '%s' '%s'",
+             cmd, dir, tu_program("ghostflow"));
+    int st = tu_run(line, out, out_cap, err, err_cap);
+    unsetenv("GHOSTFLOW_KEY");
+    return st;
+}
+
+/* "ghostflow ARGS" through run_read_only. */
 static int run_gf_read_only(const char *dir, const char *args, char *out, size_t out_cap, char *err,
                             size_t err_cap)
 {
-    char cmd[2048];
-    setenv("GHOSTFLOW_KEY", FT_KEY, 1);
-    snprintf(cmd, sizeof cmd,
-             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
-             " && exec \"$1\" %s </dev/null' '%s' '%s'",
-             args, dir, tu_program("ghostflow"));
-    int st = tu_run(cmd, out, out_cap, err, err_cap);
-    unsetenv("GHOSTFLOW_KEY");
-    return st;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "exec \"$1\" %s </dev/null", args);
+    return run_read_only(dir, cmd, out, out_cap, err, err_cap);
 }
 
 /* A directory that holds copy.db, a copy of the test history. */
@@ -245,12 +255,9 @@ static const char *read_only_dir(const char *name)
     snprintf(db, sizeof db, "%s/copy.db", dir);
     tu_copy_file(db_path, db);
     /* the simulation must hold, or the test proves nothing: fail, never skip */
-    char cmd[1400], err[4096];
-    snprintf(cmd, sizeof cmd,
-             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
-             " && echo x >> \"$0/copy.db\"' '%s'",
-             dir);
-    if (tu_run(cmd, NULL, 0, err, sizeof err) == 0 || !strstr(err, "Read-only file system"))
+    char err[4096];
+    if (run_read_only(dir, "echo x >> \"$0/copy.db\"", NULL, 0, err, sizeof err) == 0 ||
+        !strstr(err, "Read-only file system"))
         fail_msg("cannot simulate read-only media (unshare -m and a read-only bind mount, as"
                  " root): %s",
                  err);
