@@ -9,9 +9,12 @@
 #
 # GHOSTFLOW names our binary (default: $GF_BUILD_DIR/ghostflow, else
 # build/ghostflow). llama.cpp is not part of this repository: see
-# docs/benchmarks.md for how to build the peer. For each model the two
-# engines run back to back (ours, then theirs) so both see the same machine
-# state; ratios above 1 mean ghostflow is faster.
+# docs/benchmarks.md for how to build the peer. Each repetition runs both
+# engines back to back on each model (one timed run each, after each
+# engine's own warm-up), so both see the same machine state; the order
+# alternates between repetitions (odd: ours first, even: theirs first), so
+# neither always gets the cooler CPU or the emptier page cache. Mean and
+# stddev are over the repetitions; ratios above 1 mean ghostflow is faster.
 set -euo pipefail
 
 n_prompt=128 n_gen=64 reps=5 threads="1 2"
@@ -21,7 +24,7 @@ while getopts "p:n:r:t:h" opt; do
     n) n_gen=$OPTARG ;;
     r) reps=$OPTARG ;;
     t) threads=$OPTARG ;;
-    h) sed -n '2,16p' "$0"; exit 0 ;;
+    h) sed -n '2,19p' "$0"; exit 0 ;;
     *) exit 2 ;;
     esac
 done
@@ -63,15 +66,52 @@ extract() { # $1 = ours|theirs, stdin = csv
         }'
 }
 
-for m in "$@"; do
-    echo "measuring $(basename "$m") ..." >&2
-    "$ours" bench -m "$m" -p "$n_prompt" -n "$n_gen" -t "$tlist" -r "$reps" -o csv 2>"$tmp/one.err" |
-        extract ours >>"$tmp/ours.csv"
-    grep "peak RSS" "$tmp/one.err" | sed "s|^|$(basename "$m"): ghostflow |" >>"$tmp/notes" || true
-    grep "memory bandwidth" "$tmp/one.err" >>"$tmp/bw" || true
-    "$LLAMA_BENCH" -m "$m" -p "$n_prompt" -n "$n_gen" -t "$tlist" -r "$reps" -o csv 2>>"$tmp/theirs.err" |
-        extract theirs >>"$tmp/theirs.csv"
+run_ours() { # $1 = model, $2 = repetition
+    "$ours" bench -m "$1" -p "$n_prompt" -n "$n_gen" -t "$tlist" -r 1 -o csv 2>"$tmp/one.err" |
+        extract ours >>"$tmp/ours.runs"
+    if [ "$2" -eq 1 ]; then
+        grep "peak RSS" "$tmp/one.err" | sed "s|^|$(basename "$1"): ghostflow |" >>"$tmp/notes" || true
+        grep "memory bandwidth" "$tmp/one.err" >>"$tmp/bw" || true
+    fi
+}
+run_theirs() { # $1 = model
+    "$LLAMA_BENCH" -m "$1" -p "$n_prompt" -n "$n_gen" -t "$tlist" -r 1 -o csv 2>>"$tmp/theirs.err" |
+        extract theirs >>"$tmp/theirs.runs"
+}
+
+: >"$tmp/ours.runs"
+: >"$tmp/theirs.runs"
+for rep in $(seq 1 "$reps"); do
+    for m in "$@"; do
+        if [ $((rep % 2)) -eq 1 ]; then
+            echo "repetition $rep/$reps: $(basename "$m"): ghostflow, then llama.cpp ..." >&2
+            run_ours "$m" "$rep"
+            run_theirs "$m"
+        else
+            echo "repetition $rep/$reps: $(basename "$m"): llama.cpp, then ghostflow ..." >&2
+            run_theirs "$m"
+            run_ours "$m" "$rep"
+        fi
+    done
 done
+
+# one line per key: mean and sample stddev of the repetitions' t/s, mean bw
+summarize() {
+    awk -F, '
+        { key = $1 "," $2 "," $3; if (!(key in n)) order[++keys] = key
+          n[key]++; s[key] += $4; ss[key] += $4 * $4; bw[key] += $6 }
+        END {
+            for (k = 1; k <= keys; k++) {
+                key = order[k]; m = s[key] / n[key]
+                v = n[key] > 1 ? (ss[key] - n[key] * m * m) / (n[key] - 1) : 0
+                sd = v > 0 ? sqrt(v) : 0
+                mbw = bw[key] > 0 ? bw[key] / n[key] : ""
+                printf "%s,%.4f,%.4f,%s\n", key, m, sd, mbw
+            }
+        }' "$1"
+}
+summarize "$tmp/ours.runs" >"$tmp/ours.csv"
+summarize "$tmp/theirs.runs" >"$tmp/theirs.csv"
 
 echo "| model | threads | test | ghostflow t/s | llama.cpp t/s | ours/theirs | ghostflow % of bandwidth limit |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: |"

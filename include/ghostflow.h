@@ -101,6 +101,14 @@ typedef struct gf_config {
     const char *key;
     size_t key_len;
     bool create; /* create the database when missing (default true) */
+    /* Open for reading only (history, search, export): nothing is written, so
+     * the file may sit on read-only media or belong to another user; no
+     * model, and storing fails. A database on a read-only file system with
+     * no -shm file beside it opens immutable (SQLite's immutable=1), as
+     * nothing can change it there; one with an unmerged -wal file there
+     * cannot be read (the error says so). A schema older than this
+     * ghostflow's needs one read-write open first. Default false. */
+    bool read_only;
     /* Argon2id cost for a NEW database (and gf_rekey); 0 = zqlite's strong
      * defaults. Tests lower these; users should not. */
     uint64_t kdf_opslimit;

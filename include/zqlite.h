@@ -99,6 +99,11 @@ typedef struct zqlite_open_options {
                               tests that inject I/O faults (tests/db/fault_vfs.h);
                               connections from zqlite_open_another and the copy
                               zqlite_rekey writes use the same one. */
+    int immutable;         /* read-only media: SQLite's immutable=1 (implies
+                              readonly): no locks and no -shm file, which a
+                              WAL database otherwise needs beside it; only for
+                              a file nothing changes while it is open. A -wal
+                              file beside it is ignored. */
 } zqlite_open_options;
 
 ZQLITE_API zqlite_open_options zqlite_default_open_options(void);

@@ -38,6 +38,22 @@ int cli_usage_exit(void (*usage)(FILE *out), int opt);
 int cli_check_model_only(const char *prog, void (*usage)(FILE *out), const char *model, int argc,
                          char **argv);
 
+/* Checked output. A program's output is what it is for: a write that fails
+ * (a full disk, /dev/full, an I/O error) must end in exit 1 and
+ * "prog: writing output: reason", never in a silent exit 0. stdio keeps the
+ * first failure in the stream's error flag; these keep its errno with it.
+ *
+ * cli_output_failed: whether a write to f has failed. Call it right after
+ * writing (before anything else can change errno): the first time it sees
+ * the failure it records errno, for cli_output_close. One output stream per
+ * program is tracked (stdout, or export's -o file). */
+bool cli_output_failed(FILE *f);
+/* The end of output to f: flushes and closes it (stdout too: some file
+ * systems report a failed write only at close). When any write to f failed
+ * it prints "prog: writing NAME: reason" and returns code when code is
+ * already a failure, else CLI_EXIT_FAILURE; otherwise returns code. */
+int cli_output_close(const char *prog, FILE *f, const char *name, int code);
+
 /* Parses a whole decimal/float argument or fails with a usage message naming
  * the flag: returns 0 on success, -1 after printing the error. */
 int cli_parse_int(const char *prog, const char *flag, const char *text, long min, long max,

@@ -32,8 +32,12 @@ static int key_dup(const char *prog, const char *src, size_t len, char **key, si
     return 0;
 }
 
+enum { KEY_LINE_TOO_LONG = -1, KEY_LINE_UNREADABLE = -2 };
+
 /* Reads one line from fd into buf (cap bytes, sodium memory); returns its
- * length without the newline, or -1 when it does not fit or reading fails. */
+ * length without the newline, KEY_LINE_TOO_LONG when it does not fit, or
+ * KEY_LINE_UNREADABLE when read fails (errno says why: a directory gives
+ * EISDIR, which must not pass for an empty first line). */
 static ssize_t read_line(int fd, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -42,10 +46,12 @@ static ssize_t read_line(int fd, char *buf, size_t cap)
         ssize_t r = read(fd, &c, 1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0 || c == '\n')
+        if (r < 0)
+            return KEY_LINE_UNREADABLE;
+        if (r == 0 || c == '\n')
             break;
         if (n + 1 >= cap)
-            return -1;
+            return KEY_LINE_TOO_LONG;
         buf[n++] = c;
     }
     if (n > 0 && buf[n - 1] == '\r')
@@ -68,9 +74,12 @@ static int key_from_file(const char *prog, const char *path, char **key, size_t 
         return -1;
     }
     ssize_t n = read_line(fd, buf, CLI_KEY_MAX);
+    int read_errno = errno;
     close(fd);
     int rc = -1;
-    if (n < 0)
+    if (n == KEY_LINE_UNREADABLE)
+        cli_error(prog, "key file %s: cannot be read: %s", path, strerror(read_errno));
+    else if (n < 0)
         cli_error(prog, "key file %s: first line is longer than %d bytes", path, CLI_KEY_MAX - 1);
     else if (n == 0)
         cli_error(prog, "key file %s: first line is empty", path);
@@ -95,10 +104,12 @@ static ssize_t prompt_tty(int tty, const char *prompt, char *buf, size_t cap)
     if (write(tty, prompt, strlen(prompt)) < 0) { /* best effort */
     }
     ssize_t n = read_line(tty, buf, cap);
+    int read_errno = errno;
     if (have_termios)
         tcsetattr(tty, TCSAFLUSH, &old);
     if (write(tty, "\n", 1) < 0) {
     }
+    errno = read_errno; /* for KEY_LINE_UNREADABLE */
     return n;
 }
 
@@ -118,6 +129,10 @@ static int key_from_tty(const char *prog, const char *env_var, const char *promp
         goto out;
     }
     ssize_t n = prompt_tty(tty, prompt ? prompt : "Passphrase: ", a, CLI_KEY_MAX);
+    if (n == KEY_LINE_UNREADABLE) {
+        cli_error(prog, "reading the passphrase from the terminal: %s", strerror(errno));
+        goto out;
+    }
     if (n <= 0) {
         cli_error(prog, n < 0 ? "passphrase too long (at most %d bytes)" : "empty passphrase",
                   CLI_KEY_MAX - 1);

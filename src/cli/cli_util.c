@@ -1,12 +1,14 @@
 /*
  * cli_util.c — small helpers shared by the ghostflow and zqlite programs:
- * error printing, the help/usage exit, and strict number parsing for flags.
+ * error printing, the help/usage exit, checked output, and strict number
+ * parsing for flags.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -25,6 +27,41 @@ int cli_usage_exit(void (*usage)(FILE *out), int opt)
     bool help = opt == 'h';
     usage(help ? stdout : stderr);
     return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+/* The first failed write: which stream, and errno at the time (0 = none). */
+static FILE *output_failed_file;
+static int output_failed_errno;
+
+bool cli_output_failed(FILE *f)
+{
+    if (!ferror(f))
+        return false;
+    if (output_failed_file != f) {
+        output_failed_file = f;
+        output_failed_errno = errno;
+    }
+    return true;
+}
+
+int cli_output_close(const char *prog, FILE *f, const char *name, int code)
+{
+    errno = 0;
+    bool failed = fflush(f) != 0;
+    if (cli_output_failed(f))
+        failed = true;
+    int err = output_failed_file == f ? output_failed_errno : errno;
+    /* Everything is flushed, so EBADF here only means the stream was closed
+     * by the caller's shell (prog >&-) and nothing was ever written to it. */
+    errno = 0;
+    if (fclose(f) != 0 && !failed && errno != EBADF) {
+        failed = true;
+        err = errno;
+    }
+    if (!failed)
+        return code;
+    cli_error(prog, "writing %s: %s", name, err ? strerror(err) : "write error");
+    return code != CLI_EXIT_OK ? code : CLI_EXIT_FAILURE;
 }
 
 int cli_check_model_only(const char *prog, void (*usage)(FILE *out), const char *model, int argc,

@@ -104,14 +104,14 @@ static int on_piece(const char *piece, size_t len, void *user_data)
     (void)user_data;
     fwrite(piece, 1, len, stdout);
     fflush(stdout);
-    return interrupted != 0;
+    return interrupted != 0 || cli_output_failed(stdout);
 }
 
 static int print_exchange(const gf_exchange *e, void *user_data)
 {
     (void)user_data;
     flow_cli_print_exchange(stdout, e);
-    return 0;
+    return cli_output_failed(stdout);
 }
 
 /* One exchange; returns false when the history can no longer be written. */
@@ -180,6 +180,8 @@ static int chat_loop(gf_service *svc, int64_t conversation, const ghost_gen_para
         }
         free(line);
         fflush(stdout);
+        if (cli_output_failed(stdout))
+            return CLI_EXIT_FAILURE; /* main says why */
         if (!go_on)
             return CLI_EXIT_OK;
     }

@@ -45,7 +45,7 @@ static int write_jsonl(const gf_exchange *e, void *ud)
 {
     export_state *st = ud;
     cJSON *o = flow_cli_exchange_json(e);
-    bool ok = o && flow_cli_print_json(PROG, st->out, o, true);
+    bool ok = o && flow_cli_print_json(PROG, st->out, o, true) && !cli_output_failed(st->out);
     cJSON_Delete(o);
     if (!ok) {
         st->failed = true;
@@ -70,7 +70,8 @@ static int write_markdown(const gf_exchange *e, void *ud)
         if (e->error)
             fprintf(st->out, "*error: %s*\n\n", e->error);
     }
-    return 0;
+    st->failed = cli_output_failed(st->out);
+    return st->failed;
 }
 
 /* Conversation ids and titles, collected first: listing callbacks may not
@@ -124,7 +125,7 @@ static gf_status export_markdown(gf_service *svc, int64_t only, export_state *st
         qsort(l.item, l.n, sizeof *l.item, cmp_conv); /* oldest conversation first */
         fprintf(st->out, "# ghostflow history\n\n");
     }
-    for (size_t i = 0; rc == GF_OK && i < l.n; i++) {
+    for (size_t i = 0; rc == GF_OK && !st->failed && i < l.n; i++) {
         if (only && l.item[i].id != only)
             continue;
         fprintf(st->out, "## Conversation %lld%s%s\n\n", (long long)l.item[i].id,
@@ -178,7 +179,7 @@ int cmd_export(int argc, char **argv)
         }
     }
     int code;
-    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, &code);
+    gf_service *svc = flow_cli_open_reader(PROG, argc, argv, optind, &db, &code);
     if (!svc)
         return code;
     export_state st = {stdout, false};
@@ -201,12 +202,8 @@ int cmd_export(int argc, char **argv)
         code = flow_cli_fail(PROG, svc, rc);
     else
         code = st.failed ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
-    if (fflush(st.out) != 0 || ferror(st.out)) {
-        cli_error(PROG, "%s: write failed: %s", output ? output : "stdout", strerror(errno));
-        code = CLI_EXIT_FAILURE;
-    }
-    if (output)
-        fclose(st.out);
+    if (output) /* stdout is checked by main */
+        code = cli_output_close(PROG, st.out, output, code);
     gf_close(svc);
     return code;
 }

@@ -32,6 +32,7 @@ static int add_conversation(const gf_conversation *c, void *ud)
 {
     flow_cli_listing *l = ud;
     char created[40], updated[40];
+    l->count++;
     if (!l->json) {
         printf("%6lld  %s  %4lld exchanges  %s%s%s\n", (long long)c->id,
                flow_cli_local_time(c->updated_at_ms, updated, sizeof updated),
@@ -39,7 +40,7 @@ static int add_conversation(const gf_conversation *c, void *ud)
                c->label ? "] " : "");
         if (c->title[0])
             printf("        %s\n", c->title);
-        return 0;
+        return cli_output_failed(stdout);
     }
     cJSON *o = cJSON_CreateObject();
     bool ok = o && cJSON_AddNumberToObject(o, "id", (double)c->id) &&
@@ -76,7 +77,7 @@ int cmd_history(int argc, char **argv)
     flow_cli_db db = {0};
     long conversation = 0, limit = 20;
     bool conversations = false;
-    flow_cli_listing l = {0};
+    flow_cli_listing l = {.what = "exchanges"};
     int c;
     while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
         if (flow_cli_db_option(&db, c, optarg))
@@ -86,7 +87,10 @@ int cmd_history(int argc, char **argv)
             if (cli_parse_int(PROG, "--conversation", optarg, 1, LONG_MAX, &conversation) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_CONVERSATIONS: conversations = true; break;
+        case OPT_CONVERSATIONS:
+            conversations = true;
+            l.what = "conversations";
+            break;
         case 'n':
             if (cli_parse_int(PROG, "--limit", optarg, 0, LONG_MAX, &limit) != 0)
                 return CLI_EXIT_USAGE;
@@ -97,7 +101,7 @@ int cmd_history(int argc, char **argv)
         }
     }
     int code;
-    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, &code);
+    gf_service *svc = flow_cli_open_reader(PROG, argc, argv, optind, &db, &code);
     if (!svc)
         return code;
     if (flow_cli_listing_begin(PROG, &l) != 0) {

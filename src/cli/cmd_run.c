@@ -112,7 +112,7 @@ static int on_piece(const char *piece, size_t len, void *user_data)
     (void)user_data;
     fwrite(piece, 1, len, stdout);
     fflush(stdout);
-    return 0;
+    return cli_output_failed(stdout); /* nobody can read the rest: stop (main says why) */
 }
 
 static double per_second(int n, double ms)

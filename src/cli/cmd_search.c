@@ -59,7 +59,7 @@ int cmd_search(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     flow_cli_db db = {0};
-    flow_cli_listing l = {0};
+    flow_cli_listing l = {.what = "exchanges"};
     long limit = 20;
     int c;
     while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
@@ -87,6 +87,7 @@ int cmd_search(int argc, char **argv)
     }
     gf_config cfg = gf_default_config();
     cfg.create = false;
+    cfg.read_only = true; /* read-only media, other users' files */
     int code;
     gf_service *svc = flow_cli_open(PROG, &db, &cfg, &code);
     if (!svc) {

@@ -109,8 +109,8 @@ gf_service *flow_cli_open(const char *prog, flow_cli_db *o, gf_config *cfg, int 
     return svc;
 }
 
-gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
-                                   flow_cli_db *o, int *exit_code)
+static gf_service *open_existing(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
+                                 bool read_only, int *exit_code)
 {
     if (first < argc) {
         cli_error(prog, "unexpected argument '%s'", argv[first]);
@@ -119,7 +119,20 @@ gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int 
     }
     gf_config cfg = gf_default_config();
     cfg.create = false;
+    cfg.read_only = read_only;
     return flow_cli_open(prog, o, &cfg, exit_code);
+}
+
+gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
+                                   flow_cli_db *o, int *exit_code)
+{
+    return open_existing(prog, argc, argv, first, o, false, exit_code);
+}
+
+gf_service *flow_cli_open_reader(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
+                                 int *exit_code)
+{
+    return open_existing(prog, argc, argv, first, o, true, exit_code);
 }
 
 const char *flow_cli_local_time(int64_t unix_ms, char *buf, size_t cap)
@@ -254,7 +267,7 @@ int flow_cli_listing_add(const gf_exchange *e, void *listing)
     l->count++;
     if (!l->json) {
         flow_cli_print_exchange(stdout, e);
-        return 0;
+        return cli_output_failed(stdout); /* the program's end says why */
     }
     cJSON *o = flow_cli_exchange_json(e);
     if (!o || !cJSON_AddItemToArray(l->array, o)) {
@@ -275,7 +288,7 @@ int flow_cli_listing_end(const char *prog, const gf_service *svc, gf_status rc, 
     else if (l->json && !flow_cli_print_json(prog, stdout, l->array, false))
         code = CLI_EXIT_FAILURE;
     else if (!l->json && l->count == 0)
-        fprintf(stderr, "%s: no exchanges found\n", prog); /* stdout stays empty for scripts */
+        fprintf(stderr, "%s: no %s found\n", prog, l->what); /* stdout stays empty for scripts */
     cJSON_Delete(l->array);
     l->array = NULL;
     return code;

@@ -57,11 +57,15 @@ bool flow_cli_db_option(flow_cli_db *o, int opt, char *arg);
  * a wrong key, 1 otherwise. */
 gf_service *flow_cli_open(const char *prog, flow_cli_db *o, gf_config *cfg, int *exit_code);
 
-/* For the commands that read an existing history (history, search, export,
- * rekey): refuses arguments left after the options from argv[first] on (exit 2),
+/* For the commands that use an existing history without a model (rekey):
+ * refuses arguments left after the options from argv[first] on (exit 2),
  * then opens the database without creating it and without a model. */
 gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
                                    flow_cli_db *o, int *exit_code);
+/* The same, read-only (gf_config.read_only), for the commands that only read
+ * (history, export): they work on read-only media and other users' files. */
+gf_service *flow_cli_open_reader(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
+                                 int *exit_code);
 
 /* Prints "prog: message" for a failed call on svc; returns the exit code. */
 int flow_cli_fail(const char *prog, const gf_service *svc, gf_status rc);
@@ -87,12 +91,14 @@ void flow_cli_print_exchange(FILE *out, const gf_exchange *e);
  * memory (after printing the error). */
 bool flow_cli_print_json(const char *prog, FILE *out, const cJSON *v, bool compact);
 
-/* Exchanges listed to stdout, as text or (json) one JSON array at the end. */
+/* Items (exchanges or conversations) listed to stdout, as text or (json) one
+ * JSON array at the end. */
 typedef struct flow_cli_listing {
+    const char *what; /* plural noun for "no <what> found" */
     bool json;
     cJSON *array;
     bool oom;
-    size_t count; /* exchanges seen */
+    size_t count; /* items seen: every callback adds one */
 } flow_cli_listing;
 /* 0, or -1 after printing the error. */
 int flow_cli_listing_begin(const char *prog, flow_cli_listing *l);

@@ -1,7 +1,9 @@
 /*
  * ghostflow_main.c — entry point of the ghostflow program: global flags
  * (--help, --version) and dispatch to a subcommand from the table below.
- * Each subcommand lives in cmd_<name>.c and parses its own flags.
+ * Each subcommand lives in cmd_<name>.c and parses its own flags. Whatever
+ * runs, stdout is checked at the end: output that did not reach its file is
+ * a failure (exit 1), never a silent success.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -40,7 +42,8 @@ static void usage(FILE *out)
     fprintf(out, "\nRun 'ghostflow <command> --help' for a command's options.\n");
 }
 
-int main(int argc, char **argv)
+/* Runs the command line; *prog is set to the name errors are printed under. */
+static int run_command(int argc, char **argv, char *prog, size_t prog_cap)
 {
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -68,9 +71,17 @@ int main(int argc, char **argv)
     for (const cli_command *cmd = commands; cmd->name; cmd++) {
         if (strcmp(cmd->name, name) == 0) {
             optind = 0; /* GNU getopt: 0 re-initialises the scanner for the subcommand */
+            snprintf(prog, prog_cap, "ghostflow %s", cmd->name);
             return cmd->run(argc - first, argv + first);
         }
     }
     cli_error("ghostflow", "unknown command '%s' (see 'ghostflow --help')", name);
     return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    char prog[64] = "ghostflow";
+    int code = run_command(argc, argv, prog, sizeof prog);
+    return cli_output_close(prog, stdout, "output", code);
 }

@@ -11,8 +11,10 @@
  * start with '.' (outside a statement) are dot-commands: .tables .schema
  * .rekey .export-plain .import-plain .quit .help.
  *
- * Exit status: 0 success, 1 a statement or command failed, 2 usage error,
- * 3 wrong key.
+ * Output that cannot be written (a full disk, /dev/full) ends the session:
+ * the results of what follows would be lost too. Exit status: 0 success,
+ * 1 a statement or command failed or the output could not be written,
+ * 2 usage error, 3 wrong key.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -83,6 +85,17 @@ static void report(shell *sh)
         sh->quit = true;
 }
 
+/* After writing rows: true when stdout has failed, which ends the session
+ * (main's cli_output_close says why). */
+static bool output_lost(shell *sh)
+{
+    if (!cli_output_failed(stdout))
+        return false;
+    sh->failures++;
+    sh->quit = true;
+    return true;
+}
+
 /* ---- running SQL ----------------------------------------------------------- */
 
 static void print_row(shell *sh, zqlite_stmt *st, int n, bool names)
@@ -112,15 +125,17 @@ static void run_sql(shell *sh, const char *sql)
             return;
         }
         int n = zqlite_column_count(st), rc, rows = 0;
-        while ((rc = zqlite_step(st)) == ZQLITE_ROW) {
+        bool lost = false;
+        while (!lost && (rc = zqlite_step(st)) == ZQLITE_ROW) {
             if (sh->header && rows++ == 0)
                 print_row(sh, st, n, true);
             print_row(sh, st, n, false);
+            lost = output_lost(sh);
         }
-        if (rc != ZQLITE_DONE)
+        if (!lost && rc != ZQLITE_DONE)
             report(sh);
         zqlite_finalize(st);
-        if (rc != ZQLITE_DONE)
+        if (lost || rc != ZQLITE_DONE)
             return;
     }
 }
@@ -137,9 +152,12 @@ static void dot_query(shell *sh, const char *sql, const char *arg)
     if (arg && zqlite_bind_text(st, 1, arg, -1) != ZQLITE_OK)
         report(sh);
     int rc;
-    while ((rc = zqlite_step(st)) == ZQLITE_ROW)
+    bool lost = false;
+    while (!lost && (rc = zqlite_step(st)) == ZQLITE_ROW) {
         printf("%s\n", zqlite_column_text(st, 0));
-    if (rc != ZQLITE_DONE)
+        lost = output_lost(sh);
+    }
+    if (!lost && rc != ZQLITE_DONE)
         report(sh);
     zqlite_finalize(st);
 }
@@ -272,7 +290,7 @@ static int open_db(shell *sh, bool plain)
     return zqlite_errcode(NULL) == ZQLITE_WRONG_KEY ? CLI_EXIT_WRONG_KEY : CLI_EXIT_FAILURE;
 }
 
-int main(int argc, char **argv)
+static int shell_main(int argc, char **argv)
 {
     enum { OPT_HEADER = 256, OPT_KDF_OPS, OPT_KDF_MEM, OPT_PAGE_SIZE };
     static const struct option longopts[] = {{"key-file", required_argument, NULL, 'k'},
@@ -358,4 +376,9 @@ int main(int argc, char **argv)
         sh.failures++;
     }
     return sh.failures ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    return cli_output_close(PROG, stdout, "output", shell_main(argc, argv));
 }

@@ -29,6 +29,7 @@ struct zqlite_db {
     int cache_kib;         /* as opened (0 = default) */
     int memory;            /* ":memory:" */
     int readonly;
+    int immutable;        /* zqlite_open_options.immutable: path opens with immutable=1 */
     pthread_mutex_t lock; /* errcode/errmsg and the statement list */
     int errcode;
     char errmsg[512];

@@ -182,6 +182,11 @@ int db_connect(zqlite_db *db, const char *path, const char *vfs_name, int flags,
         rc = sqlite3_open_v2(":memory:", &sq, flags | SQLITE_OPEN_URI, NULL);
     } else {
         char *uri = db_uri(path, vfs_name ? vfs_name : db->base_vfs ? db->base_vfs : "unix");
+        if (uri && db->immutable && strcmp(path, db->path) == 0) {
+            char *u = sqlite3_mprintf("%s&immutable=1", uri);
+            sqlite3_free(uri);
+            uri = u;
+        }
         if (!uri)
             return db_fail(db, ZQLITE_NOMEM, "out of memory");
         rc = sqlite3_open_v2(uri, &sq, flags | SQLITE_OPEN_URI, NULL);
@@ -314,7 +319,8 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
     if (!db)
         return NULL;
     db->memory = strcmp(path, ":memory:") == 0;
-    db->readonly = o.readonly;
+    db->immutable = o.immutable && !db->memory;
+    db->readonly = o.readonly || db->immutable;
     int code = ZQLITE_OK;
     sqlite3_vfs *base = sqlite3_vfs_find(o.base_vfs ? o.base_vfs : "unix");
     db->base_vfs = base ? base->zName : NULL;
@@ -338,8 +344,8 @@ zqlite_db *zqlite_open_v2(const char *path, const char *key, size_t key_len,
                        "%s: an encrypted zqlite database; a key is required", path);
     }
     if (code == ZQLITE_OK) {
-        int flags = o.readonly ? SQLITE_OPEN_READONLY
-                               : SQLITE_OPEN_READWRITE | (o.create ? SQLITE_OPEN_CREATE : 0);
+        int flags = db->readonly ? SQLITE_OPEN_READONLY
+                                 : SQLITE_OPEN_READWRITE | (o.create ? SQLITE_OPEN_CREATE : 0);
         code = db_connect(db, path, db->vfs ? db->vfs->zName : NULL, flags, o.page_size, &db->sq);
     }
     if (code == ZQLITE_OK)
@@ -366,6 +372,7 @@ zqlite_db *zqlite_open_another(zqlite_db *db, const zqlite_open_options *options
         return NULL;
     again->readonly = db->readonly || o.readonly;
     again->base_vfs = db->base_vfs;
+    again->immutable = db->immutable;
     if (db->keys_ref) { /* encrypted: share the keys */
         atomic_fetch_add(&db->keys_ref->refs, 1);
         again->keys_ref = db->keys_ref;

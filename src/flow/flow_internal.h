@@ -76,6 +76,7 @@ struct gf_service {
     pthread_mutex_t db_mu;
     zqlite_stmt *st[ST_COUNT];
     bool has_fts;
+    bool read_only; /* gf_config.read_only: no catch-up of the search index */
     uint64_t kdf_opslimit;
     size_t kdf_memlimit;
 

@@ -38,6 +38,9 @@ static gf_status check_config(const gf_config *cfg)
     if (!cfg->key || cfg->key_len == 0)
         return flow_error(NULL, GF_ERR_INVALID_ARGUMENT,
                           "gf_open: a non-empty key is required (the history is always encrypted)");
+    if (cfg->read_only && cfg->model_path)
+        return flow_error(NULL, GF_ERR_INVALID_ARGUMENT,
+                          "gf_open: a read_only service takes no model (it stores nothing)");
     if (cfg->model && !cfg->model_path)
         return flow_error(NULL, GF_ERR_INVALID_ARGUMENT,
                           "gf_open: config.model needs config.model_path (the file is hashed)");
@@ -103,7 +106,7 @@ gf_service *gf_open(const gf_config *cfg)
     if (rc == GF_OK && cfg->model_path)
         rc = flow_model_open(svc, cfg);
     free(default_path);
-    if (rc == GF_OK)
+    if (rc == GF_OK && !cfg->read_only)
         flow_writer_start(svc); /* prompts of gf_process_prompt, checkpoints */
     if (rc != GF_OK) {
         /* Failures after the database opened were recorded on svc. */

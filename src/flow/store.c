@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "flow_internal.h"
@@ -321,7 +322,9 @@ static gf_status bind_failed(gf_service *svc, const char *what)
 typedef gf_status (*flow_tx_fn)(gf_service *svc, void *arg);
 
 /* Runs body inside BEGIN IMMEDIATE ... COMMIT on the locked connection,
- * retrying the whole transaction while another process holds the lock. */
+ * retrying the whole transaction while another process holds the lock.
+ * Every failure's message starts with what, once ("storing the prompt:
+ * prompt insert: disk I/O error"): callers pass gf_errmsg on unchanged. */
 static gf_status flow_transaction(gf_service *svc, flow_tx_fn body, void *arg, const char *what)
 {
     useconds_t backoff = 2000;
@@ -329,6 +332,8 @@ static gf_status flow_transaction(gf_service *svc, flow_tx_fn body, void *arg, c
         gf_status rc = stmt_run(svc, ST_BEGIN, what);
         if (rc == GF_OK) {
             rc = body(svc, arg);
+            if (rc != GF_OK) /* the body names its step; add the operation */
+                flow_error(svc, rc, "%s: %s", what, gf_errmsg(svc));
             if (rc == GF_OK)
                 rc = stmt_run(svc, ST_COMMIT, what);
             if (rc != GF_OK) {
@@ -380,6 +385,11 @@ static gf_status migrate(gf_service *svc)
         if (rc != GF_OK)
             return rc;
     }
+    if (svc->read_only && version < FLOW_SCHEMA_VERSION)
+        return flow_error(svc, GF_ERR_DATABASE,
+                          "schema version %lld needs an upgrade to %d, which opening read-only"
+                          " cannot do: open it once for writing (ghostflow chat or run --db)",
+                          (long long)version, FLOW_SCHEMA_VERSION);
     for (int64_t v = version; v < FLOW_SCHEMA_VERSION; v++) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v + 1);
@@ -419,8 +429,8 @@ static gf_status setup_fts(gf_service *svc)
         return flow_error(svc, GF_ERR_DATABASE,
                           "this database uses FTS5 full-text search, which this system's"
                           " SQLite lacks");
-    svc->has_fts = available;
-    if (present || !available)
+    svc->has_fts = available && (present || !svc->read_only);
+    if (present || !svc->has_fts)
         return GF_OK;
     rc = flow_exec(svc, "BEGIN IMMEDIATE");
     if (rc == GF_OK)
@@ -454,6 +464,9 @@ static void finalize_statements(gf_service *svc)
 
 static gf_status open_error(int zcode, const char *path)
 {
+    const char *msg = zqlite_errmsg(NULL);
+    size_t n = strlen(path);
+    bool named = strncmp(msg, path, n) == 0 && msg[n] == ':'; /* zqlite names the file */
     switch (zcode) {
     case ZQLITE_WRONG_KEY:
     case ZQLITE_NOT_ENCRYPTED:
@@ -461,8 +474,76 @@ static gf_status open_error(int zcode, const char *path)
         return flow_error(NULL, GF_ERR_WRONG_KEY, "%s: wrong key or not a ghostflow database",
                           path);
     case ZQLITE_NOMEM: return flow_error(NULL, GF_ERR_NOMEM, "%s: out of memory", path);
-    default: return flow_error(NULL, GF_ERR_DATABASE, "%s: %s", path, zqlite_errmsg(NULL));
+    default:
+        return named ? flow_error(NULL, GF_ERR_DATABASE, "%s", msg)
+                     : flow_error(NULL, GF_ERR_DATABASE, "%s: %s", path, msg);
     }
+}
+
+/* The directory path is in (a copy in buf). */
+static const char *dir_of(const char *path, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return ".";
+    if (slash == buf)
+        return "/";
+    *slash = '\0';
+    return buf;
+}
+
+/* Whether a reader can reach path, and how. SQLite reads a WAL database
+ * through the -shm index beside it: it creates one where it may write, and
+ * reads an existing one where it may not. On a read-only file system with
+ * neither, the way in is immutable=1 (no locks, no index), safe there as
+ * nothing can change the file; but immutable ignores the -wal file, so one
+ * that holds commits not yet in the database makes the file unreadable
+ * there. Elsewhere an unwritable directory without a -shm file is an error
+ * too: another process may be writing, which immutable could not see. */
+static gf_status reader_access(const char *path, bool *immutable)
+{
+    *immutable = false;
+    if (access(path, R_OK) != 0)
+        return flow_error(NULL, GF_ERR_DATABASE, "%s: cannot open read-only: %s", path,
+                          strerror(errno));
+    char dir_buf[PATH_MAX], side[PATH_MAX + 8];
+    const char *dir = dir_of(path, dir_buf, sizeof dir_buf);
+    if (access(dir, W_OK) == 0)
+        return GF_OK;
+    int why = errno;
+    snprintf(side, sizeof side, "%s-shm", path);
+    if (access(side, R_OK) == 0)
+        return GF_OK;
+    snprintf(side, sizeof side, "%s-wal", path);
+    struct stat st;
+    struct statvfs fs;
+    bool read_only_fs = statvfs(dir, &fs) == 0 && (fs.f_flag & ST_RDONLY);
+    if (read_only_fs && (stat(side, &st) != 0 || st.st_size == 0)) {
+        *immutable = true;
+        return GF_OK;
+    }
+    return flow_error(NULL, GF_ERR_DATABASE,
+                      "%s: cannot open read-only: %s, and SQLite cannot create the -shm file it"
+                      " needs beside it (%s: %s); copy the database%s to writable storage",
+                      path,
+                      read_only_fs ? "its -wal file holds changes not yet in the database"
+                                   : "no -shm file exists",
+                      dir, strerror(why), read_only_fs ? " and its -wal file" : "");
+}
+
+/* A writer needs the file and its directory (for the -wal and -shm files). */
+static gf_status writer_access(const char *path)
+{
+    char dir_buf[PATH_MAX];
+    const char *dir = dir_of(path, dir_buf, sizeof dir_buf);
+    if (access(path, W_OK) != 0)
+        return flow_error(NULL, GF_ERR_DATABASE, "%s: cannot open for writing: %s", path,
+                          strerror(errno));
+    if (access(dir, W_OK) != 0)
+        return flow_error(NULL, GF_ERR_DATABASE, "%s: cannot open for writing: %s: %s", path, dir,
+                          strerror(errno));
+    return GF_OK;
 }
 
 gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *path)
@@ -471,8 +552,8 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
         return flow_error(NULL, GF_ERR_INVALID_ARGUMENT, "db_cache_kib %d is negative",
                           (int)cfg->db_cache_kib);
     struct stat st;
-    bool exists = stat(path, &st) == 0;
-    if (!exists && !cfg->create)
+    bool exists = stat(path, &st) == 0, memory = strcmp(path, ":memory:") == 0;
+    if (!exists && (!cfg->create || cfg->read_only))
         return flow_error(NULL, GF_ERR_NOT_FOUND, "%s: no such database", path);
     if (!exists) {
         gf_status rc = flow_make_parent_dirs(path);
@@ -480,7 +561,20 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
             return rc;
     }
     zqlite_open_options opts = zqlite_default_open_options();
-    opts.create = cfg->create;
+    svc->read_only = cfg->read_only;
+    if (cfg->read_only) {
+        bool immutable = false;
+        gf_status rc = memory ? GF_OK : reader_access(path, &immutable);
+        if (rc != GF_OK)
+            return rc;
+        opts.readonly = 1;
+        opts.immutable = immutable;
+    } else if (exists && !memory) {
+        gf_status rc = writer_access(path);
+        if (rc != GF_OK)
+            return rc;
+    }
+    opts.create = cfg->create && !cfg->read_only;
     opts.cache_kib = cfg->db_cache_kib;
     if (cfg->kdf_opslimit)
         opts.kdf_opslimit = cfg->kdf_opslimit;
@@ -499,7 +593,7 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
     gf_status rc = migrate(svc);
     if (rc == GF_OK)
         rc = flow_exec(svc, "PRAGMA foreign_keys = ON");
-    if (rc == GF_OK) {
+    if (rc == GF_OK && !svc->read_only) {
         /* WAL: readers never block the writer and a commit is one append.
          * An in-memory database stays in "memory" mode, which is fine. */
         zqlite_result *r = zqlite_execute(svc->db, "PRAGMA journal_mode = WAL");
@@ -523,7 +617,7 @@ void flow_store_close(gf_service *svc)
 {
     /* Leave the search index current; a failure only defers the work to
      * the next search. */
-    if (svc->db && svc->has_fts && svc->st[ST_BEGIN])
+    if (svc->db && svc->has_fts && !svc->read_only && svc->st[ST_BEGIN])
         flow_fts_catch_up(svc);
     finalize_statements(svc);
     zqlite_close(svc->db);
@@ -837,7 +931,7 @@ static gf_status answer_tx_body(gf_service *svc, void *arg)
                         "prompt %lld: does not exist or already has an answer",
                         (long long)t->prompt_id);
     else if (zrc != ZQLITE_DONE)
-        rc = flow_db_error(svc, zrc, "storing the answer");
+        rc = flow_db_error(svc, zrc, "answer insert");
     zqlite_reset(s);
     zqlite_clear_bindings(s);
     return rc;

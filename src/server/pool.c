@@ -179,7 +179,7 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     rc = gf_log_prompt(pool->svc, conv, job->req.record, &gen, &conv, &pid);
     if (rc != GF_OK) {
         srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT || rc == GF_ERR_NOT_FOUND ? 400 : 500, "",
-                 "storing the prompt: %s", gf_errmsg(pool->svc));
+                 "%s", gf_errmsg(pool->svc)); /* it says "storing the prompt: ..." */
         job_finish(pool, ctx, job, NULL);
         return;
     }
@@ -204,7 +204,7 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     }
     /* Recorded whatever happened: cancelled and failed answers keep their text. */
     if (gf_log_response(pool->svc, pid, resp) != GF_OK)
-        srv_fail(&job->err, 500, "", "storing the answer: %s", gf_errmsg(pool->svc));
+        srv_fail(&job->err, 500, "", "%s", gf_errmsg(pool->svc)); /* "storing the answer: ..." */
     if (resp->finish_reason == GHOST_FINISH_ERROR && !job->err.status) {
         bool full =
             resp->error_code == GHOST_ERR_CONTEXT_FULL || resp->error_code == GHOST_ERR_BAD_INPUT;

@@ -2,7 +2,8 @@
  * test_flow_cli.c — the history commands of the ghostflow program, run as a
  * user would: history (text and JSON) shows exchanges with answers in order,
  * search and export find and write them, a wrong key exits with code 3 and
- * the agreed message, rekey switches keys, --key warns, and `chat` driven
+ * the agreed message, rekey switches keys, --key warns, output that cannot
+ * be written (stdout on /dev/full) fails with the reason, and `chat` driven
  * through a pseudo-terminal answers two turns, survives Ctrl-C at the prompt
  * and leaves on /quit with both exchanges stored in one conversation.
  */
@@ -185,6 +186,180 @@ static void test_rekey_switches_keys_and_key_flag_warns(void **state)
     assert_null(strstr(err, "brand new passphrase"));
 }
 
+/* --conversations lists conversations without calling the listing empty,
+ * and says "no conversations found" (not "exchanges") when there are none. */
+static void test_conversation_list_is_reported_as_conversations(void **state)
+{
+    char out[8192], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --conversations --db '%s'", db_path);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "3 exchanges"));
+    if (strstr(err, "found"))
+        fail_msg("a listing of one conversation says: %s", err);
+    const char *empty = tu_path("empty.db");
+    gf_close(ft_open(empty, false));
+    snprintf(args, sizeof args, "history --conversations --db '%s'", empty);
+    assert_int_equal(run_gf(FT_KEY, args, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "ghostflow history: no conversations found"));
+}
+
+/* A --key-file that cannot be read says so with the path and the reason,
+ * not that its first line is empty. */
+static void test_key_file_that_is_a_directory_is_named_with_the_reason(void **state)
+{
+    char out[4096], err[4096], args[1024];
+    snprintf(args, sizeof args, "history --db '%s' --key-file '%s'", db_path, tu_tmpdir());
+    assert_int_equal(run_gf(NULL, args, out, sizeof out, err, sizeof err), 1);
+    char want[600];
+    snprintf(want, sizeof want, "key file %s: cannot be read: Is a directory", tu_tmpdir());
+    if (!strstr(err, want))
+        fail_msg("stderr: %s", err);
+}
+
+/* ---- read-only media ---------------------------------------------------------- */
+
+/* Runs the shell command cmd ($0 = dir, $1 = the ghostflow program) with
+ * dir mounted read-only over itself, in a mount namespace of its own (the
+ * tests run as root, for whom permissions are no obstacle: only a read-only
+ * file system is), and GHOSTFLOW_KEY set; as tu_run otherwise. */
+static int run_read_only(const char *dir, const char *cmd, char *out, size_t out_cap, char *err,
+                         size_t err_cap)
+{
+    char line[2048];
+    setenv("GHOSTFLOW_KEY", FT_KEY, 1);
+    snprintf(line, sizeof line,
+             "unshare -m sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""
+             " && %s' '%s' '%s'",
+             cmd, dir, tu_program("ghostflow"));
+    int st = tu_run(line, out, out_cap, err, err_cap);
+    unsetenv("GHOSTFLOW_KEY");
+    return st;
+}
+
+/* "ghostflow ARGS" through run_read_only. */
+static int run_gf_read_only(const char *dir, const char *args, char *out, size_t out_cap, char *err,
+                            size_t err_cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "exec \"$1\" %s </dev/null", args);
+    return run_read_only(dir, cmd, out, out_cap, err, err_cap);
+}
+
+/* A directory that holds copy.db, a copy of the test history. */
+static const char *read_only_dir(const char *name)
+{
+    const char *dir = tu_path(name);
+    char db[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(db, sizeof db, "%s/copy.db", dir);
+    tu_copy_file(db_path, db);
+    /* the simulation must hold, or the test proves nothing: fail, never skip */
+    char err[4096];
+    if (run_read_only(dir, "echo x >> \"$0/copy.db\"", NULL, 0, err, sizeof err) == 0 ||
+        !strstr(err, "Read-only file system"))
+        fail_msg("cannot simulate read-only media (unshare -m and a read-only bind mount, as"
+                 " root): %s",
+                 err);
+    return dir;
+}
+
+/* history, search and export read a history on a read-only file system (a
+ * WAL database with no -shm beside it, which SQLite cannot create there);
+ * run --db says why it cannot store there; a -wal file that holds changes
+ * makes the file unreadable there, and the error says so, naming the file
+ * once. */
+static void test_reading_commands_work_on_read_only_media(void **state)
+{
+    ft_require_model();
+    static char out[1 << 16];
+    char err[4096], args[1024];
+    const char *dir = read_only_dir("ro");
+    static const struct {
+        const char *args, *want;
+    } reads[] = {
+        {"history", "> The cat sat"},
+        {"history --json", "\"A big red ball\""},
+        {"history --conversations", "3 exchanges"},
+        {"search red ball", "> A big red ball"},
+        {"export", "\"prompt\":\"Once upon a time\""},
+        {"export --format markdown", "## Conversation 1"},
+    };
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        snprintf(args, sizeof args, "%s --db \"$0/copy.db\"", reads[i].args);
+        int rc = run_gf_read_only(dir, args, out, sizeof out, err, sizeof err);
+        if (rc != 0 || !strstr(out, reads[i].want))
+            fail_msg("%s on read-only media: exit %d, stderr: %s\nstdout: %.300s", reads[i].args,
+                     rc, err, out);
+    }
+    snprintf(args, sizeof args, "run -m %s/%s -n 4 --db \"$0/copy.db\" Once",
+             getenv("GF_SOURCE_DIR"), FT_MODEL);
+    assert_int_equal(run_gf_read_only(dir, args, out, sizeof out, err, sizeof err), 1);
+    if (!strstr(err, "copy.db: cannot open for writing: Read-only file system"))
+        fail_msg("run --db on read-only media: %s", err);
+
+    /* a live database's file and -wal, copied without the -shm */
+    const char *live = tu_path("live.db"), *walled = tu_path("walled");
+    assert_int_equal(mkdir(walled, 0700), 0);
+    gf_service *svc = ft_open(live, false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(svc, 0, "still in the wal", NULL, &conv, &pid), GF_OK);
+    char from[600], to[600];
+    snprintf(to, sizeof to, "%s/copy.db", walled);
+    tu_copy_file(live, to);
+    snprintf(from, sizeof from, "%s-wal", live);
+    snprintf(to, sizeof to, "%s/copy.db-wal", walled);
+    tu_copy_file(from, to);
+    gf_close(svc);
+    assert_int_equal(
+        run_gf_read_only(walled, "history --db \"$0/copy.db\"", out, sizeof out, err, sizeof err),
+        1);
+    const char *at = strstr(err, "copy.db: cannot open read-only: its -wal file");
+    if (!at || !strstr(err, "Read-only file system") || strstr(at + 1, "copy.db:"))
+        fail_msg("history with a -wal on read-only media: %s", err);
+}
+
+/* Every history command with stdout (or -o) on /dev/full exits 1 and says
+ * why, instead of exiting 0 with the output lost. */
+static void test_output_to_a_full_device_exits_1_with_the_reason(void **state)
+{
+    ft_require_model();
+    static const struct {
+        const char *args, *prog, *name;
+    } cases[] = {
+        {"history", "history", "output"},
+        {"history --json", "history", "output"},
+        {"history --conversations", "history", "output"},
+        {"history --conversations --json", "history", "output"},
+        {"search red ball", "search", "output"},
+        {"search --json red ball", "search", "output"},
+        {"export", "export", "output"},
+        {"export --format markdown", "export", "output"},
+        {"export --format markdown -o /dev/full", "export", "/dev/full"},
+        {"export -o /dev/full", "export", "/dev/full"},
+    };
+    char args[1024], err[8192], want[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "%s --db '%s' >/dev/full", cases[i].args, db_path);
+        int rc = run_gf(FT_KEY, args, NULL, 0, err, sizeof err);
+        snprintf(want, sizeof want, "ghostflow %s: writing %s: No space left on device",
+                 cases[i].prog, cases[i].name);
+        if (rc != 1 || !strstr(err, want))
+            fail_msg("%s >/dev/full: exit %d (want 1), stderr:\n%s", cases[i].args, rc, err);
+    }
+    /* chat: the greeting, the answer and /history all go nowhere */
+    const char *db = tu_path("chat-full.db");
+    gf_close(ft_open(db, false));
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "printf 'Once upon a time\\n/history\\n' | GHOSTFLOW_KEY='%s' %s chat -m %s"
+             " --db '%s' -n 8 --temp 0 -t 1 >/dev/full",
+             FT_KEY, tu_program("ghostflow"), FT_MODEL, db);
+    int rc = tu_run(cmd, NULL, 0, err, sizeof err);
+    if (rc != 1 || !strstr(err, "ghostflow chat: writing output: No space left on device"))
+        fail_msg("chat >/dev/full: exit %d (want 1), stderr:\n%s", rc, err);
+}
+
 /* ---- chat through a pseudo-terminal ---------------------------------------- */
 
 typedef struct pty_session {
@@ -300,6 +475,10 @@ int main(void)
         cmocka_unit_test(test_search_finds_an_exchange),
         cmocka_unit_test(test_export_writes_jsonl_and_markdown),
         cmocka_unit_test(test_rekey_switches_keys_and_key_flag_warns),
+        cmocka_unit_test(test_output_to_a_full_device_exits_1_with_the_reason),
+        cmocka_unit_test(test_conversation_list_is_reported_as_conversations),
+        cmocka_unit_test(test_key_file_that_is_a_directory_is_named_with_the_reason),
+        cmocka_unit_test(test_reading_commands_work_on_read_only_media),
         cmocka_unit_test(test_chat_over_pty_answers_two_turns_and_quits),
     };
     int rc = cmocka_run_group_tests(tests, setup_db, NULL);

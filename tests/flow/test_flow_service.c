@@ -141,7 +141,16 @@ static void test_unknown_conversation_is_not_found(void **state)
     assert_int_equal(gf_process_prompt(svc, 4242, "hello", NULL, NULL, NULL, &res),
                      GF_ERR_NOT_FOUND);
     assert_null(res);
-    assert_non_null(strstr(gf_errmsg(svc), "4242"));
+    assert_string_equal(gf_errmsg(svc), "conversation 4242 does not exist");
+    /* storing names the operation once, before the step that failed (the
+     * server passes these on; it used to add its own "storing the prompt") */
+    int64_t conv = 0, pid = 0;
+    assert_int_equal(gf_log_prompt(svc, 4242, "hello", NULL, &conv, &pid), GF_ERR_NOT_FOUND);
+    assert_string_equal(gf_errmsg(svc), "storing the prompt: conversation 4242 does not exist");
+    ghost_response r = {.text = "an answer", .finish_reason = GHOST_FINISH_STOP};
+    assert_int_equal(gf_log_response(svc, 4242, &r), GF_ERR_INVALID_ARGUMENT);
+    assert_string_equal(gf_errmsg(svc),
+                        "storing the answer: prompt 4242: does not exist or already has an answer");
     assert_int_equal(gf_process_prompt(svc, 0, "bad \xff utf8", NULL, NULL, NULL, &res),
                      GF_ERR_INVALID_ARGUMENT);
     assert_null(res);
@@ -209,26 +218,6 @@ static int collect_pieces(const char *piece, size_t len, void *ud)
     memcpy(p->text + cur, piece, len);
     p->text[cur + len] = '\0';
     return 0;
-}
-
-static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
-{
-    gf_service *svc = ft_open(tu_path("gate.db"), true);
-    static pieces fp; /* ft_rows is large */
-    memset(&fp, 0, sizeof fp);
-    fp.svc = svc;
-    gf_result *res = NULL;
-    assert_int_equal(gf_process_prompt(svc, GF_NEW_CONVERSATION, "The little dog", NULL,
-                                       collect_pieces, &fp, &res),
-                     GF_OK);
-    assert_true(fp.calls > 0);
-    assert_int_equal(fp.rows.n, 1);
-    assert_string_equal(fp.rows.row[0].prompt, "The little dog");
-    assert_int_equal(fp.rows.row[0].prompt_id, res->prompt_id);
-    assert_int_equal(fp.rows.row[0].conversation_id, res->conversation_id);
-    assert_false(fp.rows.row[0].answered); /* pending while it streams */
-    gf_free_result(res);
-    gf_close(svc);
 }
 
 typedef struct blocking_job {
@@ -299,11 +288,14 @@ static void test_writer_runs_jobs_and_carries_their_errors(void **state)
     gf_close(svc);
 }
 
-/* While the prompt's commit is held up (the writer is busy with another
- * job), the generation goes on: the first pieces are kept back — eight at
- * most, then the generation takes its prompt job back and commits it
- * itself — and reach the callback as one piece, after the commit. */
-static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **state)
+/* Nothing of the answer reaches the callback before its prompt is stored.
+ * The writer is kept busy with another job, so the prompt's commit cannot
+ * win a race with the first piece: without the gate the first piece would
+ * find the history empty, every time. The generation goes on meanwhile: the
+ * first pieces are kept back — eight at most, then the generation takes its
+ * prompt job back and commits it itself — and reach the callback as one
+ * piece, after the commit. */
+static void test_prompt_is_stored_before_the_first_piece_arrives(void **state)
 {
     gf_service *svc = ft_open(tu_path("hold.db"), true);
     blocking_job b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -323,8 +315,12 @@ static void test_pieces_before_the_prompt_is_stored_are_held_then_joined(void **
     release_blocking(&b);
     assert_int_equal(flow_writer_wait(svc, &busy), GF_OK);
     assert_string_equal(held.text, res->text);
+    assert_true(held.calls > 0);
     assert_int_equal(held.rows.n, 1); /* stored before anything was shown */
     assert_string_equal(held.rows.row[0].prompt, "The little dog");
+    assert_int_equal(held.rows.row[0].prompt_id, res->prompt_id);
+    assert_int_equal(held.rows.row[0].conversation_id, res->conversation_id);
+    assert_false(held.rows.row[0].answered); /* pending while it streams */
     /* The same generation streamed piece by piece, on the same context. */
     ghost_response *r =
         ghost_generate_ex(svc->slots[0].ctx, "The little dog", &p, collect_pieces, &bare);
@@ -538,6 +534,40 @@ static void test_search_finds_prompts_and_answers_with_fts_and_like(void **state
     assert_int_equal(search_rows(svc, "brass", 0, &rows), 1);
     assert_int_equal(gf_check(svc), GF_OK);
     gf_close(svc);
+}
+
+/* A read_only service reads what a writer stored, including what the
+ * search index has not caught up with yet (it cannot update the index, so
+ * it searches without it), and stores nothing. */
+static void test_read_only_service_reads_and_stores_nothing(void **state)
+{
+    const char *db = tu_path("reader.db");
+    gf_service *w = ft_open(db, false);
+    int64_t conv, pid;
+    assert_int_equal(gf_log_prompt(w, 0, "a purple elephant danced", NULL, &conv, &pid), GF_OK);
+    gf_config c = ft_config(db, false);
+    c.read_only = true;
+    c.create = true; /* read_only wins: never created */
+    gf_service *r = gf_open(&c);
+    if (!r)
+        fail_msg("read-only open: %s", gf_errmsg(NULL));
+    ft_rows rows;
+    assert_int_equal(search_rows(r, "elephant", 0, &rows), 1); /* not in the index yet */
+    assert_int_equal(gf_log_prompt(r, 0, "refused", NULL, &conv, &pid), GF_ERR_DATABASE);
+    assert_non_null(strstr(gf_errmsg(r), "storing the prompt: "));
+    assert_non_null(strstr(gf_errmsg(r), "readonly"));
+    gf_close(r);
+    gf_close(w);
+    /* a model would be recorded: refused; a missing file is not created */
+    c.model_path = FT_MODEL;
+    assert_null(gf_open(&c));
+    assert_non_null(strstr(gf_errmsg(NULL), "read_only"));
+    c.model_path = NULL;
+    c.db_path = tu_path("never.db");
+    assert_null(gf_open(&c));
+    assert_int_equal(gf_errcode(NULL), GF_ERR_NOT_FOUND);
+    struct stat st;
+    assert_int_not_equal(stat(c.db_path, &st), 0);
 }
 
 /* ---- migrations ------------------------------------------------------------ */
@@ -826,9 +856,8 @@ int main(void)
         cmocka_unit_test(test_second_turn_reuses_the_kv_cache),
         cmocka_unit_test(test_unknown_conversation_is_not_found),
         cmocka_unit_test(test_cancelled_generation_keeps_prompt_and_partial_answer),
-        cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
         cmocka_unit_test(test_writer_runs_jobs_and_carries_their_errors),
-        cmocka_unit_test(test_pieces_before_the_prompt_is_stored_are_held_then_joined),
+        cmocka_unit_test(test_prompt_is_stored_before_the_first_piece_arrives),
         cmocka_unit_test(test_database_files_hold_no_plaintext),
         cmocka_unit_test(test_wrong_key_is_rejected),
         cmocka_unit_test(test_foreign_database_is_not_ghostflow),
@@ -837,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_empty_key_is_refused),
         cmocka_unit_test(test_rekey_changes_the_key),
         cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
+        cmocka_unit_test(test_read_only_service_reads_and_stores_nothing),
         cmocka_unit_test(test_schema_1_is_migrated_with_its_search_index),
         cmocka_unit_test(test_logged_exchange_is_paired_and_answered_once),
         cmocka_unit_test(test_writer_checkpoints_the_wal_off_the_request_path),

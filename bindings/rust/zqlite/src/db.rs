@@ -54,6 +54,7 @@ impl OpenOptions {
             page_size: self.page_size,
             cache_kib: self.cache_kib,
             base_vfs: ptr::null(), // SQLite's "unix" VFS
+            immutable: 0,
         }
     }
 }
