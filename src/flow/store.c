@@ -34,6 +34,7 @@
  * busy timeout and then by whole-transaction retries with backoff.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,11 +583,29 @@ gf_status flow_store_open(gf_service *svc, const gf_config *cfg, const char *pat
         opts.kdf_memlimit = cfg->kdf_memlimit;
     svc->kdf_opslimit = opts.kdf_opslimit;
     svc->kdf_memlimit = opts.kdf_memlimit;
+    /* A new history is created owner-only before zqlite sees it (an empty
+     * file is a new database to it): created by SQLite it would be 0644
+     * minus the umask until a chmod afterwards, and a process killed in
+     * between — during the key derivation, say — would leave it so. SQLite
+     * gives the -wal and -shm files the database's mode. */
+    bool created = false;
+    if (!exists && !memory && opts.create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            close(fd);
+            created = true;
+        } else if (errno != EEXIST) {
+            return flow_error(NULL, GF_ERR_DATABASE, "%s: cannot create: %s", path,
+                              strerror(errno));
+        }
+    }
     svc->db = zqlite_open_v2(path, cfg->key, cfg->key_len, &opts);
-    if (!svc->db)
-        return open_error(zqlite_errcode(NULL), path);
-    if (!exists)
-        chmod(path, 0600);
+    if (!svc->db) {
+        gf_status rc = open_error(zqlite_errcode(NULL), path);
+        if (created && stat(path, &st) == 0 && st.st_size == 0)
+            unlink(path); /* nothing was stored: leave no empty file behind */
+        return rc;
+    }
 
     /* Everything below reports on svc; gf_open moves the message to NULL. */
     zqlite_busy_timeout(svc->db, FLOW_BUSY_TIMEOUT_MS);

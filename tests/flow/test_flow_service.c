@@ -5,6 +5,9 @@
  * and the LIKE fallback), the recording-only API, listing re-entry refusal,
  * the default path.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "flow_test.h"
 
 #include "flow/flow_internal.h"
@@ -449,6 +452,56 @@ static void test_missing_database_is_not_created_when_create_is_off(void **state
     assert_int_not_equal(stat(tu_path("absent.db"), &st), 0);
 }
 
+/* Polls for the file at path (a watcher thread) and keeps the mode it had
+ * when first seen. */
+typedef struct mode_watch {
+    const char *path;
+    atomic_bool stop;
+    mode_t first_mode;
+    bool seen;
+} mode_watch;
+
+static void *watch_mode(void *arg)
+{
+    mode_watch *w = arg;
+    struct stat st;
+    while (!atomic_load(&w->stop)) {
+        if (stat(w->path, &st) == 0) {
+            w->first_mode = st.st_mode & 07777;
+            w->seen = true;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The history is owner-only from the moment it exists: a process killed
+ * during the key derivation of a new database (the watcher sees the file
+ * then, with a KDF slow enough to be caught) must not leave it readable by
+ * others. */
+static void test_new_history_is_owner_only_from_its_creation(void **state)
+{
+    const char *db = tu_path("modes.db");
+    mode_t old = umask(022);
+    mode_watch w = {.path = db};
+    atomic_init(&w.stop, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, watch_mode, &w), 0);
+    gf_config c = ft_config(db, false);
+    c.kdf_memlimit = 16u << 20; /* tens of ms: the window a kill could hit */
+    gf_service *svc = gf_open(&c);
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    umask(old);
+    assert_non_null(svc);
+    assert_true(w.seen);
+    assert_int_equal(w.first_mode, 0600);
+    gf_close(svc);
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+}
+
 static void test_empty_key_is_refused(void **state)
 {
     gf_config c = ft_config(tu_path("nokey.db"), false);
@@ -863,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_foreign_database_is_not_ghostflow),
         cmocka_unit_test(test_newer_schema_is_refused),
         cmocka_unit_test(test_missing_database_is_not_created_when_create_is_off),
+        cmocka_unit_test(test_new_history_is_owner_only_from_its_creation),
         cmocka_unit_test(test_empty_key_is_refused),
         cmocka_unit_test(test_rekey_changes_the_key),
         cmocka_unit_test(test_search_finds_prompts_and_answers_with_fts_and_like),
