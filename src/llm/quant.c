@@ -1260,10 +1260,12 @@ static float dot_q5_1(int64_t n, const void *vw, const void *vx)
  * llama.cpp's x86 build to pick the same tokens: eight int32 lanes of four
  * products per block, each lane scaled and added with one rounding (FMA)
  * into one of two accumulators (even and odd blocks), the two added lane by
- * lane, then the lanes folded 8 -> 4 -> 2 -> 1 as hsum_ps does. (The AVX2
- * kernels keep one accumulator, as llama.cpp's do; the two orders differ in
- * the last bits only.) A plain per-block sum differs more, enough to flip a
- * greedy token within a few dozen steps. */
+ * lane, then the lanes folded 8 -> 4 -> 2 -> 1 as hsum_ps does. The AVX2
+ * kernels sum in this order too (quant_x86.h), so every kernel set gives
+ * these bits for Q8_0: with one accumulator, as llama.cpp's AVX2 vec_dot
+ * keeps, logits moved by ~0.03 and flipped a near-tie of the greedy
+ * comparison (test_generate_avx2). A plain per-block sum differs more,
+ * enough to flip a greedy token within a few dozen steps. */
 static float dot_q8_0(int64_t n, const void *vw, const void *vx)
 {
     const block_q8_0 *w = vw, *x = vx;

@@ -146,10 +146,25 @@ INLINE __m256 lane_bcast(__m256 de, int r)
 }
 
 /* Tiles of nr <= NRMAX weight rows (ws bytes apart) by nc <= NCMAX columns:
- * out[r * NCMAX + c]. Every (row, column) pair keeps one accumulator that
- * takes the blocks in order, as llama.cpp's x86 kernels do, and its scale
+ * out[r * NCMAX + c]. Every (row, column) pair sums in quant.c's dot_q8_0
+ * order, which the AVX-512 kernels keep too: the int32 lanes of block i
+ * scaled and FMA'd into one of two accumulators (even and odd blocks), the
+ * two added lane by lane, then hsum_ps. Q8_0 then gives the scalar
+ * reference's bits, and all three types the AVX-512 kernels' (llama.cpp's
+ * greedy tokens are held to that order: under the former single
+ * accumulator a near-tie in TinyStories-656K-Q8_0 flipped). The scale
  * product d_r * e_c is the same float however it is formed, so vec_dot
  * (1 x 1) and gemm agree bit for bit.
+ *
+ * A tile whose two chains fit the registers beside its operands (up to
+ * Q8_PAIRED pairs: decode's 4 x 1) takes the blocks in pairs, block i into
+ * the even accumulators and i + 1 into the odd ones. Larger tiles would
+ * spill both sets, but the chains never meet before the end: they take the
+ * even blocks of a chunk of Q8_CHUNK, then its odd ones (from L1 by then),
+ * so the loop holds one accumulator per pair, the registers of one chain.
+ * (In pairs, a one-row Q8_0 tile that fitted lost a fifth of prefill; in
+ * passes, decode's Q8_0 tile from DRAM lost a fifth: bench_kernels and a
+ * thread-time probe, one AVX2 thread, Zen 4.)
  *
  * The columns are swept cw at a time over the whole row. Types whose
  * unpacking costs more (Q5_0, IQ4_NL) take all four columns per sweep and
@@ -160,47 +175,79 @@ INLINE __m256 lane_bcast(__m256 de, int r)
  * Q8_0 (wide) takes a 4 x 4 tile as two sweeps of two rows by four
  * columns: eight accumulators, two weight vectors and their |w| stay in
  * the 16 YMM registers, and |w| (the sign trick's one per-row operation on
- * the multiply ports) serves four columns instead of two. Against the
- * former two accumulators per pair (32 spilled) and a multiply per pair for
- * the scales, 1.1B-shape Q8_0 prefill gained 15 % and decode 15 % in a true
+ * the multiply ports) serves four columns instead of two. Against two
+ * accumulators per pair (32 spilled) and a multiply per pair for the
+ * scales, 1.1B-shape Q8_0 prefill gained 15 % and decode 15 % in a true
  * AVX2 build.
  */
+#define Q8_CHUNK  32 /* blocks; even, so that a chunk's blocks keep their parity */
+#define Q8_PAIRED 4  /* (row, column) pairs a sweep takes with both chains live */
+
 #define DEFINE_Q8_0_KERNEL(name, wtype, off, cw, wide)                                             \
+    /* block i of nr rows against the ncw columns at x into a */                                   \
+    INLINE void sstep_##name(int64_t i, const void *vw, size_t ws, int nr, const char *x,          \
+                             size_t xs, int ncw, __m256 a[NRMAX][cw])                              \
+    {                                                                                              \
+        __m256i q[NRMAX];                                                                          \
+        UNROLL for (int r = 0; r < nr; r++) q[r] =                                                 \
+            unpack_##name((const wtype *)((const char *)vw + (size_t)r * ws) + i);                 \
+        const __m128 d4 = scales4(vw, ws, nr, i, sizeof(wtype));                                   \
+        UNROLL for (int c = 0; c < ncw; c++)                                                       \
+        {                                                                                          \
+            const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                    \
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                         \
+            const __m256i b = off_bias(yv, off);                                                   \
+            __m256 de = _mm256_castps128_ps256(_mm_mul_ps(d4, h2f4(y->d)));                        \
+            de = _mm256_permute2f128_ps(de, de, 0);                                                \
+            UNROLL for (int r = 0; r < nr; r++) a[r][c] = _mm256_fmadd_ps(                         \
+                lane_bcast(de, r), _mm256_cvtepi32_ps(block_dot(q[r], yv, b, off)), a[r][c]);      \
+        }                                                                                          \
+    }                                                                                              \
+    /* blocks i, i + 2, ... < i1 into acc */                                                       \
+    INLINE void spass_##name(int64_t i, int64_t i1, const void *vw, size_t ws, int nr,             \
+                             const char *x, size_t xs, int ncw, __m256 acc[NRMAX][cw])             \
+    {                                                                                              \
+        __m256 a[NRMAX][cw];                                                                       \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++) a[r][c] =         \
+            acc[r][c];                                                                             \
+        for (; i < i1; i += 2)                                                                     \
+            sstep_##name(i, vw, ws, nr, x, xs, ncw, a);                                            \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++) acc[r][c] =       \
+            a[r][c];                                                                               \
+    }                                                                                              \
     /* nr rows against the ncw columns at x, out[r * NCMAX + c] */                                 \
     INLINE void sweep_##name(int64_t nb, const void *vw, size_t ws, int nr, const char *x,         \
                              size_t xs, int ncw, float *out)                                       \
     {                                                                                              \
-        __m256 acc[NRMAX][cw];                                                                     \
-        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++) acc[r][c] =       \
-            _mm256_setzero_ps();                                                                   \
-        for (int64_t i = 0; i < nb; i++) {                                                         \
-            __m256i q[NRMAX];                                                                      \
-            UNROLL for (int r = 0; r < nr; r++) q[r] =                                             \
-                unpack_##name((const wtype *)((const char *)vw + (size_t)r * ws) + i);             \
-            const __m128 d4 = scales4(vw, ws, nr, i, sizeof(wtype));                               \
-            UNROLL for (int c = 0; c < ncw; c++)                                                   \
-            {                                                                                      \
-                const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;                \
-                const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                     \
-                const __m256i b = off_bias(yv, off);                                               \
-                __m256 de = _mm256_castps128_ps256(_mm_mul_ps(d4, h2f4(y->d)));                    \
-                de = _mm256_permute2f128_ps(de, de, 0);                                            \
-                UNROLL for (int r = 0; r < nr; r++) acc[r][c] =                                    \
-                    _mm256_fmadd_ps(lane_bcast(de, r),                                             \
-                                    _mm256_cvtepi32_ps(block_dot(q[r], yv, b, off)), acc[r][c]);   \
+        __m256 acc[2][NRMAX][cw];                                                                  \
+        UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++) acc[0][r][c] =    \
+            acc[1][r][c] = _mm256_setzero_ps();                                                    \
+        if (nr * ncw <= Q8_PAIRED) { /* both chains in registers, blocks in pairs */               \
+            int64_t i = 0;                                                                         \
+            for (; i + 1 < nb; i += 2) {                                                           \
+                sstep_##name(i, vw, ws, nr, x, xs, ncw, acc[0]);                                   \
+                sstep_##name(i + 1, vw, ws, nr, x, xs, ncw, acc[1]);                               \
+            }                                                                                      \
+            if (i < nb)                                                                            \
+                sstep_##name(i, vw, ws, nr, x, xs, ncw, acc[0]);                                   \
+        } else {                                                                                   \
+            for (int64_t i0 = 0; i0 < nb; i0 += Q8_CHUNK) {                                        \
+                const int64_t i1 = i0 + Q8_CHUNK < nb ? i0 + Q8_CHUNK : nb;                        \
+                spass_##name(i0, i1, vw, ws, nr, x, xs, ncw, acc[0]);                              \
+                spass_##name(i0 + 1, i1, vw, ws, nr, x, xs, ncw, acc[1]);                          \
             }                                                                                      \
         }                                                                                          \
         UNROLL for (int r = 0; r < nr; r++) UNROLL for (int c = 0; c < ncw; c++)                   \
-            out[r * NCMAX + c] = hsum_ps(acc[r][c]);                                               \
+            out[r * NCMAX + c] = hsum_ps(_mm256_add_ps(acc[0][r][c], acc[1][r][c]));               \
     }                                                                                              \
-    /* two rows against NCMAX columns: the rows' |w| then serve four columns */                    \
-    INLINE void wide_##name(int64_t nb, const void *vw, size_t ws, const char *x, size_t xs,       \
-                            float *out)                                                            \
+    /* blocks i, i + 2, ... < i1 of two rows against NCMAX columns */                              \
+    INLINE void wpass_##name(int64_t i, int64_t i1, const void *vw, size_t ws, const char *x,      \
+                             size_t xs, __m256 acc[2][NCMAX])                                      \
     {                                                                                              \
-        __m256 acc[2][NCMAX];                                                                      \
-        UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++) acc[r][c] =      \
-            _mm256_setzero_ps();                                                                   \
-        for (int64_t i = 0; i < nb; i++) {                                                         \
+        __m256 a[2][NCMAX];                                                                        \
+        UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++) a[r][c] =        \
+            acc[r][c];                                                                             \
+        for (; i < i1; i += 2) {                                                                   \
             const __m128 e4 = scales4(x, xs, NCMAX, i, sizeof(block_q8_0));                        \
             UNROLL for (int r = 0; r < 2; r++)                                                     \
             {                                                                                      \
@@ -212,14 +259,29 @@ INLINE __m256 lane_bcast(__m256 de, int r)
                 {                                                                                  \
                     const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)c * xs) + i;            \
                     const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);                 \
-                    acc[r][c] = _mm256_fmadd_ps(                                                   \
+                    a[r][c] = _mm256_fmadd_ps(                                                     \
                         lane_bcast(de, c),                                                         \
-                        _mm256_cvtepi32_ps(block_dot(q, yv, off_bias(yv, off), off)), acc[r][c]);  \
+                        _mm256_cvtepi32_ps(block_dot(q, yv, off_bias(yv, off), off)), a[r][c]);    \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
+        UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++) acc[r][c] =      \
+            a[r][c];                                                                               \
+    }                                                                                              \
+    /* two rows against NCMAX columns: the rows' |w| then serve four columns */                    \
+    INLINE void wide_##name(int64_t nb, const void *vw, size_t ws, const char *x, size_t xs,       \
+                            float *out)                                                            \
+    {                                                                                              \
+        __m256 acc[2][2][NCMAX];                                                                   \
+        UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++) acc[0][r][c] =   \
+            acc[1][r][c] = _mm256_setzero_ps();                                                    \
+        for (int64_t i0 = 0; i0 < nb; i0 += Q8_CHUNK) {                                            \
+            const int64_t i1 = i0 + Q8_CHUNK < nb ? i0 + Q8_CHUNK : nb;                            \
+            wpass_##name(i0, i1, vw, ws, x, xs, acc[0]);                                           \
+            wpass_##name(i0 + 1, i1, vw, ws, x, xs, acc[1]);                                       \
+        }                                                                                          \
         UNROLL for (int r = 0; r < 2; r++) UNROLL for (int c = 0; c < NCMAX; c++)                  \
-            out[r * NCMAX + c] = hsum_ps(acc[r][c]);                                               \
+            out[r * NCMAX + c] = hsum_ps(_mm256_add_ps(acc[0][r][c], acc[1][r][c]));               \
     }                                                                                              \
     INLINE void kern_##name(int64_t n, const void *vw, size_t ws, int nr, const char *x,           \
                             size_t xs, int nc, float *out)                                         \

@@ -968,6 +968,131 @@ static void test_avx512_without_vnni_or_bf16_matches_scalar(void **state)
     }
 }
 
+/* ---- the Q8_0 family's summation order ----------------------------------------- */
+
+/* The weights' integer values of block i: the block with its scale set to
+ * 1, dequantized (exact) */
+static void block_ints(ggml_type t, const void *w, int64_t i, int q[32])
+{
+    const size_t bsize = quant_info(t)->type_size;
+    uint8_t b[sizeof(block_q8_0)]; /* the largest of the three */
+    float f[32];
+    assert_true(bsize <= sizeof b);
+    memcpy(b, (const uint8_t *)w + (size_t)i * bsize, bsize);
+    const quant_half one = quant_f32_to_f16(1.0f);
+    memcpy(b, &one, sizeof one); /* d leads each of these blocks */
+    quant_dequantize_row(t, b, f, 32);
+    for (int j = 0; j < 32; j++)
+        q[j] = (int)f[j];
+}
+
+/* An oracle written from the contract in quant.c: eight int32 lanes of four
+ * products per block, each scaled (d_w * d_x) and FMA'd into the even or
+ * the odd blocks' accumulator, the two added lane by lane, then folded
+ * 8 -> 4 -> 2 -> 1 (lane l + lane l + 4, then (0 + 2) + (1 + 3)). */
+static float even_odd_dot(ggml_type t, const void *w, const block_q8_0 *x, int64_t nb)
+{
+    float acc[2][8] = {{0}};
+    for (int64_t i = 0; i < nb; i++) {
+        int q[32];
+        block_ints(t, w, i, q);
+        quant_half dw;
+        memcpy(&dw, (const uint8_t *)w + (size_t)i * quant_info(t)->type_size, sizeof dw);
+        const float d = quant_f16_to_f32(dw) * quant_f16_to_f32(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int sum = 0;
+            for (int j = 4 * l; j < 4 * l + 4; j++)
+                sum += q[j] * x[i].qs[j];
+            acc[i & 1][l] = fmaf(d, (float)sum, acc[i & 1][l]);
+        }
+    }
+    float v[8], h[4];
+    for (int l = 0; l < 8; l++)
+        v[l] = acc[0][l] + acc[1][l];
+    for (int l = 0; l < 4; l++)
+        h[l] = v[l] + v[l + 4];
+    return (h[0] + h[2]) + (h[1] + h[3]);
+}
+
+/* Q8_0, Q5_0 and IQ4_NL against Q8_0 activations sum in dot_q8_0's order on
+ * every SIMD set (the AVX2 kernels, which AVX-512 without VNNI also uses,
+ * and the AVX-512 ones): vec_dot and every tile shape gemm takes (four-row
+ * spans by four columns, single columns, leftover rows; Q8_0's one-row
+ * wide tiles) give the oracle's bits, for odd and even block counts and
+ * for more block pairs than one AVX-512 activation panel holds. The scalar
+ * dot_q8_0 gives them too. llama.cpp's greedy tokens were made in this
+ * order: a near-tie in TinyStories-656K-Q8_0 flipped under AVX2's former
+ * single accumulator. */
+static void test_q8_0_family_sums_in_dot_q8_0_order(void **state)
+{
+    (void)state;
+    rng_state = 0x6a09e667f3bcc909ull;
+    static const ggml_type types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_IQ4_NL};
+    static const int lens[] = {1, 2, 3, 4, 5, 8, 9, 16, 33, 67};
+    enum { ROWS = 13, COLS = 9, NBMAX = 67 };
+    const size_t xrow = NBMAX * sizeof(block_q8_0);
+    uint8_t *w = malloc(ROWS * xrow), *x = malloc(COLS * xrow);
+    float *src = malloc(NBMAX * 32 * sizeof *src);
+    float want[ROWS][COLS], y[COLS * ROWS];
+    assert_non_null(w && x && src);
+    const quant_kernels *ref = quant_kernels_for(QUANT_ISA_SCALAR);
+    quant_kernels sets[2];
+    int nsets = 0;
+    for (int isa = QUANT_ISA_AVX2; isa <= QUANT_ISA_AVX512; isa++)
+        if (quant_kernels_for((quant_isa)isa) != NULL)
+            sets[nsets++] = *quant_kernels_for((quant_isa)isa);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const ggml_type t = types[ti];
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t nb = lens[li], n = 32 * nb;
+            const size_t wrow = quant_row_size(t, n);
+            for (int r = 0; r < ROWS; r++)
+                random_weights(t, w + r * wrow, n);
+            for (int c = 0; c < COLS; c++) {
+                fill_gauss(src, n, c == 0 ? 1e-3f : 1.0f);
+                ref->quantize[GGML_TYPE_Q8_0](src, x + c * xrow, n);
+            }
+            for (int r = 0; r < ROWS; r++)
+                for (int c = 0; c < COLS; c++)
+                    want[r][c] =
+                        even_odd_dot(t, w + r * wrow, (const block_q8_0 *)(x + c * xrow), nb);
+            if (t == GGML_TYPE_Q8_0)
+                for (int r = 0; r < ROWS; r++)
+                    for (int c = 0; c < COLS; c++) {
+                        const float s = ref->vec_dot[t](n, w + r * wrow, x + c * xrow);
+                        if (memcmp(&s, &want[r][c], 4) != 0)
+                            fail_msg("scalar Q8_0 nb=%lld (%d,%d): %.9g, oracle %.9g",
+                                     (long long)nb, r, c, (double)s, (double)want[r][c]);
+                    }
+            for (int k = 0; k < nsets; k++) {
+                const char *isa = quant_isa_name(sets[k].isa);
+                for (int r = 0; r < ROWS; r++)
+                    for (int c = 0; c < COLS; c++) {
+                        const float v = sets[k].vec_dot[t](n, w + r * wrow, x + c * xrow);
+                        if (memcmp(&v, &want[r][c], 4) != 0)
+                            fail_msg("%s %s nb=%lld vec_dot (%d,%d): %.9g, oracle %.9g", isa,
+                                     tname(t), (long long)nb, r, c, (double)v, (double)want[r][c]);
+                    }
+                for (int nr = 1; nr <= ROWS; nr++)
+                    for (int nc = 1; nc <= COLS; nc++) {
+                        quant_matmul(&sets[k], t, n, w, wrow, nr, x, xrow, nc, y, ROWS);
+                        for (int c = 0; c < nc; c++)
+                            for (int r = 0; r < nr; r++)
+                                if (memcmp(&y[c * ROWS + r], &want[r][c], 4) != 0)
+                                    fail_msg("%s %s nb=%lld gemm %dx%d (%d,%d): %.9g, oracle %.9g",
+                                             isa, tname(t), (long long)nb, nr, nc, r, c,
+                                             (double)y[c * ROWS + r], (double)want[r][c]);
+                    }
+            }
+        }
+    }
+    /* every x86 machine this project targets has AVX2 */
+    assert_true(nsets > 0 || quant_cpu_isa() == QUANT_ISA_SCALAR);
+    free(w);
+    free(x);
+    free(src);
+}
+
 /* ---- llama-quantize outputs ---------------------------------------------------- */
 
 /* A minimal GGUF tensor-table reader for this test only (the engine's loader
@@ -1197,6 +1322,7 @@ int main(void)
         cmocka_unit_test(test_reference_dot_equals_dequantized_dot),
         cmocka_unit_test(test_every_available_isa_matches_scalar),
         cmocka_unit_test(test_avx512_without_vnni_or_bf16_matches_scalar),
+        cmocka_unit_test(test_q8_0_family_sums_in_dot_q8_0_order),
         cmocka_unit_test(test_repacked_rows_match_scalar),
         cmocka_unit_test(test_wsum_matches_scalar_bit_for_bit),
         cmocka_unit_test(test_quantizers_reproduce_llama_quantize_bytes),
