@@ -241,8 +241,9 @@ static int run_read_only(const char *dir, const char *cmd, char *out, size_t out
 static int run_gf_read_only(const char *dir, const char *args, char *out, size_t out_cap, char *err,
                             size_t err_cap)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "exec \"$1\" %s </dev/null", args);
+    char cmd[1100];
+    if (snprintf(cmd, sizeof cmd, "exec \"$1\" %s </dev/null", args) >= (int)sizeof cmd)
+        fail_msg("command too long: %s", args);
     return run_read_only(dir, cmd, out, out_cap, err, err_cap);
 }
 
