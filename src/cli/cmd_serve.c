@@ -222,6 +222,16 @@ int cmd_serve(int argc, char **argv)
     }
     if (cli_check_model_only(PROG, usage, cfg.model_path, argc, argv) != 0)
         return CLI_EXIT_USAGE;
+    /* The name lists are checked now, as usage errors, not after the model
+     * and the database are loaded (srv_start builds the same gate). */
+    srv_gate probe;
+    char gate_err[256];
+    if (srv_gate_init(&probe, sc.host, sc.port, sc.max_body, sc.host_allow, sc.cors_origin, NULL,
+                      gate_err, sizeof gate_err) != 0) {
+        cli_error(PROG, "%s", gate_err);
+        return CLI_EXIT_USAGE;
+    }
+    srv_gate_free(&probe);
     if (!threads) /* the slots share one forward batch: it gets every CPU */
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     sc.context_params.n_threads = (int32_t)threads;

@@ -1413,6 +1413,10 @@ static void test_bad_serve_options_are_usage_errors(void **state)
         {"--read-timeout 0", "--read-timeout"},
         {"--min-rate fast", "--min-rate"},
         {"--max-conn-per-client -1", "--max-conn-per-client"},
+        {"--host-allow a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,A,B,C,D,E,F,G",
+         "--host-allow: more than"},
+        {"--cors-origin a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,A,B,C,D,E,F,G",
+         "--cors-origin: more than"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[512], err[1024];
