@@ -251,18 +251,25 @@ static void db_free(zqlite_db *db)
 }
 
 /* The page cache pragma; closes the connection when it fails. */
+/* db->cache_kib's page cache on db's connection (at open, and again on the
+ * connection rekey opens). */
+static int db_apply_cache(zqlite_db *db)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", db->cache_kib ? db->cache_kib : 65536);
+    return db_exec(db, db->sq, sql);
+}
+
 static int db_set_cache(zqlite_db *db, int cache_kib)
 {
     int code = ZQLITE_OK;
+    db->cache_kib = cache_kib;
     if (cache_kib < 0)
         code = db_fail(db, ZQLITE_MISUSE, "cache_kib %d is negative", cache_kib);
-    char sql[48];
-    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", cache_kib ? cache_kib : 65536);
     if (code == ZQLITE_OK)
-        code = db_exec(db, db->sq, sql);
+        code = db_apply_cache(db);
     if (code != ZQLITE_OK)
         sqlite3_close(db->sq);
-    db->cache_kib = cache_kib;
     return code;
 }
 
@@ -440,9 +447,7 @@ static int wal_trampoline(void *arg, sqlite3 *sq, const char *schema, int pages)
 
 int db_restore_settings(zqlite_db *db)
 {
-    char sql[48];
-    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", db->cache_kib ? db->cache_kib : 65536);
-    int code = db_exec(db, db->sq, sql);
+    int code = db_apply_cache(db);
     if (code == ZQLITE_OK && db->busy_ms)
         code = db_check(db, sqlite3_busy_timeout(db->sq, db->busy_ms), "busy_timeout");
     if (db->wal_fn)
