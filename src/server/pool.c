@@ -171,8 +171,8 @@ static void run_job(srv_pool *pool, ghost_context *ctx, srv_job *job)
     int64_t conv = 0, pid = 0;
     gf_status rc = gf_conversation_for_label(pool->svc, job->req.label, &conv);
     if (rc != GF_OK) {
-        srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT ? 400 : 500, "X-Conversation-Id",
-                 "conversation label: %s", gf_errmsg(pool->svc));
+        srv_fail(&job->err, rc == GF_ERR_INVALID_ARGUMENT ? 400 : 500, job->req.label_param, "%s",
+                 gf_errmsg(pool->svc)); /* it says "conversation label: ..." */
         job_finish(pool, ctx, job, NULL);
         return;
     }

@@ -333,6 +333,7 @@ static enum MHD_Result handle_generation(srv_server *srv, struct MHD_Connection 
     }
     if (label != conv_label)
         memcpy(conv_label, label, label_len + 1);
+    req.label_param = param;
     free(req.label);
     if (!(req.label = strdup(conv_label))) {
         srv_gen_request_free(&req);
@@ -603,6 +604,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(rq = calloc(1, sizeof *rq)))
             return MHD_NO;
         *con_cls = rq;
+        srv_watch_headers(srv->watch, watched(c));
         atomic_fetch_add(&srv->metrics.requests, 1);
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rq);
         if (rq->headers_oom)

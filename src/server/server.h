@@ -176,11 +176,13 @@ cJSON *srv_parse_body(const char *body, size_t len, srv_error *e);
 typedef struct srv_gen_request {
     bool chat; /* /v1/chat/completions (else /v1/completions) */
     bool stream;
-    char *prompt;         /* the text the engine continues (malloc) */
-    char *record;         /* the prompt as stored in the history (malloc) */
-    char *label;          /* conversation label (malloc): from "user" (NULL when
-                             absent) until the server settles it for the job */
-    ghost_gen_params gen; /* gen.stop points into stops */
+    char *prompt;            /* the text the engine continues (malloc) */
+    char *record;            /* the prompt as stored in the history (malloc) */
+    char *label;             /* conversation label (malloc): from "user" (NULL when
+                                absent) until the server settles it for the job */
+    const char *label_param; /* where label came from ("user", "X-Conversation-Id"),
+                                for errors about it; static */
+    ghost_gen_params gen;    /* gen.stop points into stops */
     char *stops[SRV_MAX_STOP];
     const char *stop_ptrs[SRV_MAX_STOP];
 } srv_gen_request;
@@ -241,6 +243,8 @@ void srv_watch_stop(srv_watch *w);
 srv_watched *srv_watch_add(srv_watch *w, int fd);
 /* Before the connection's socket is closed. NULL is a no-op (also below). */
 void srv_watch_remove(srv_watch *w, srv_watched *c);
+/* The request's headers are complete. */
+void srv_watch_headers(srv_watch *w, srv_watched *c);
 /* n body bytes arrived. */
 void srv_watch_body(srv_watch *w, srv_watched *c, size_t n);
 /* reading: a new request is awaited from now (a kept-alive connection);

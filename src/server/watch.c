@@ -30,6 +30,7 @@ struct srv_watched {
     int fd;
     int64_t since_ms;  /* when the current read began */
     size_t body_bytes; /* body bytes of the request being read */
+    bool headers_in;   /* the request's headers are complete */
     bool reading;      /* false while a handler runs or an answer is sent */
     struct srv_watched *prev, *next;
 };
@@ -56,7 +57,9 @@ static int64_t mono_ms(void)
 static bool too_slow(const srv_watch *w, const srv_watched *c, int64_t now)
 {
     int64_t late = now - c->since_ms - w->read_timeout_ms;
-    return late > 0 && (double)c->body_bytes < (double)w->min_rate * (double)late / 1000.0;
+    /* The headers are due within the bound whatever the rate (even 0). */
+    return late > 0 &&
+           (!c->headers_in || (double)c->body_bytes < (double)w->min_rate * (double)late / 1000.0);
 }
 
 static void *watch_main(void *arg)
@@ -166,6 +169,15 @@ void srv_watch_remove(srv_watch *w, srv_watched *c)
     free(c);
 }
 
+void srv_watch_headers(srv_watch *w, srv_watched *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&w->mu);
+    c->headers_in = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
 void srv_watch_body(srv_watch *w, srv_watched *c, size_t n)
 {
     if (!c)
@@ -183,6 +195,7 @@ void srv_watch_reading(srv_watch *w, srv_watched *c, bool reading)
     if (reading) {
         c->since_ms = mono_ms();
         c->body_bytes = 0;
+        c->headers_in = false;
     }
     c->reading = reading;
     pthread_mutex_unlock(&w->mu);

@@ -1395,6 +1395,19 @@ static void test_slow_senders_are_cut_off(void **state)
     }
     assert_int_equal(closed, 1);
     stop_server(&ss);
+
+    /* No minimum body rate still leaves the headers their bound. */
+    const char *const no_rate[] = {"--read-timeout", "0.5", "--min-rate", "0", NULL};
+    ss = start_server_with(db, "1", "2", "60", no_rate, true);
+    snprintf(head, sizeof head, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", ss.port);
+    fd = raw_connect(ss.port);
+    raw_send(fd, head, strlen(head));
+    ms = closed_after(fd, "X-Slow: 1\r\n", 100, 4000);
+    close(fd);
+    if (ms < 0)
+        fail_msg("--min-rate 0: headers dribbled for 4 s: the connection stayed open");
+    assert_true(ms < 3000);
+    stop_server(&ss);
 }
 
 /* Bad serve options are usage errors (exit 2) naming the flag, before any
