@@ -150,7 +150,7 @@ int cmd_serve(int argc, char **argv)
                      .max_body = 1 << 20,
                      .read_timeout_ms = 10000,
                      .min_rate = 1024,
-                     .max_per_client = -1}; /* -1: parallel + queue + 32 */
+                     .max_per_client = -1}; /* -1: srv_start's default */
     sc.gen = ghost_default_gen_params();
     sc.gen.max_tokens = -1;
     sc.context_params = ghost_default_params();
@@ -235,10 +235,6 @@ int cmd_serve(int argc, char **argv)
     if (!threads) /* the slots share one forward batch: it gets every CPU */
         threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     sc.context_params.n_threads = (int32_t)threads;
-    /* One address may fill every slot and queue place and still be answered
-     * 503 beyond them, but leaves 32 of the server's connections to others. */
-    if (sc.max_per_client < 0)
-        sc.max_per_client = sc.parallel + sc.queue + 32;
     sc.api_key = api_key;
 
     /* The service loads the model once and records; the server's slots

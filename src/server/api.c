@@ -55,6 +55,13 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     return -1;
 }
 
+int srv_fail_too_large(srv_error *e, size_t max)
+{
+    srv_fail(e, 413, "", "request body larger than %zu bytes", max);
+    e->code = "request_too_large";
+    return -1;
+}
+
 char *srv_error_json(const srv_error *e)
 {
     cJSON *root = cJSON_CreateObject();

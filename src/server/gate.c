@@ -280,11 +280,8 @@ int srv_gate_check(const srv_gate *g, const srv_http_request *rq, srv_admit *a, 
     }
     /* A declared length over the cap is refused before reading any of it. */
     const char *cl = srv_header_get(rq, "Content-Length", NULL);
-    if (cl && strtoull(cl, NULL, 10) > g->max_body) {
-        srv_fail(e, 413, "", "request body larger than %zu bytes", g->max_body);
-        e->code = "request_too_large";
-        return -1;
-    }
+    if (cl && strtoull(cl, NULL, 10) > g->max_body)
+        return srv_fail_too_large(e, g->max_body);
     if (!rt->public && !authorized(g, srv_header_get(rq, "Authorization", NULL))) {
         srv_fail(e, 401, "", "missing or wrong API key (send Authorization: Bearer KEY)");
         e->code = "invalid_api_key";

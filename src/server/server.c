@@ -536,8 +536,7 @@ static enum MHD_Result dispatch(srv_server *srv, struct MHD_Connection *c, const
 {
     srv_error e = {0};
     if (rq->too_large) { /* chunked upload: known only once it passed the cap */
-        srv_fail(&e, 413, "", "request body larger than %zu bytes", srv->cfg.max_body);
-        e.code = "request_too_large";
+        srv_fail_too_large(&e, srv->cfg.max_body);
         return send_error(srv, c, rq, &e);
     }
     switch (rq->route->id) {
@@ -759,11 +758,17 @@ srv_server *srv_start(gf_service *svc, const srv_config *cfg, char *err, size_t 
         srv_stop(srv);
         return NULL;
     }
+    /* Every slot and queue place may be waited for, plus 64 connections for
+     * the rest (503s, /health, /metrics); one address may fill every slot and
+     * queue place and still be answered 503 beyond them, but leaves 32 of
+     * those to others. */
+    unsigned max_conn = (unsigned)(cfg->parallel + cfg->queue + 64);
+    unsigned per_client = cfg->max_per_client >= 0 ? (unsigned)cfg->max_per_client
+                                                   : (unsigned)(cfg->parallel + cfg->queue + 32);
     srv->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL,
         on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->parallel + cfg->queue + 64), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->max_per_client, MHD_OPTION_CONNECTION_TIMEOUT,
+        max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
     if (!srv->daemon) {

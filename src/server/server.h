@@ -49,7 +49,8 @@ typedef struct srv_config {
     size_t max_body;         /* request bodies above are refused with 413 */
     int read_timeout_ms;     /* headers (and body) must have arrived by then... */
     size_t min_rate;         /* ...and the body at this many bytes/s after it */
-    int max_per_client;      /* connections one client address may hold */
+    int max_per_client;      /* connections one client address may hold (< 0:
+                                parallel + queue + 32) */
     const char *api_key;     /* NULL = no key required; only hashed, not kept */
     const char *host_allow;  /* more names for the Host header (comma list) */
     const char *cors_origin; /* cross-site Origins allowed (comma list) */
@@ -90,6 +91,9 @@ typedef struct srv_error {
 /* Fills *e and returns -1, so validators can `return srv_fail(...)`. */
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* 413 for a body over max bytes (declared in Content-Length or found while
+ * reading a chunked one). */
+int srv_fail_too_large(srv_error *e, size_t max);
 /* {"error": {"message", "type", "param", "code"}}; NULL when out of memory. */
 char *srv_error_json(const srv_error *e);
 
