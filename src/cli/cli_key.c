@@ -140,6 +140,10 @@ static int key_from_tty(const char *prog, const char *env_var, const char *promp
     }
     if (confirm) {
         ssize_t m = prompt_tty(tty, "Repeat passphrase: ", b, CLI_KEY_MAX);
+        if (m == KEY_LINE_UNREADABLE) {
+            cli_error(prog, "reading the passphrase from the terminal: %s", strerror(errno));
+            goto out;
+        }
         if (m != n || sodium_memcmp(a, b, (size_t)n) != 0) {
             cli_error(prog, "passphrases do not match");
             goto out;

@@ -47,9 +47,8 @@ bool cli_output_failed(FILE *f)
 int cli_output_close(const char *prog, FILE *f, const char *name, int code)
 {
     errno = 0;
-    bool failed = fflush(f) != 0;
-    if (cli_output_failed(f))
-        failed = true;
+    fflush(f); /* a failure sets the stream's error flag */
+    bool failed = cli_output_failed(f);
     int err = output_failed_file == f ? output_failed_errno : errno;
     /* Everything is flushed, so EBADF here only means the stream was closed
      * by the caller's shell (prog >&-) and nothing was ever written to it. */

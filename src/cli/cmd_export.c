@@ -179,7 +179,7 @@ int cmd_export(int argc, char **argv)
         }
     }
     int code;
-    gf_service *svc = flow_cli_open_reader(PROG, argc, argv, optind, &db, &code);
+    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, true, &code);
     if (!svc)
         return code;
     export_state st = {stdout, false};

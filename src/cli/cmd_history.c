@@ -101,7 +101,7 @@ int cmd_history(int argc, char **argv)
         }
     }
     int code;
-    gf_service *svc = flow_cli_open_reader(PROG, argc, argv, optind, &db, &code);
+    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, true, &code);
     if (!svc)
         return code;
     if (flow_cli_listing_begin(PROG, &l) != 0) {

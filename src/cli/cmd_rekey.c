@@ -51,7 +51,7 @@ int cmd_rekey(int argc, char **argv)
         }
     }
     int code;
-    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, &code);
+    gf_service *svc = flow_cli_open_existing(PROG, argc, argv, optind, &db, false, &code);
     if (!svc)
         return code;
     char *key = NULL;

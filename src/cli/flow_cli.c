@@ -109,8 +109,8 @@ gf_service *flow_cli_open(const char *prog, flow_cli_db *o, gf_config *cfg, int 
     return svc;
 }
 
-static gf_service *open_existing(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
-                                 bool read_only, int *exit_code)
+gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
+                                   flow_cli_db *o, bool read_only, int *exit_code)
 {
     if (first < argc) {
         cli_error(prog, "unexpected argument '%s'", argv[first]);
@@ -121,18 +121,6 @@ static gf_service *open_existing(const char *prog, int argc, char **argv, int fi
     cfg.create = false;
     cfg.read_only = read_only;
     return flow_cli_open(prog, o, &cfg, exit_code);
-}
-
-gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
-                                   flow_cli_db *o, int *exit_code)
-{
-    return open_existing(prog, argc, argv, first, o, false, exit_code);
-}
-
-gf_service *flow_cli_open_reader(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
-                                 int *exit_code)
-{
-    return open_existing(prog, argc, argv, first, o, true, exit_code);
 }
 
 const char *flow_cli_local_time(int64_t unix_ms, char *buf, size_t cap)

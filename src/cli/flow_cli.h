@@ -57,15 +57,13 @@ bool flow_cli_db_option(flow_cli_db *o, int opt, char *arg);
  * a wrong key, 1 otherwise. */
 gf_service *flow_cli_open(const char *prog, flow_cli_db *o, gf_config *cfg, int *exit_code);
 
-/* For the commands that use an existing history without a model (rekey):
- * refuses arguments left after the options from argv[first] on (exit 2),
- * then opens the database without creating it and without a model. */
+/* For the commands that use an existing history without a model (rekey,
+ * history, export): refuses arguments left after the options from
+ * argv[first] on (exit 2), then opens the database without creating it and
+ * without a model. read_only (gf_config.read_only) for the commands that only
+ * read: they work on read-only media and other users' files. */
 gf_service *flow_cli_open_existing(const char *prog, int argc, char **argv, int first,
-                                   flow_cli_db *o, int *exit_code);
-/* The same, read-only (gf_config.read_only), for the commands that only read
- * (history, export): they work on read-only media and other users' files. */
-gf_service *flow_cli_open_reader(const char *prog, int argc, char **argv, int first, flow_cli_db *o,
-                                 int *exit_code);
+                                   flow_cli_db *o, bool read_only, int *exit_code);
 
 /* Prints "prog: message" for a failed call on svc; returns the exit code. */
 int flow_cli_fail(const char *prog, const gf_service *svc, gf_status rc);

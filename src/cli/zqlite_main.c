@@ -58,9 +58,9 @@ static void usage(FILE *out)
             "      --header           print column names before the rows\n"
             "  -s, --separator SEP    column separator (default '|')\n"
             "  -b, --bail             stop at the first error\n"
-            "      --kdf-ops N        Argon2id passes for a new database (default 3, at most 10)\n"
+            "      --kdf-ops N        Argon2id passes for a new database (default 3, at most %u)\n"
             "      --kdf-mem MIB      Argon2id memory in MiB for a new database (default 64, at "
-            "most 256)\n"
+            "most %u)\n"
             "      --page-size N      page size of a new database (default 4096)\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n"
@@ -74,7 +74,8 @@ static void usage(FILE *out)
             "  .quit                  exit\n"
             "  .help                  list dot-commands\n"
             "\n"
-            "exit status: 0 ok, 1 an error, 2 usage error, 3 wrong key\n");
+            "exit status: 0 ok, 1 an error, 2 usage error, 3 wrong key\n",
+            (unsigned)ZQLITE_KDF_MAX_OPSLIMIT, (unsigned)(ZQLITE_KDF_MAX_MEMLIMIT >> 20));
 }
 
 static void report(shell *sh)
