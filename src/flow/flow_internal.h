@@ -174,6 +174,9 @@ gf_status flow_store_answer(gf_service *svc, int64_t prompt_id, const flow_answe
 
 /* Indexes the exchanges stored since the last catch-up (db_mu held). */
 gf_status flow_fts_catch_up(gf_service *svc);
+/* Whether the index holds every exchange (false on failure too), for a
+ * read-only service, which cannot catch it up (db_mu held). */
+gf_status flow_fts_current(gf_service *svc, bool *current);
 
 /* Model row for (name, hash), with the hash cache keyed by the file's
  * path, size, mtime and inode: sets svc->model_hash and svc->model_id. */

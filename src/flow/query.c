@@ -334,19 +334,8 @@ gf_status gf_search(gf_service *svc, const char *text, int64_t limit, gf_exchang
     /* Read-only, the index cannot catch up: it serves only when current
      * (gf_close leaves it so), else the substring match finds everything. */
     bool fts = svc->has_fts;
-    if (fts && svc->read_only) {
-        int64_t current = 0;
-        rc =
-            flow_query_int(svc,
-                           "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')"
-                           " >= (SELECT coalesce(max(id), 0) FROM prompts) AND NOT EXISTS"
-                           " (SELECT 1 FROM fts_pending f JOIN responses r"
-                           " ON r.prompt_id = f.prompt_id)",
-                           &current);
-        fts = rc == GF_OK && current;
-    } else if (fts) {
-        rc = flow_fts_catch_up(svc);
-    }
+    if (fts)
+        rc = svc->read_only ? flow_fts_current(svc, &fts) : flow_fts_catch_up(svc);
     if (rc == GF_OK)
         rc = fts ? search_fts(svc, w, n, limit, fn, user_data)
                  : search_like(svc, w, n, limit, fn, user_data);

@@ -654,6 +654,22 @@ gf_status flow_fts_catch_up(gf_service *svc)
     return flow_transaction(svc, fts_catch_up_body, NULL, "updating the search index");
 }
 
+gf_status flow_fts_current(gf_service *svc, bool *current)
+{
+    /* What fts_catch_up_sql would still do: prompts past the watermark, or
+     * pending prompts answered since. */
+    int64_t up_to_date = 0;
+    gf_status rc =
+        flow_query_int(svc,
+                       "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')"
+                       " >= (SELECT coalesce(max(id), 0) FROM prompts) AND NOT EXISTS"
+                       " (SELECT 1 FROM fts_pending f JOIN responses r"
+                       " ON r.prompt_id = f.prompt_id)",
+                       &up_to_date);
+    *current = rc == GF_OK && up_to_date;
+    return rc;
+}
+
 /* ---- model rows ------------------------------------------------------------ */
 
 gf_status flow_store_model(gf_service *svc, const char *path)
